@@ -1,0 +1,158 @@
+"""The contract every authority package fulfils, so the gateway and the CLI can drive any of them.
+
+One authority = one folder of one shape (regime, schemas, convert, client, errors, printing,
+simulator/) plus a `driver.py` whose class implements `AuthorityDriver` by composing those parts.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from fiscalgate.core.certification import Certification
+from fiscalgate.core.errors import ConfigurationError, Problem
+from fiscalgate.core.invoice import Invoice, problems_from_validation_error
+
+if TYPE_CHECKING:
+    import click
+    from starlette.types import ASGIApp
+
+
+class Environment(StrEnum):
+    MOCK = "mock"  # the built-in simulator, in-process
+    SANDBOX = "sandbox"  # the authority's official test platform
+    PRODUCTION = "production"  # the authority's live platform: real, numbered, legal invoices
+
+
+class AuthoritySettings(BaseModel):
+    """A tenant's settings for one authority. Each authority subclasses it with its credentials;
+    secrets are `SecretStr` (the gateway encrypts exactly those fields at rest)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    environment: Environment = Environment.MOCK
+    active: bool = True
+    # Where to send requests instead of the environment's default (a simulator run apart, say).
+    # For production it must be the authority's real host; each driver checks that.
+    base_url: str | None = None
+    timeout_seconds: float = Field(default=30.0, gt=0, le=300)
+
+    def secrets(self) -> list[str]:
+        """Every secret value, for masking logs and audit entries."""
+        return [v.get_secret_value() for v in self.__dict__.values() if isinstance(v, SecretStr)]
+
+
+CheckpointFn = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Connection:
+    """How to reach the authority for one call: URL, transport (in-process simulator, real
+    network, or a recording wrapper) and timeout."""
+
+    base_url: str
+    environment: Environment
+    transport: httpx.AsyncBaseTransport | None = None
+    timeout: float = 30.0
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    """The answer to "did that uncertain call certify the invoice?"."""
+
+    status: Literal["certified", "not_certified", "unknown"]
+    certification: Certification | None = None
+    detail: str = ""
+
+
+class AuthorityDriver(ABC):
+    code: ClassVar[str]  # "ci-fne"
+    module: ClassVar[str]  # the tenant-module slug: "fne"
+    country: ClassVar[str]  # ISO 3166 alpha-2: "CI"
+    display_name: ClassVar[str]  # "Côte d'Ivoire — DGI FNE"
+    currencies: ClassVar[tuple[str, ...]]  # currencies amounts may be in
+    settings_model: ClassVar[type[AuthoritySettings]]
+
+    # --- settings -------------------------------------------------------------------------
+    def parse_settings(self, data: Mapping[str, Any]) -> AuthoritySettings:
+        """Validate settings, or raise ConfigurationError listing every problem."""
+        try:
+            return self.settings_model.model_validate(dict(data))
+        except ValidationError as exc:
+            problems = problems_from_validation_error(exc)
+            raise ConfigurationError(
+                f"invalid {self.code} settings: " + "; ".join(str(p) for p in problems),
+                code=f"settings.invalid.{self.code}",
+                problems=problems,
+            ) from None
+
+    @abstractmethod
+    def base_url(self, settings: AuthoritySettings) -> str:
+        """The API base URL for these settings' environment (after the driver's safety checks)."""
+
+    @abstractmethod
+    def mock_credentials(self, **hints: str) -> dict[str, Any]:
+        """Settings that work against `mock_app` (for demo tenants and tests)."""
+
+    # --- invoices -------------------------------------------------------------------------
+    @abstractmethod
+    def validate(self, invoice: Invoice, settings: AuthoritySettings) -> list[Problem]:
+        """Every problem the authority would reject the invoice for, found without any network."""
+
+    @abstractmethod
+    def build_payload(self, invoice: Invoice, settings: AuthoritySettings) -> dict[str, Any]:
+        """The wire payload that would be sent (for previews and tests)."""
+
+    @abstractmethod
+    async def certify(
+        self,
+        invoice: Invoice,
+        settings: AuthoritySettings,
+        connection: Connection,
+        *,
+        checkpoint: CheckpointFn | None = None,
+    ) -> Certification:
+        """Certify a sale (or purchase) invoice. Raises InvoiceError before any network, or an
+        AuthorityError kind. `checkpoint` receives, before the point of no return, what the caller
+        must persist to reconcile later (e.g. the e-MECeF uid)."""
+
+    @abstractmethod
+    async def credit_note(
+        self,
+        credit: Invoice,
+        original: Certification,
+        settings: AuthoritySettings,
+        connection: Connection,
+        *,
+        checkpoint: CheckpointFn | None = None,
+    ) -> Certification:
+        """Certify a credit note (full or partial) against a certified original."""
+
+    @abstractmethod
+    async def reconcile(
+        self,
+        invoice: Invoice,
+        settings: AuthoritySettings,
+        connection: Connection,
+        checkpoint: Mapping[str, Any],
+        *,
+        original: Certification | None = None,
+        decision: Literal["confirm", "cancel"] = "confirm",
+    ) -> Reconciliation:
+        """Resolve an `unknown` outcome the way the authority allows."""
+
+    # --- simulator --------------------------------------------------------------------------
+    @abstractmethod
+    def mock_app(self, settings: AuthoritySettings) -> ASGIApp:
+        """A fresh simulator of this authority, configured so that `settings` are valid on it."""
+
+    @abstractmethod
+    def simulate_command(self) -> click.Command:
+        """The `fiscalgate simulate <code>` command."""

@@ -1,0 +1,70 @@
+"""The one place where transport failures are classified, for every authority client.
+
+Before the request is fully sent, a failure means nothing reached the authority
+(`AuthorityUnreachable`, safe to retry). After it, the authority may have acted on it
+(`OutcomeUnknown`, reconcile before anything else).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+import httpx
+
+from fiscalgate.authorities.base import Connection
+from fiscalgate.core.errors import AuthorityUnreachable, OutcomeUnknown
+
+
+def make_client(connection: Connection, headers: dict[str, str]) -> httpx.AsyncClient:
+    """An httpx client for one authority call; the transport is injected (in-process simulator,
+    recording wrapper, or None for the real network)."""
+    return httpx.AsyncClient(
+        base_url=connection.base_url.rstrip("/"),
+        transport=connection.transport,
+        timeout=httpx.Timeout(connection.timeout, connect=min(connection.timeout, 10.0)),
+        headers={"Accept": "application/json", **dict(connection.headers), **headers},
+    )
+
+
+async def send(
+    client: httpx.AsyncClient,
+    method: str,
+    path: str,
+    *,
+    authority: str,
+    json: Any = None,
+    params: dict[str, Any] | None = None,
+    deadline: float | None = None,
+    checkpoint: dict[str, Any] | None = None,
+) -> httpx.Response:
+    """Send one request and classify transport failures.
+
+    `deadline` bounds the whole exchange even over transports that ignore httpx timeouts (the
+    in-process ASGI transport); it defaults to the client's read timeout.
+    """
+    limit = deadline if deadline is not None else (client.timeout.read or 30.0)
+    what = f"{method} {path}"
+    try:
+        with anyio.fail_after(limit):
+            return await client.request(method, path, json=json, params=params)
+    except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol) as exc:
+        raise AuthorityUnreachable(
+            f"{authority}: could not reach the authority for {what} ({type(exc).__name__}); nothing was sent",
+            authority=authority,
+        ) from exc
+    except (TimeoutError, httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+        raise OutcomeUnknown(
+            f"{authority}: no answer to {what} after sending it ({type(exc).__name__}); "
+            "the authority may have processed it, reconcile before retrying",
+            authority=authority,
+            checkpoint=checkpoint,
+        ) from exc
+
+
+def json_body(response: httpx.Response) -> Any:
+    """The response's JSON, or its text when it is not JSON (kept for diagnosis)."""
+    try:
+        return response.json()
+    except ValueError:
+        return {"_text": response.text[:4000]}

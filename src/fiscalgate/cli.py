@@ -1,0 +1,252 @@
+"""The `fiscalgate` command: serve the gateway, run a simulator, certify an invoice from a file."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import anyio
+import click
+import httpx
+
+from fiscalgate import authorities
+from fiscalgate.authorities.base import AuthorityDriver, AuthoritySettings, Connection, Environment
+from fiscalgate.core.certification import Certification
+from fiscalgate.core.errors import AuthorityError, ConfigurationError, GatewayError, InvoiceError
+from fiscalgate.core.invoice import Invoice, InvoiceKind, parse_invoice
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="fiscalgate")
+def main() -> None:
+    """fiscalgate: certify invoices with the tax authorities of Côte d'Ivoire (FNE),
+    Bénin (e-MECeF) and Congo (SFEC), or with their built-in simulators."""
+
+
+# --- simulate -------------------------------------------------------------------------------------
+class _SimulateGroup(click.Group):
+    """`fiscalgate simulate <authority>`: each authority brings its own command and flags."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return authorities.codes()
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        try:
+            driver = authorities.get_driver(cmd_name)
+        except ConfigurationError:
+            return None
+        return driver.simulate_command()
+
+
+@main.group(cls=_SimulateGroup)
+def simulate() -> None:
+    """Run an authority's simulator on 127.0.0.1 (ci-fne, bj-emecef, cg-sfec)."""
+
+
+# --- serve ----------------------------------------------------------------------------------------
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option(
+    "--database-url",
+    envvar="FISCALGATE_DATABASE_URL",
+    default=None,
+    help="SQLAlchemy URL; default: a SQLite file under ./var/ (env FISCALGATE_DATABASE_URL).",
+)
+@click.option(
+    "--demo/--no-demo",
+    default=False,
+    help="Create (once) a demo tenant with all three authorities in mock and print its API key.",
+)
+def serve(host: str, port: int, database_url: str | None, demo: bool) -> None:
+    """Run the gateway's REST API."""
+    from fiscalgate.gateway.server import serve as run_gateway
+
+    run_gateway(host=host, port=port, database_url=database_url, demo=demo)
+
+
+# --- certify --------------------------------------------------------------------------------------
+def _read_json(path: Path, what: str) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise click.UsageError(f"cannot read the {what} {path}: {exc.strerror}") from None
+    except json.JSONDecodeError as exc:
+        raise click.UsageError(f"the {what} {path} is not valid JSON: {exc}") from None
+
+
+def _settings(
+    driver: AuthorityDriver, environment: str, url: str | None, file: Path | None, pairs: tuple[str, ...]
+) -> AuthoritySettings:
+    data: dict[str, Any] = {}
+    if environment == Environment.MOCK:
+        data.update(driver.mock_credentials())
+    if file is not None:
+        loaded = _read_json(file, "settings file")
+        if not isinstance(loaded, dict):
+            raise click.UsageError("the settings file must hold a JSON object")
+        data.update(loaded)
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise click.UsageError(f"--set takes key=value, got {pair!r}")
+        data[key.strip()] = value
+    data["environment"] = environment
+    if url:
+        data["base_url"] = url
+    return driver.parse_settings(data)
+
+
+def _connection(driver: AuthorityDriver, settings: AuthoritySettings) -> Connection:
+    transport: httpx.AsyncBaseTransport | None = None
+    if settings.environment == Environment.MOCK and not settings.base_url:
+        transport = httpx.ASGITransport(app=driver.mock_app(settings))
+    return Connection(
+        base_url=driver.base_url(settings),
+        environment=settings.environment,
+        transport=transport,
+        timeout=settings.timeout_seconds,
+    )
+
+
+def _print_problems(title: str, problems: list[Any]) -> None:
+    click.secho(title, fg="red", err=True)
+    for p in problems:
+        click.echo(f"  - {p.field}: {p.message} [{p.rule}]", err=True)
+
+
+def _print_certification(cert: Certification) -> None:
+    click.secho(f"certified by {cert.authority} ({cert.environment})", fg="green")
+    click.echo(f"  reference        {cert.reference}")
+    if cert.verification_url:
+        click.echo(f"  verification     {cert.verification_url}")
+    click.echo(f"  QR content       {cert.qr_content}")
+    click.echo(f"  certified at     {cert.certified_at.isoformat()}")
+    if cert.counters:
+        click.echo(f"  counters         {cert.counters}")
+    if cert.sticker_balance is not None:
+        click.echo(f"  sticker balance  {cert.sticker_balance}")
+    for key, value in cert.totals.items():
+        click.echo(f"  {key:<16} {value}")
+    for notice in cert.notices:
+        click.secho(f"  warning: {notice.message}", fg="yellow")
+
+
+@main.command()
+@click.argument("invoice_file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("-a", "--authority", required=True, help="ci-fne, bj-emecef or cg-sfec (or fne, mecef, sfec).")
+@click.option(
+    "-e",
+    "--environment",
+    type=click.Choice([e.value for e in Environment]),
+    default="mock",
+    show_default=True,
+)
+@click.option(
+    "--url",
+    default=None,
+    help="Base URL to call instead of the environment's default "
+    "(e.g. a simulator started with `fiscalgate simulate`).",
+)
+@click.option(
+    "--settings",
+    "settings_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="JSON file with the authority settings (credentials...).",
+)
+@click.option("--set", "pairs", multiple=True, metavar="KEY=VALUE", help="One setting (repeatable).")
+@click.option(
+    "--original",
+    "original_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="For a credit note: the certification JSON of the original (from --out).",
+)
+@click.option(
+    "--out",
+    "out_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Write the certification as JSON here (needed later for credit notes).",
+)
+@click.option("--dry-run", is_flag=True, help="Validate and print the payload; send nothing.")
+def certify(
+    invoice_file: Path,
+    authority: str,
+    environment: str,
+    url: str | None,
+    settings_file: Path | None,
+    pairs: tuple[str, ...],
+    original_file: Path | None,
+    out_file: Path | None,
+    dry_run: bool,
+) -> None:
+    """Certify the neutral invoice in INVOICE_FILE (JSON) with an authority."""
+    try:
+        driver = authorities.get_driver(authority)
+        settings = _settings(driver, environment, url, settings_file, pairs)
+        invoice = parse_invoice(_read_json(invoice_file, "invoice file"))
+        problems = driver.validate(invoice, settings)
+        if problems:
+            raise InvoiceError(problems)
+        if dry_run:
+            click.echo(
+                json.dumps(driver.build_payload(invoice, settings), indent=2, ensure_ascii=False, default=str)
+            )
+            return
+        original = None
+        if invoice.kind is InvoiceKind.CREDIT_NOTE:
+            if original_file is None:
+                raise click.UsageError("a credit note needs --original (the original's certification JSON)")
+            original = Certification.model_validate(_read_json(original_file, "original certification"))
+        cert = anyio.run(_certify, driver, invoice, settings, original)
+    except InvoiceError as exc:
+        _print_problems(f"the invoice is invalid ({len(exc.problems)} problem(s)):", exc.problems)
+        sys.exit(2)
+    except ConfigurationError as exc:
+        _print_problems(f"configuration error: {exc.message}", exc.problems) if exc.problems else click.secho(
+            f"configuration error: {exc.message}", fg="red", err=True
+        )
+        sys.exit(2)
+    except AuthorityError as exc:
+        click.secho(f"{type(exc).__name__}: {exc.message}", fg="red", err=True)
+        if exc.authority_code or exc.authority_message:
+            click.echo(f"  authority says: [{exc.authority_code}] {exc.authority_message}", err=True)
+        for p in exc.problems:
+            click.echo(f"  - {p.field}: {p.message}", err=True)
+        click.echo(f"  what to do: {exc.resolution.value}", err=True)
+        sys.exit(3)
+    except GatewayError as exc:
+        click.secho(f"error: {exc.message}", fg="red", err=True)
+        sys.exit(2)
+    _print_certification(cert)
+    if out_file is not None:
+        out_file.write_text(cert.model_dump_json(indent=2), encoding="utf-8")
+        click.echo(f"certification written to {out_file}")
+
+
+async def _certify(
+    driver: AuthorityDriver, invoice: Invoice, settings: AuthoritySettings, original: Certification | None
+) -> Certification:
+    connection = _connection(driver, settings)
+    if original is not None:
+        return await driver.credit_note(invoice, original, settings, connection)
+    return await driver.certify(invoice, settings, connection)
+
+
+@main.command("authorities")
+def list_authorities() -> None:
+    """List the authorities fiscalgate knows."""
+    for code in authorities.codes():
+        try:
+            d = authorities.get_driver(code)
+            click.echo(f"{code:<10} {d.module:<6} {d.country}  {d.display_name}")
+        except Exception as exc:  # an authority package still being built must not hide the others
+            click.echo(f"{code:<10} (unavailable: {exc})")
+
+
+if __name__ == "__main__":
+    main()

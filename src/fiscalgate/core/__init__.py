@@ -1,0 +1,1 @@
+"""Authority-neutral building blocks: money, the neutral invoice, certification results, errors."""
