@@ -1,0 +1,184 @@
+"""The async e-MCF client: one method per endpoint (spec §4), each usable on its own so the gateway
+can record the uid between submit and confirm and resume after a crash.
+
+Every request goes through `fiscalgate.authorities.http.send` (transport failures classified
+there); every answer is classified here with `errors.py` (HTTP status, then `errorCode`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any, TypeVar
+
+import httpx
+from pydantic import BaseModel, ValidationError
+
+from fiscalgate.authorities.base import Connection
+from fiscalgate.authorities.bj_emecef.errors import error_from_code, error_from_http
+from fiscalgate.authorities.bj_emecef.regime import AUTHORITY
+from fiscalgate.authorities.bj_emecef.schemas import (
+    InfoResponseDto,
+    InvoiceDetailsDto,
+    InvoiceRequestDataDto,
+    InvoiceResponseDataDto,
+    InvoiceTypeDto,
+    PaymentTypeDto,
+    SecurityElementsDto,
+    StatusResponseDto,
+    TaxGroupsDto,
+)
+from fiscalgate.authorities.http import json_body, make_client, send
+from fiscalgate.core.errors import AuthorityServerError
+from fiscalgate.core.masking import mask_mapping
+
+M = TypeVar("M", bound=BaseModel)
+
+INVOICE_PATH = "/api/invoice"
+INFO_PATH = "/api/info"
+
+
+class EmecefClient:
+    """Use as `async with EmecefClient(connection, token) as client: ...`.
+
+    `last_raw` holds the latest answer (secrets masked) for audit; errors carry it in `.raw`.
+    """
+
+    def __init__(self, connection: Connection, token: str) -> None:
+        self._connection = connection
+        self._token = token
+        self._http: httpx.AsyncClient | None = None
+        self.last_raw: Any = None
+
+    async def __aenter__(self) -> EmecefClient:
+        self._http = make_client(
+            self._connection,
+            {"Authorization": f"Bearer {self._token}", "Content-Type": "application/json"},
+        )
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    # --- the invoicing API ------------------------------------------------------------------------
+    async def status(self) -> StatusResponseDto:
+        """GET /api/invoice: token validity and the pending requests (uid, date received)."""
+        return await self._call("GET", INVOICE_PATH, StatusResponseDto, operation="status")
+
+    async def submit(self, request: InvoiceRequestDataDto | Mapping[str, Any]) -> InvoiceResponseDataDto:
+        """POST /api/invoice: the invoice becomes pending; returns the e-MCF's totals and uid.
+        A raw mapping is sent as is (to reproduce what another SFE sends)."""
+        body = request.wire() if isinstance(request, InvoiceRequestDataDto) else dict(request)
+        response = await self._call(
+            "POST",
+            INVOICE_PATH,
+            InvoiceResponseDataDto,
+            operation="submit",
+            json=body,
+            checkpoint={"stage": "submit"},
+        )
+        if not response.uid:
+            raise AuthorityServerError(
+                "e-MECeF submit: the answer carries neither a uid nor an error code",
+                authority=AUTHORITY,
+                code="authority.malformed_answer",
+                http_status=200,
+                raw=self.last_raw,
+            )
+        return response
+
+    async def confirm(self, uid: str) -> SecurityElementsDto:
+        """PUT /api/invoice/{uid}/confirm: the invoice becomes normalised; security elements back."""
+        return await self._finalize(uid, "confirm")
+
+    async def cancel(self, uid: str) -> SecurityElementsDto:
+        """PUT /api/invoice/{uid}/cancel: the request is dropped (empty code and QR)."""
+        return await self._finalize(uid, "cancel")
+
+    async def details(self, uid: str) -> InvoiceDetailsDto:
+        """GET /api/invoice/{uid}: a pending request's data (error 20 once it is not pending)."""
+        return await self._call("GET", f"{INVOICE_PATH}/{uid}", InvoiceDetailsDto, operation="details")
+
+    # --- the information API ----------------------------------------------------------------------
+    async def info_status(self) -> InfoResponseDto:
+        return await self._call("GET", f"{INFO_PATH}/status", InfoResponseDto, operation="info status")
+
+    async def tax_groups(self) -> TaxGroupsDto:
+        return await self._call("GET", f"{INFO_PATH}/taxGroups", TaxGroupsDto, operation="tax groups")
+
+    async def invoice_types(self) -> list[InvoiceTypeDto]:
+        return await self._call_list("GET", f"{INFO_PATH}/invoiceTypes", InvoiceTypeDto, "invoice types")
+
+    async def payment_types(self) -> list[PaymentTypeDto]:
+        return await self._call_list("GET", f"{INFO_PATH}/paymentTypes", PaymentTypeDto, "payment types")
+
+    # --- plumbing ---------------------------------------------------------------------------------
+    async def _finalize(self, uid: str, action: str) -> SecurityElementsDto:
+        # A timeout here leaves the invoice pending or finalised: the uid is what reconcile needs.
+        return await self._call(
+            "PUT",
+            f"{INVOICE_PATH}/{uid}/{action}",
+            SecurityElementsDto,
+            operation=action,
+            checkpoint={"uid": uid, "stage": action},
+        )
+
+    async def _raw(
+        self,
+        method: str,
+        path: str,
+        operation: str,
+        json: Any = None,
+        checkpoint: dict[str, Any] | None = None,
+    ) -> Any:
+        if self._http is None:
+            raise RuntimeError("use `async with EmecefClient(...)`")
+        response = await send(self._http, method, path, authority=AUTHORITY, json=json, checkpoint=checkpoint)
+        body = mask_mapping(json_body(response), [self._token])
+        self.last_raw = body
+        if response.status_code >= 300:
+            raise error_from_http(response.status_code, operation=operation, raw=body)
+        return body
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        model: type[M],
+        *,
+        operation: str,
+        json: Any = None,
+        checkpoint: dict[str, Any] | None = None,
+    ) -> M:
+        body = await self._raw(method, path, operation, json, checkpoint)
+        if isinstance(body, dict) and body.get("errorCode") not in (None, ""):
+            raise error_from_code(
+                str(body["errorCode"]), body.get("errorDesc"), operation=operation, raw=body
+            )
+        return self._parse(model, body, operation)
+
+    async def _call_list(self, method: str, path: str, model: type[M], operation: str) -> list[M]:
+        body = await self._raw(method, path, operation)
+        if not isinstance(body, list):
+            raise self._malformed(operation, body, "expected a JSON array")
+        return [self._parse(model, item, operation) for item in body]
+
+    def _parse(self, model: type[M], body: Any, operation: str) -> M:
+        try:
+            return model.model_validate(body)
+        except ValidationError as exc:
+            raise self._malformed(operation, body, str(exc.errors()[:3])) from None
+
+    @staticmethod
+    def _malformed(operation: str, body: Any, why: str) -> AuthorityServerError:
+        return AuthorityServerError(
+            f"e-MECeF {operation}: unexpected answer ({why})",
+            authority=AUTHORITY,
+            code="authority.malformed_answer",
+            http_status=200,
+            raw=body,
+        )

@@ -1,0 +1,288 @@
+"""The e-MECeF driver: validate, submit, compare totals, checkpoint, confirm (spec §5)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from fiscalgate.authorities.base import (
+    AuthorityDriver,
+    AuthoritySettings,
+    CheckpointFn,
+    Connection,
+    Environment,
+    Reconciliation,
+)
+from fiscalgate.authorities.bj_emecef.client import EmecefClient
+from fiscalgate.authorities.bj_emecef.convert import (
+    build_request,
+    details_match,
+    expected_totals,
+    to_certification,
+    totals_mismatches,
+)
+from fiscalgate.authorities.bj_emecef.errors import NOT_PENDING
+from fiscalgate.authorities.bj_emecef.regime import AUTHORITY, CREDIT_TYPES, TOTAL_FIELDS
+from fiscalgate.authorities.bj_emecef.schemas import (
+    MOCK_URL,
+    PRODUCTION_URL,
+    SANDBOX_URL,
+    EmecefSettings,
+    InvoiceRequestDataDto,
+    InvoiceResponseDataDto,
+)
+from fiscalgate.authorities.bj_emecef.simulator.state import (
+    DEFAULT_IFU,
+    DEFAULT_NIM,
+    DEFAULT_TOKEN_SECRET,
+    Platform,
+    mint_token,
+)
+from fiscalgate.core.certification import Certification
+from fiscalgate.core.errors import (
+    AuthorityError,
+    ConfigurationError,
+    InvoiceError,
+    InvoiceRejected,
+    Problem,
+)
+from fiscalgate.core.invoice import Invoice
+from fiscalgate.core.masking import mask_mapping
+
+if TYPE_CHECKING:
+    import click
+    from starlette.types import ASGIApp
+
+# The secret the mock environment's tokens are signed with; public on purpose (README), worthless
+# outside the simulator, which is the only thing that accepts it.
+MOCK_TOKEN_SECRET = DEFAULT_TOKEN_SECRET
+MOCK_IFU = DEFAULT_IFU
+MOCK_NIM = DEFAULT_NIM
+
+
+def _settings(settings: AuthoritySettings) -> EmecefSettings:
+    if not isinstance(settings, EmecefSettings):
+        raise ConfigurationError(f"{AUTHORITY} needs EmecefSettings, got {type(settings).__name__}")
+    return settings
+
+
+def _totals_text(totals: Mapping[str, Decimal]) -> dict[str, int]:
+    return {k: int(v) for k, v in totals.items()}
+
+
+class EmecefDriver(AuthorityDriver):
+    code: ClassVar[str] = AUTHORITY
+    module: ClassVar[str] = "mecef"
+    country: ClassVar[str] = "BJ"
+    display_name: ClassVar[str] = "Bénin — DGI e-MECeF"
+    currencies: ClassVar[tuple[str, ...]] = ("XOF",)
+    settings_model: ClassVar[type[AuthoritySettings]] = EmecefSettings
+
+    # --- settings ---------------------------------------------------------------------------------
+    def base_url(self, settings: AuthoritySettings) -> str:
+        s = _settings(settings)
+        defaults = {
+            Environment.MOCK: MOCK_URL,
+            Environment.SANDBOX: SANDBOX_URL,
+            Environment.PRODUCTION: PRODUCTION_URL,
+        }
+        # The settings validators already refused unsafe overrides (production on a test host...).
+        return s.base_url or defaults[s.environment]
+
+    def mock_credentials(self, **hints: str) -> dict[str, Any]:
+        ifu = hints.get("ifu", MOCK_IFU)
+        nim = hints.get("nim", MOCK_NIM)
+        return {
+            "ifu": ifu,
+            "token": mint_token(ifu, nim, MOCK_TOKEN_SECRET),
+            "operator_name": hints.get("operator_name", "Caisse 1"),
+        }
+
+    def mock_app(self, settings: AuthoritySettings) -> ASGIApp:
+        from fiscalgate.authorities.bj_emecef.simulator.app import create_app
+
+        s = _settings(settings)
+        return create_app(Platform(ifu=s.ifu, nim=s.nim, token_secret=MOCK_TOKEN_SECRET, test_mode=True))
+
+    def simulate_command(self) -> click.Command:
+        from fiscalgate.authorities.bj_emecef.simulator.cli import simulate_emecef
+
+        return simulate_emecef
+
+    # --- invoices ---------------------------------------------------------------------------------
+    def validate(self, invoice: Invoice, settings: AuthoritySettings) -> list[Problem]:
+        return build_request(invoice, _settings(settings))[1]
+
+    def build_payload(self, invoice: Invoice, settings: AuthoritySettings) -> dict[str, Any]:
+        return self._request(invoice, _settings(settings), None).wire()
+
+    def _request(
+        self, invoice: Invoice, settings: EmecefSettings, original: Certification | None
+    ) -> InvoiceRequestDataDto:
+        request, problems = build_request(invoice, settings, original)
+        if problems or request is None:
+            raise InvoiceError(problems)
+        return request
+
+    async def certify(
+        self,
+        invoice: Invoice,
+        settings: AuthoritySettings,
+        connection: Connection,
+        *,
+        checkpoint: CheckpointFn | None = None,
+    ) -> Certification:
+        s = _settings(settings)
+        request = self._request(invoice, s, None)
+        return await self._run(request, s, connection, checkpoint)
+
+    async def credit_note(
+        self,
+        credit: Invoice,
+        original: Certification,
+        settings: AuthoritySettings,
+        connection: Connection,
+        *,
+        checkpoint: CheckpointFn | None = None,
+    ) -> Certification:
+        s = _settings(settings)
+        request = self._request(credit, s, original)
+        if request.type not in CREDIT_TYPES:
+            raise InvoiceError(
+                [Problem("kind", "emecef.credit_note", "a credit note must be of kind credit_note")]
+            )
+        return await self._run(request, s, connection, checkpoint)
+
+    async def _run(
+        self,
+        request: InvoiceRequestDataDto,
+        settings: EmecefSettings,
+        connection: Connection,
+        checkpoint: CheckpointFn | None,
+    ) -> Certification:
+        expected = expected_totals(request)
+        secrets = settings.secrets()
+        async with EmecefClient(connection, settings.token.get_secret_value()) as client:
+            submitted = await client.submit(request)
+            raw_submit = client.last_raw
+            uid = str(submitted.uid)
+            if checkpoint is not None:
+                # Persisted before anything can become uncertain: with the uid, reconcile() can find
+                # the pending request and confirm or cancel it after a crash.
+                await checkpoint({"uid": uid, "submitted_totals": _totals_text(submitted.totals())})
+            mismatches = totals_mismatches(expected, submitted)
+            if mismatches:
+                await self._cancel_after_mismatch(client, uid, mismatches, raw_submit)
+            security = await client.confirm(uid)
+            raw_confirm = client.last_raw
+        return to_certification(
+            request=request,
+            totals=submitted.totals(),
+            uid=uid,
+            security=security,
+            environment=settings.environment.value,
+            credit=request.type in CREDIT_TYPES,
+            raw=mask_mapping({"submit": raw_submit, "confirm": raw_confirm}, secrets),
+        )
+
+    @staticmethod
+    async def _cancel_after_mismatch(
+        client: EmecefClient, uid: str, mismatches: list[Problem], raw_submit: Any
+    ) -> None:
+        """Never confirm totals we did not compute: cancel, then report every difference."""
+        try:
+            await client.cancel(uid)
+            outcome = "the request was cancelled"
+        except AuthorityError as exc:
+            # It will expire on its own after 2 minutes; still never confirmed.
+            outcome = f"cancelling it failed ({exc.message}); it will expire unconfirmed"
+        fields = ", ".join(p.field.removeprefix("totals.") for p in mismatches)
+        raise InvoiceRejected(
+            f"e-MECeF totals differ from fiscalgate's on {fields}; {outcome}",
+            authority=AUTHORITY,
+            code="authority.totals_mismatch",
+            http_status=200,
+            raw={"submit": raw_submit, "uid": uid},
+            field="totals",
+            problems=mismatches,
+        )
+
+    # --- reconciliation ---------------------------------------------------------------------------
+    async def reconcile(
+        self,
+        invoice: Invoice,
+        settings: AuthoritySettings,
+        connection: Connection,
+        checkpoint: Mapping[str, Any],
+        *,
+        original: Certification | None = None,
+        decision: Literal["confirm", "cancel"] = "confirm",
+    ) -> Reconciliation:
+        """With a uid: details -> still pending -> confirm (or cancel); error 20 -> "unknown" (the
+        e-MCF cannot tell confirmed from expired, and never returns a finalised invoice again).
+        Without one: look for our payload among the pending requests; none -> "not_certified"."""
+        s = _settings(settings)
+        request = self._request(invoice, s, original)
+        expected = expected_totals(request)
+        async with EmecefClient(connection, s.token.get_secret_value()) as client:
+            uid = checkpoint.get("uid")
+            if not uid:
+                status = await client.status()
+                uid = None
+                for pending in status.pending_requests_list:
+                    details = await self._details_or_none(client, pending.uid)
+                    if details is not None and details_match(request, details):
+                        uid = pending.uid
+                        break
+                if uid is None:
+                    return Reconciliation(
+                        "not_certified",
+                        detail=f"no pending request of this e-MCF matches the invoice among "
+                        f"{len(status.pending_requests_list)}: it expired or never arrived; safe to resubmit",
+                    )
+            elif await self._details_or_none(client, str(uid)) is None:
+                return Reconciliation(
+                    "unknown",
+                    detail=f"request {uid} is no longer pending (e-MECeF error 20): it was confirmed, "
+                    "cancelled or expired, and e-MECeF cannot say which nor return a confirmed invoice's "
+                    "security elements again; check the e-MCF's records (DGI management interface)",
+                )
+            uid = str(uid)
+            submitted = checkpoint.get("submitted_totals")
+            totals = {k: Decimal(str(submitted[k])) for k in TOTAL_FIELDS} if submitted else expected
+            if submitted:
+                mismatches = totals_mismatches(expected, InvoiceResponseDataDto.model_validate(submitted))
+                if mismatches and decision == "confirm":
+                    await client.cancel(uid)
+                    fields = ", ".join(p.field for p in mismatches)
+                    return Reconciliation(
+                        "not_certified", detail=f"totals differed ({fields}); request {uid} cancelled"
+                    )
+            if decision == "cancel":
+                await client.cancel(uid)
+                return Reconciliation("not_certified", detail=f"pending request {uid} cancelled")
+            security = await client.confirm(uid)
+            cert = to_certification(
+                request=request,
+                totals=totals,
+                uid=uid,
+                security=security,
+                environment=s.environment.value,
+                credit=request.type in CREDIT_TYPES,
+                raw=mask_mapping({"confirm": client.last_raw}, s.secrets()),
+            )
+            return Reconciliation("certified", cert, detail=f"pending request {uid} confirmed")
+
+    @staticmethod
+    async def _details_or_none(client: EmecefClient, uid: str) -> dict[str, Any] | None:
+        try:
+            details = await client.details(uid)
+        except InvoiceRejected as exc:
+            if exc.authority_code == NOT_PENDING:
+                return None
+            raise
+        return details.model_dump(by_alias=True)
+
+
+__all__ = ["MOCK_IFU", "MOCK_NIM", "MOCK_TOKEN_SECRET", "EmecefDriver"]
