@@ -1,0 +1,273 @@
+"""The FNE driver: settings, safety checks on URLs, and the composition of convert + client."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
+
+from fiscalgate.authorities.base import (
+    AuthorityDriver,
+    AuthoritySettings,
+    CheckpointFn,
+    Connection,
+    Environment,
+    Reconciliation,
+)
+from fiscalgate.authorities.ci_fne import convert, regime
+from fiscalgate.authorities.ci_fne.client import FneClient
+from fiscalgate.core.certification import Certification
+from fiscalgate.core.errors import ConfigurationError, InvoiceError, Problem
+from fiscalgate.core.invoice import Invoice
+
+if TYPE_CHECKING:
+    import click
+    from starlette.types import ASGIApp
+
+
+def _host(url: str) -> str:
+    return (urlsplit(url).hostname or "").lower()
+
+
+def _is_loopback(host: str) -> bool:
+    if host in ("localhost", "localhost.localdomain") or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_unspecified
+
+
+def _is_production_host(host: str) -> bool:
+    return host in regime.KNOWN_PRODUCTION_HOSTS or host.endswith(".dgi.gouv.ci")
+
+
+def _check_live_url(url: str, what: str) -> str:
+    """A URL live invoices may go to: https, not the test platform, not this machine."""
+    parts = urlsplit(url)
+    if parts.scheme != "https" or not parts.hostname:
+        raise ValueError(f"{what} must be an https:// URL in production")
+    host = parts.hostname.lower()
+    if host == regime.SANDBOX_HOST:
+        raise ValueError(f"{what} points at the FNE test platform ({host}): live invoices would be lost")
+    if _is_loopback(host):
+        raise ValueError(f"{what} points at this machine ({host}): production must reach the DGI")
+    return url.rstrip("/")
+
+
+class FneSettings(AuthoritySettings):
+    """A taxpayer's FNE settings. The production URL is sent by the DGI after specimen validation."""
+
+    ncc: str = Field(pattern=r"^[0-9]{7}[A-Z]$", description="the issuer's NCC, e.g. 9606123E")
+    api_key: SecretStr = Field(min_length=1)
+    point_of_sale: str = Field(min_length=1, max_length=120)
+    establishment: str = Field(min_length=1, max_length=120)
+    production_url: str | None = Field(default=None, validate_default=True)
+    # Undocumented on the platform; fousco74/fne and yeoyedjande/erp-fne assume 50 (spec §8.6).
+    sticker_warning_threshold: int = Field(default=regime.DEFAULT_STICKER_WARNING_THRESHOLD, ge=0)
+
+    @field_validator("base_url")
+    @classmethod
+    def _safe_base_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None or not value.strip():
+            return None
+        environment = info.data.get("environment")
+        host = _host(value)
+        if not urlsplit(value).scheme.startswith("http") or not host:
+            raise ValueError("base_url must be an http(s) URL")
+        if environment == Environment.PRODUCTION:
+            return _check_live_url(value, "base_url")
+        if _is_production_host(host):
+            # Test invoices must never land in the live, uninterrupted series.
+            raise ValueError(f"base_url points at the FNE production host ({host}) outside production")
+        return value.rstrip("/")
+
+    @field_validator("production_url")
+    @classmethod
+    def _production_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        environment = info.data.get("environment")
+        if value is not None and not value.strip():
+            value = None
+        if value is None:
+            if environment == Environment.PRODUCTION:
+                raise ValueError("production needs the production_url the DGI sent after specimen validation")
+            return None
+        return _check_live_url(value, "production_url")
+
+
+class FneDriver(AuthorityDriver):
+    code: ClassVar[str] = "ci-fne"
+    module: ClassVar[str] = "fne"
+    country: ClassVar[str] = "CI"
+    display_name: ClassVar[str] = "Côte d'Ivoire — DGI FNE"
+    currencies: ClassVar[tuple[str, ...]] = ("XOF",)
+    settings_model: ClassVar[type[AuthoritySettings]] = FneSettings
+
+    @staticmethod
+    def _settings(settings: AuthoritySettings) -> FneSettings:
+        if not isinstance(settings, FneSettings):
+            raise ConfigurationError("FNE needs FneSettings", code="settings.invalid.ci-fne")
+        return settings
+
+    # --- settings ---------------------------------------------------------------------------------
+    def base_url(self, settings: AuthoritySettings) -> str:
+        s = self._settings(settings)
+        if s.environment == Environment.PRODUCTION:
+            # Validators guarantee production_url is set and safe; base_url, if any, is checked alike.
+            url = s.base_url or s.production_url
+            if url is None:  # pragma: no cover - prevented by the validator
+                raise ConfigurationError("production needs production_url", code="settings.invalid.ci-fne")
+            return url
+        if s.base_url:
+            return s.base_url
+        return regime.SANDBOX_BASE_URL if s.environment == Environment.SANDBOX else regime.MOCK_BASE_URL
+
+    def mock_credentials(self, **hints: str) -> dict[str, Any]:
+        from fiscalgate.authorities.ci_fne.simulator.app import (
+            DEFAULT_API_KEY,
+            DEFAULT_ESTABLISHMENTS,
+            DEFAULT_NCC,
+            DEFAULT_POINTS_OF_SALE,
+        )
+
+        return {
+            "ncc": hints.get("ncc", DEFAULT_NCC),
+            "api_key": hints.get("api_key", DEFAULT_API_KEY),
+            "point_of_sale": hints.get("point_of_sale", DEFAULT_POINTS_OF_SALE[0]),
+            "establishment": hints.get("establishment", DEFAULT_ESTABLISHMENTS[0]),
+        }
+
+    # --- invoices ---------------------------------------------------------------------------------
+    def validate(self, invoice: Invoice, settings: AuthoritySettings) -> list[Problem]:
+        s = self._settings(settings)
+        return convert.validate(invoice, point_of_sale=s.point_of_sale, establishment=s.establishment)
+
+    def build_payload(self, invoice: Invoice, settings: AuthoritySettings) -> dict[str, Any]:
+        s = self._settings(settings)
+        problems = self.validate(invoice, s)
+        if problems:
+            raise InvoiceError(problems)
+        request = convert.build_sign_request(
+            invoice, point_of_sale=s.point_of_sale, establishment=s.establishment
+        )
+        return request.wire()
+
+    async def certify(
+        self,
+        invoice: Invoice,
+        settings: AuthoritySettings,
+        connection: Connection,
+        *,
+        checkpoint: CheckpointFn | None = None,
+    ) -> Certification:
+        s = self._settings(settings)
+        problems = self.validate(invoice, s)
+        if problems:
+            raise InvoiceError(problems)
+        request = convert.build_sign_request(
+            invoice, point_of_sale=s.point_of_sale, establishment=s.establishment
+        )
+        expected = convert.totals_of_request(request)
+        # FNE has no look-up API: what helps find the invoice in the portal if the answer is lost.
+        marker = {
+            "authority": self.code,
+            "operation": "sign",
+            "invoice_number": invoice.number,
+            "ncc": s.ncc,
+            "client": request.client_company_name,
+            "total_incl_vat": str(expected.total_incl_vat),
+            "sent_at": datetime.now(UTC).isoformat(),
+        }
+        if checkpoint is not None:
+            await checkpoint(marker)
+        client = FneClient(connection, s.api_key.get_secret_value())
+        response, raw = await client.sign(request, checkpoint=marker)
+        return convert.certification_from_sign(
+            response,
+            request,
+            raw=raw,
+            environment=connection.environment.value,
+            warning_threshold=s.sticker_warning_threshold,
+        )
+
+    async def credit_note(
+        self,
+        credit: Invoice,
+        original: Certification,
+        settings: AuthoritySettings,
+        connection: Connection,
+        *,
+        checkpoint: CheckpointFn | None = None,
+    ) -> Certification:
+        s = self._settings(settings)
+        plan, problems = convert.plan_refund(credit, original)
+        if plan is None:
+            raise InvoiceError(problems)
+        invoice_id = str(original.authority_data["invoice_id"])
+        marker = {
+            "authority": self.code,
+            "operation": "refund",
+            "invoice_number": credit.number,
+            "original_reference": original.reference,
+            "original_invoice_id": invoice_id,
+            "items": [{"id": it.id, "quantity": str(it.quantity)} for it in plan.request.items],
+            "sent_at": datetime.now(UTC).isoformat(),
+        }
+        if checkpoint is not None:
+            await checkpoint(marker)
+        client = FneClient(connection, s.api_key.get_secret_value())
+        response, raw = await client.refund(invoice_id, plan.request, checkpoint=marker)
+        return convert.certification_from_refund(
+            response,
+            plan,
+            original,
+            raw=raw,
+            environment=connection.environment.value,
+            warning_threshold=s.sticker_warning_threshold,
+        )
+
+    async def reconcile(
+        self,
+        invoice: Invoice,
+        settings: AuthoritySettings,
+        connection: Connection,
+        checkpoint: Mapping[str, Any],
+        *,
+        original: Certification | None = None,
+        decision: Literal["confirm", "cancel"] = "confirm",
+    ) -> Reconciliation:
+        # FNE documents no status or search endpoint (spec §4, §12): only a person can look.
+        sent = checkpoint.get("sent_at", "unknown time")
+        what = "credit note" if checkpoint.get("operation") == "refund" else "invoice"
+        return Reconciliation(
+            status="unknown",
+            detail=(
+                f"FNE has no look-up API. Open the FNE portal ({checkpoint.get('ncc') or 'your space'}), "
+                f"find the {what} {invoice.number} sent at {sent}: if it is certified, record its reference "
+                "by hand; if it is absent or only a draft, declare it not certified, then resend. "
+                "Never resend before checking: a second sign burns another number."
+            ),
+        )
+
+    # --- simulator --------------------------------------------------------------------------------
+    def mock_app(self, settings: AuthoritySettings) -> ASGIApp:
+        from fiscalgate.authorities.ci_fne.simulator.app import make_simulator
+
+        s = self._settings(settings)
+        return make_simulator(
+            ncc=s.ncc,
+            api_key=s.api_key.get_secret_value(),
+            establishments=[s.establishment],
+            points_of_sale=[s.point_of_sale],
+            warning_threshold=s.sticker_warning_threshold,
+        )
+
+    def simulate_command(self) -> click.Command:
+        from fiscalgate.authorities.ci_fne.simulator.cli import simulate_fne
+
+        return simulate_fne
