@@ -1,0 +1,139 @@
+"""The async SFEC client: `X-API-Key`, transport injected through the Connection, base URL and
+path prefix from the settings; every request goes through `fiscalgate.authorities.http.send`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from types import TracebackType
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from fiscalgate.authorities.base import Connection
+from fiscalgate.authorities.cg_sfec import errors
+from fiscalgate.authorities.cg_sfec.convert import payload_problems
+from fiscalgate.authorities.cg_sfec.schemas import (
+    CertificationResponse,
+    CertifyRequest,
+    InvoicePage,
+    InvoiceRecord,
+    ReportRequest,
+)
+from fiscalgate.authorities.cg_sfec.settings import SfecSettings
+from fiscalgate.authorities.http import json_body, make_client, send
+from fiscalgate.core.errors import AuthorityServerError, InvoiceError
+from fiscalgate.core.masking import mask_mapping
+
+AUTHORITY = errors.AUTHORITY
+
+
+class SfecClient:
+    def __init__(self, settings: SfecSettings, connection: Connection) -> None:
+        self.settings = settings
+        self.connection = connection
+        self._http: httpx.AsyncClient | None = None
+
+    async def __aenter__(self) -> SfecClient:
+        headers = {"X-API-Key": self.settings.api_key.get_secret_value(), "Content-Type": "application/json"}
+        self._http = make_client(self.connection, headers)
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        if self._http is None:
+            raise RuntimeError("use `async with SfecClient(...)`")
+        return self._http
+
+    def mask(self, data: Any) -> Any:
+        return mask_mapping(data, self.settings.secrets())
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        checkpoint: dict[str, Any] | None = None,
+    ) -> tuple[httpx.Response, Any]:
+        response = await send(
+            self.http,
+            method,
+            path,
+            authority=AUTHORITY,
+            json=json,
+            params=params,
+            deadline=self.connection.timeout,
+            checkpoint=checkpoint,
+        )
+        return response, json_body(response)
+
+    def _raise_for(self, response: httpx.Response, body: Any, what: str) -> None:
+        if response.is_success:
+            return
+        raw = self.mask({"status": response.status_code, "body": body})
+        raise errors.classify(response.status_code, body, what=what, raw=raw)
+
+    async def _submit(
+        self, name: str, payload: Mapping[str, Any], paid: Decimal | None
+    ) -> tuple[CertificationResponse, dict[str, Any]]:
+        # The local validator runs before anything is sent: SFEC's only signal is a 400/422.
+        model = CertifyRequest if name == "certify" else ReportRequest
+        problems = payload_problems(payload, paid=paid, model=model)
+        if problems:
+            raise InvoiceError(problems, code="invoice.invalid.cg-sfec")
+        path = self.settings.path("certify" if name == "certify" else "report")
+        what = f"POST {path}"
+        response, body = await self._call(
+            "POST", path, json=dict(payload), checkpoint={"invoice_id": payload.get("invoice_id")}
+        )
+        self._raise_for(response, body, what)
+        raw = self.mask({"status": response.status_code, "body": body})
+        try:
+            return CertificationResponse.model_validate(body), raw
+        except ValueError:
+            raise AuthorityServerError(
+                f"{AUTHORITY}: {what} answered {response.status_code} without a certification number",
+                authority=AUTHORITY,
+                http_status=response.status_code,
+                raw=raw,
+            ) from None
+
+    async def certify(
+        self, payload: Mapping[str, Any], *, paid: Decimal | None = None
+    ) -> tuple[CertificationResponse, dict[str, Any]]:
+        """Online certification; returns the parsed answer and the raw one (secrets masked)."""
+        return await self._submit("certify", payload, paid)
+
+    async def report(
+        self, payload: Mapping[str, Any], *, paid: Decimal | None = None
+    ) -> tuple[CertificationResponse, dict[str, Any]]:
+        """`POST /api/invoices/report/api`: declare an invoice already certified (seed 001)."""
+        return await self._submit("report", payload, paid)
+
+    async def lookup(self, invoice_id: str) -> tuple[InvoiceRecord | None, dict[str, Any]]:
+        """One invoice by its id; None when SFEC does not know it (404)."""
+        path = self.settings.path("lookup", invoice_id=quote(invoice_id, safe=""))
+        response, body = await self._call("GET", path)
+        raw = self.mask({"status": response.status_code, "body": body})
+        if response.status_code == 404:
+            return None, raw
+        self._raise_for(response, body, f"GET {path}")
+        record = body.get("invoice", body) if isinstance(body, Mapping) else body
+        return InvoiceRecord.model_validate(record), raw
+
+    async def list(self, *, page: int = 1, page_size: int = 20, **filters: str) -> InvoicePage:
+        path = self.settings.path("list")
+        params: dict[str, Any] = {"page": page, "pageSize": page_size, **filters}
+        response, body = await self._call("GET", path, params=params)
+        self._raise_for(response, body, f"GET {path}")
+        return InvoicePage.model_validate(body)

@@ -1,0 +1,331 @@
+"""`SfecDriver`: the registry entry for `cg-sfec`, composing settings, convert, client and the
+simulator into the AuthorityDriver contract (see authorities/base.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+import anyio
+
+from fiscalgate.authorities.base import (
+    AuthorityDriver,
+    AuthoritySettings,
+    CheckpointFn,
+    Connection,
+    Reconciliation,
+)
+from fiscalgate.authorities.cg_sfec import convert, regime
+from fiscalgate.authorities.cg_sfec.client import SfecClient
+from fiscalgate.authorities.cg_sfec.schemas import CertificationResponse, InvoiceRecord
+from fiscalgate.authorities.cg_sfec.settings import SfecSettings
+from fiscalgate.core.certification import Certification, Notice
+from fiscalgate.core.errors import (
+    AlreadyCertified,
+    AuthorityError,
+    AuthorityServerError,
+    AuthorityUnreachable,
+    ConfigurationError,
+    InvoiceError,
+    OutcomeUnknown,
+    Problem,
+    RateLimited,
+)
+from fiscalgate.core.invoice import Invoice, InvoiceKind
+
+if TYPE_CHECKING:
+    import click
+    from starlette.types import ASGIApp
+
+AUTHORITY = regime.AUTHORITY
+# Failures after which a resend is safe: `invoice_id` makes SFEC answer 409 to a duplicate.
+RETRYABLE = (AuthorityServerError, AuthorityUnreachable, OutcomeUnknown, RateLimited)
+
+MOCK_NIU = "M2400000000001A"
+MOCK_API_KEY = "sk_mock_cg_sfec_0123456789"
+
+
+def _sfec(settings: AuthoritySettings) -> SfecSettings:
+    if not isinstance(settings, SfecSettings):
+        raise ConfigurationError(
+            f"{AUTHORITY} needs SfecSettings, got {type(settings).__name__}", code="settings.invalid.cg-sfec"
+        )
+    return settings
+
+
+class SfecDriver(AuthorityDriver):
+    code: ClassVar[str] = AUTHORITY
+    module: ClassVar[str] = "sfec"
+    country: ClassVar[str] = "CG"
+    display_name: ClassVar[str] = "Congo — SFEC"
+    currencies: ClassVar[tuple[str, ...]] = regime.CURRENCIES
+    settings_model: ClassVar[type[AuthoritySettings]] = SfecSettings
+
+    # --- settings ---------------------------------------------------------------------------
+    def base_url(self, settings: AuthoritySettings) -> str:
+        # the host/environment safety checks run when the settings are parsed (SfecSettings)
+        return _sfec(settings).resolved_base_url()
+
+    def mock_credentials(self, **hints: str) -> dict[str, Any]:
+        return {
+            "niu": hints.get("niu", MOCK_NIU),
+            "api_key": hints.get("api_key", MOCK_API_KEY),
+            "sciet": hints.get("sciet", "24-B-12345"),
+            "terminal_identifier": hints.get("terminal_identifier", "ERP-01"),
+        }
+
+    # --- invoices ---------------------------------------------------------------------------
+    def validate(self, invoice: Invoice, settings: AuthoritySettings) -> list[Problem]:
+        return convert.validate(invoice, _sfec(settings))
+
+    def build_payload(self, invoice: Invoice, settings: AuthoritySettings) -> dict[str, Any]:
+        return convert.build_payload(invoice, _sfec(settings))
+
+    async def certify(
+        self,
+        invoice: Invoice,
+        settings: AuthoritySettings,
+        connection: Connection,
+        *,
+        checkpoint: CheckpointFn | None = None,
+    ) -> Certification:
+        sfec = _sfec(settings)
+        problems = convert.validate(invoice, sfec)
+        if invoice.kind is InvoiceKind.CREDIT_NOTE:
+            problems.insert(
+                0, Problem("kind", "kind", "a credit note goes through credit_note (with its original)")
+            )
+        if problems:
+            raise InvoiceError(problems)
+        payload = convert.build_payload(invoice, sfec)
+        return await self._submit(payload, convert.paid_amount(invoice), sfec, connection, checkpoint)
+
+    async def credit_note(
+        self,
+        credit: Invoice,
+        original: Certification,
+        settings: AuthoritySettings,
+        connection: Connection,
+        *,
+        checkpoint: CheckpointFn | None = None,
+    ) -> Certification:
+        sfec = _sfec(settings)
+        problems = self._original_problems(credit, original)
+        problems += convert.validate(credit, sfec)
+        if problems:
+            raise InvoiceError(problems)
+        payload = convert.build_payload(
+            credit, sfec, reference_invoice_id=str(original.authority_data["invoice_id"])
+        )
+        limit = original.totals.get("total")
+        if limit is not None and Decimal(str(payload["total_amount"])) > limit:
+            raise InvoiceError(
+                [
+                    Problem(
+                        "lines",
+                        "credit_exceeds_original",
+                        f"the credit note's total {payload['total_amount']} exceeds the original's {limit}",
+                        expected=f"<= {limit}",
+                    )
+                ]
+            )
+        return await self._submit(payload, convert.paid_amount(credit), sfec, connection, checkpoint)
+
+    @staticmethod
+    def _original_problems(credit: Invoice, original: Certification) -> list[Problem]:
+        problems = []
+        if credit.kind is not InvoiceKind.CREDIT_NOTE:
+            problems.append(Problem("kind", "kind", "must be credit_note"))
+        if original.authority != AUTHORITY:
+            problems.append(
+                Problem("original", "original_authority", f"was certified by {original.authority}")
+            )
+        elif original.kind is not InvoiceKind.SALE:
+            problems.append(
+                Problem("original", "original_kind", "a credit note corrects a certified sales invoice")
+            )
+        elif not original.authority_data.get("invoice_id") or not original.reference:
+            problems.append(
+                Problem("original", "original_certified", "the original carries no SFEC certification")
+            )
+        currency = original.authority_data.get("currency")
+        if currency and currency != credit.currency:
+            problems.append(
+                Problem("currency", "currency", "must be the original's currency", expected=currency)
+            )
+        return problems
+
+    async def report(
+        self,
+        invoice: Invoice,
+        certification: Certification,
+        settings: AuthoritySettings,
+        connection: Connection,
+    ) -> Certification:
+        """Declare an invoice already certified (`POST /api/invoices/report/api`, seed 001),
+        e.g. one certified online, for fiscal archiving. Returns SFEC's acknowledgement."""
+        sfec = _sfec(settings)
+        problems = convert.validate(invoice, sfec)
+        if problems:
+            raise InvoiceError(problems)
+        reference = certification.authority_data.get("reference_invoice_id")
+        payload = convert.report_payload(invoice, sfec, certification, reference_invoice_id=reference)
+        async with SfecClient(sfec, connection) as client:
+            answer, raw = await client.report(payload, paid=convert.paid_amount(invoice))
+        cert = convert.to_certification(
+            answer, payload, environment=sfec.environment.value, raw={"report": raw}, kind=invoice.kind
+        )
+        cert.authority_data["reported"] = True
+        return cert
+
+    async def _submit(
+        self,
+        payload: dict[str, Any],
+        paid: Decimal,
+        settings: SfecSettings,
+        connection: Connection,
+        checkpoint: CheckpointFn | None,
+    ) -> Certification:
+        kind = InvoiceKind.CREDIT_NOTE if payload["invoice_type"] == "creditNote" else InvoiceKind.SALE
+        if checkpoint is not None:
+            # enough to reconcile later: the idempotency key and what was sent
+            await checkpoint({"invoice_id": payload["invoice_id"], "invoice_type": payload["invoice_type"]})
+        uncertain: OutcomeUnknown | None = None
+        async with SfecClient(settings, connection) as client:
+            for attempt in range(1, settings.max_attempts + 1):
+                try:
+                    answer, raw = await client.certify(payload, paid=paid)
+                except AlreadyCertified as exc:
+                    return await self._adopt(client, payload, exc, settings, kind, resent=attempt > 1)
+                except RETRYABLE as exc:
+                    if isinstance(exc, OutcomeUnknown):
+                        uncertain = exc
+                    if attempt == settings.max_attempts:
+                        if uncertain is not None and uncertain is not exc:
+                            raise OutcomeUnknown(
+                                f"{AUTHORITY}: invoice {payload['invoice_id']} may have been certified "
+                                f"(timed out, then: {exc.message}); reconcile before anything else",
+                                authority=AUTHORITY,
+                                checkpoint={"invoice_id": payload["invoice_id"]},
+                            ) from exc
+                        raise
+                    await anyio.sleep(settings.retry_backoff_seconds * 2 ** (attempt - 1))
+                    continue
+                return convert.to_certification(
+                    answer, payload, environment=settings.environment.value, raw={"certify": raw}, kind=kind
+                )
+        raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
+
+    async def _adopt(
+        self,
+        client: SfecClient,
+        payload: Mapping[str, Any],
+        conflict: AlreadyCertified,
+        settings: SfecSettings,
+        kind: InvoiceKind,
+        *,
+        resent: bool,
+    ) -> Certification:
+        """After a 409, adopt the certification found under our `invoice_id` only if it is this
+        invoice (same type, totals, currency, recipient, reference)."""
+        invoice_id = str(payload["invoice_id"])
+        record, raw = await client.lookup(invoice_id)
+        if record is None:
+            raise AlreadyCertified(
+                f"{AUTHORITY}: invoice_id {invoice_id} is already certified or reported, but the look-up "
+                "finds no such invoice; check it on the portail e-Facture",
+                authority=AUTHORITY,
+                http_status=conflict.http_status,
+                authority_code=conflict.authority_code,
+                authority_message=conflict.authority_message,
+                raw={"conflict": conflict.raw, "lookup": raw},
+            )
+        mismatches = convert.record_mismatches(record, payload)
+        if mismatches:
+            raise AlreadyCertified(
+                f"{AUTHORITY}: invoice_id {invoice_id} is already certified for a DIFFERENT invoice ("
+                + "; ".join(mismatches)
+                + "); give this invoice another number, or correct the certified one with a credit note",
+                authority=AUTHORITY,
+                http_status=conflict.http_status,
+                authority_code=conflict.authority_code,
+                authority_message=conflict.authority_message,
+                raw={"conflict": conflict.raw, "lookup": raw},
+                problems=[Problem(m.split(":")[0], "already_certified_differently", m) for m in mismatches],
+            )
+        cert = self._from_record(
+            record, payload, settings, kind, raw={"conflict": conflict.raw, "lookup": raw}
+        )
+        why = "after a resend" if resent else "on first submission"
+        cert.notices.append(
+            Notice(
+                code="sfec.adopted",
+                message=f"SFEC already had invoice {invoice_id} ({why}); "
+                "its certification was checked and adopted",
+            )
+        )
+        return cert
+
+    @staticmethod
+    def _from_record(
+        record: InvoiceRecord,
+        payload: Mapping[str, Any],
+        settings: SfecSettings,
+        kind: InvoiceKind,
+        *,
+        raw: dict[str, Any],
+    ) -> Certification:
+        answer = CertificationResponse.model_validate(record.model_dump())
+        return convert.to_certification(
+            answer, payload, environment=settings.environment.value, raw=raw, kind=kind
+        )
+
+    async def reconcile(
+        self,
+        invoice: Invoice,
+        settings: AuthoritySettings,
+        connection: Connection,
+        checkpoint: Mapping[str, Any],
+        *,
+        original: Certification | None = None,
+        decision: Literal["confirm", "cancel"] = "confirm",
+    ) -> Reconciliation:
+        """Look the invoice up by `invoice_id`. SFEC has no pending state to confirm or cancel, so
+        `decision` does not apply: found and matching = certified; 404 = not certified (a resend
+        is safe)."""
+        sfec = _sfec(settings)
+        reference = original.authority_data.get("invoice_id") if original is not None else None
+        payload = convert.build_payload(invoice, sfec, reference_invoice_id=reference)
+        invoice_id = str(checkpoint.get("invoice_id") or payload["invoice_id"])
+        payload["invoice_id"] = invoice_id
+        try:
+            async with SfecClient(sfec, connection) as client:
+                record, raw = await client.lookup(invoice_id)
+        except AuthorityError as exc:
+            return Reconciliation("unknown", detail=f"the look-up failed: {exc.message}")
+        if record is None:
+            return Reconciliation(
+                "not_certified", detail=f"SFEC does not know {invoice_id}: resending is safe"
+            )
+        mismatches = convert.record_mismatches(record, payload)
+        if mismatches:
+            return Reconciliation(
+                "unknown",
+                detail=f"{invoice_id} is certified but differs from this invoice: " + "; ".join(mismatches),
+            )
+        kind = InvoiceKind.CREDIT_NOTE if payload["invoice_type"] == "creditNote" else InvoiceKind.SALE
+        cert = self._from_record(record, payload, sfec, kind, raw={"lookup": raw})
+        return Reconciliation("certified", cert, detail=f"{invoice_id} is certified as {cert.reference}")
+
+    # --- simulator --------------------------------------------------------------------------
+    def mock_app(self, settings: AuthoritySettings) -> ASGIApp:
+        from fiscalgate.authorities.cg_sfec.simulator.app import create_app
+
+        sfec = _sfec(settings)
+        return create_app(niu=sfec.niu, api_key=sfec.api_key.get_secret_value())
+
+    def simulate_command(self) -> click.Command:
+        from fiscalgate.authorities.cg_sfec.simulator.cli import command
+
+        return command

@@ -1,0 +1,61 @@
+"""What a printed SFEC invoice must show, as data for the PDF layer.
+
+Sources: spec §4 "Print/PDF" (T-CONNECTOR's gap report citing the doc, and Congolese practice):
+the QR image, the certification number and date, the (short) signature, the "SFEC" mention,
+the document type ("FACTURE D'AVOIR" plus the original's number for a credit note), line and
+global discounts on lines of their own, and the VAT 18 % / VAT 5 % / centimes additionnels /
+exempt breakdown; NIU and RCCM of the seller.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from fiscalgate.core.certification import Certification
+from fiscalgate.core.invoice import InvoiceKind
+
+TITLES = {InvoiceKind.SALE: "FACTURE", InvoiceKind.CREDIT_NOTE: "FACTURE D'AVOIR"}
+MENTION = "Facture certifiée par le SFEC (Système de Facturation Électronique Certifiée)"
+
+# Labels of the totals breakdown, in print order: Certification.totals key -> French label.
+TOTAL_LABELS: tuple[tuple[str, str], ...] = (
+    ("line_discounts", "Remises sur lignes"),
+    ("total_excl_tax", "Total HT"),
+    ("exempt_base", "Montant exonéré"),
+    ("vat_18", "TVA 18 %"),
+    ("vat_5", "TVA 5 %"),
+    ("additional_cent_tax", "Centimes additionnels (5 % de la TVA)"),
+    ("electronic_stamp_duty", "Timbre électronique"),
+    ("total", "Total TTC"),
+    ("amount_due", "Net à payer"),
+)
+
+
+@dataclass(frozen=True)
+class PrintedMentions:
+    title: str
+    mention: str
+    certification_number: str
+    certified_at: str
+    short_signature: str | None
+    signature: str | None
+    qr_image: str  # the QR exactly as SFEC returned it: a data:image/png;base64 URI
+    original_reference: str | None
+    totals: list[tuple[str, Decimal]] = field(default_factory=list)
+
+
+def mentions(cert: Certification, *, original_reference: str | None = None) -> PrintedMentions:
+    data = cert.authority_data
+    reference = original_reference or data.get("reference_invoice_id")
+    return PrintedMentions(
+        title=TITLES.get(cert.kind, "FACTURE"),
+        mention=MENTION,
+        certification_number=cert.reference,
+        certified_at=cert.certified_at.isoformat(),
+        short_signature=data.get("short_signature"),
+        signature=data.get("signature"),
+        qr_image=cert.qr_content,
+        original_reference=reference if cert.kind is InvoiceKind.CREDIT_NOTE else None,
+        totals=[(label, cert.totals[key]) for key, label in TOTAL_LABELS if key in cert.totals],
+    )

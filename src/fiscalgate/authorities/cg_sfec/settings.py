@@ -1,0 +1,128 @@
+"""A tenant's SFEC settings, with the checks that keep test invoices off production and live
+invoices off the test hosts."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any, Final, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+
+from fiscalgate.authorities.base import AuthoritySettings, Environment
+from fiscalgate.authorities.cg_sfec import regime
+
+PRODUCTION_URL: Final = "https://api.sfec.gouv.cg"
+# Sandbox: the government-domain test host (spec §1), because it mirrors the production host
+# (api.sfec.gouv.cg) that four implementations use; the akieni.tech hosts are vendor hosts that
+# have changed name twice (dev-pgsfec, sandbox-pgsfec, sandbox-sfecapi) and stay reachable
+# through `base_url`.
+SANDBOX_URL: Final = "https://sandbox.api.sfec.gouv.cg"
+MOCK_URL: Final = "http://cg-sfec.mock"
+PRODUCTION_HOSTS: Final = frozenset({"api.sfec.gouv.cg"})
+# Hosts known to be test or development platforms (spec §1), refused for production.
+TEST_HOST_MARKERS: Final = ("sandbox", "dev-", "dev.", "test", "staging", "akieni.tech", ".mock")
+
+
+def _host(url: str) -> str:
+    return (urlsplit(url).hostname or "").lower()
+
+
+def is_loopback(host: str) -> bool:
+    if host in {"localhost", ""} or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback or ipaddress.ip_address(host).is_private
+    except ValueError:
+        return False
+
+
+class SfecSettings(AuthoritySettings):
+    niu: str = Field(min_length=1, max_length=20, description="The seller's NIU (taxpayer_niu).")
+    api_key: SecretStr = Field(description="The X-API-Key issued on the portail e-Facture.")
+    sciet: str = Field(min_length=1, max_length=60, description="The establishment's SCIET number.")
+    terminal_identifier: str = Field(min_length=1, max_length=60, description="Default POS / terminal id.")
+    # The platform's path families differ (spec §1, §6.7): `/api/invoices/certify` in the docs,
+    # `/api/v1/invoices` in most clients; prefix and paths are configurable.
+    path_prefix: str = "/api"
+    certify_path: str = "/invoices/certify"
+    report_path: str = "/invoices/report/api"
+    lookup_path: str = "/invoices/{invoice_id}"
+    list_path: str = "/invoices"
+    # Centimes additionnels: computed (5 % of VAT) and sent, or sent as 0 for SFEC to decide
+    # (what most implementers do, spec §5.11). Both balance `total_amount`.
+    additional_cent_tax: Literal["computed", "zero"] = "computed"
+    # Resends are safe because `invoice_id` is idempotent (409 on a duplicate, spec §3, §4).
+    max_attempts: int = Field(default=3, ge=1, le=10)
+    retry_backoff_seconds: float = Field(default=0.5, ge=0, le=30)
+
+    @field_validator("niu")
+    @classmethod
+    def _niu_shape(cls, value: str) -> str:
+        value = value.upper()
+        if not regime.is_valid_niu(value):
+            raise ValueError(
+                "a NIU is a letter, 8 to 17 digits and an optional final letter, 20 characters at most "
+                "(e.g. P000001212112130)"
+            )
+        return value
+
+    @field_validator("path_prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if value and not value.startswith("/"):
+            value = "/" + value
+        return value
+
+    @field_validator("certify_path", "report_path", "list_path", "lookup_path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError("a path starts with '/'")
+        return value
+
+    @field_validator("lookup_path")
+    @classmethod
+    def _lookup_has_id(cls, value: str) -> str:
+        if "{invoice_id}" not in value:
+            raise ValueError("the lookup path must contain {invoice_id}")
+        return value
+
+    @model_validator(mode="after")
+    def _environment_matches_host(self) -> SfecSettings:
+        if self.base_url is None:
+            return self
+        url = self.base_url.strip()
+        parts = urlsplit(url)
+        if parts.scheme not in {"http", "https"} or not parts.hostname:
+            raise ValueError(f"base_url must be an http(s) URL, got {url!r}")
+        host = _host(url)
+        if self.environment is Environment.PRODUCTION:
+            if parts.scheme != "https":
+                raise ValueError("production must use https")
+            if is_loopback(host) or any(m in host for m in TEST_HOST_MARKERS):
+                raise ValueError(
+                    f"production cannot point at {host}: it is a test, development or local host"
+                )
+        elif self.environment is Environment.SANDBOX and host in PRODUCTION_HOSTS:
+            raise ValueError(f"sandbox cannot point at the production host {host}")
+        return self
+
+    def path(self, name: Literal["certify", "report", "lookup", "list"], **params: Any) -> str:
+        template = {
+            "certify": self.certify_path,
+            "report": self.report_path,
+            "lookup": self.lookup_path,
+            "list": self.list_path,
+        }[name]
+        return self.path_prefix + template.format(**params)
+
+    def resolved_base_url(self) -> str:
+        if self.base_url:
+            return self.base_url.strip().rstrip("/")
+        return {
+            Environment.MOCK: MOCK_URL,
+            Environment.SANDBOX: SANDBOX_URL,
+            Environment.PRODUCTION: PRODUCTION_URL,
+        }[self.environment]

@@ -1,0 +1,1 @@
+"""A second, independent reading of the SFEC spec: imports only fiscalgate.simkit and libraries."""
