@@ -12,10 +12,20 @@ def official_example(aib: str | None = None, **extra: Any) -> Invoice:
     data: dict[str, Any] = {
         "number": "F-001",
         "seller": {"name": "Boutique Test"},
-        "buyer": {"name": "Nom du client", "tax_id": "9999900000002", "kind": "business", "phone": "45661122"},
+        "buyer": {
+            "name": "Nom du client",
+            "tax_id": "9999900000002",
+            "kind": "business",
+            "phone": "45661122",
+        },
         "operator": {"name": "Jacques"},
         "lines": [
-            {"description": "Jus d'orange", "quantity": "2", "unit_price": "1800", "price_includes_tax": True},
+            {
+                "description": "Jus d'orange",
+                "quantity": "2",
+                "unit_price": "1800",
+                "price_includes_tax": True,
+            },
             {
                 "description": "Lait 1/1 EX",
                 "quantity": "3",

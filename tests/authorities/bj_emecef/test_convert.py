@@ -27,14 +27,22 @@ def _invoice(lines: list[dict[str, Any]], **extra: Any) -> Any:
 
 
 def _line(**extra: Any) -> dict[str, Any]:
-    return {"description": "Article", "quantity": "1", "unit_price": "1000", "price_includes_tax": True, **extra}
+    return {
+        "description": "Article",
+        "quantity": "1",
+        "unit_price": "1000",
+        "price_includes_tax": True,
+        **extra,
+    }
 
 
 def _payload(invoice: Any, settings: EmecefSettings = SETTINGS) -> dict[str, Any]:
     return DRIVER.build_payload(invoice, settings)
 
 
-def _problems(invoice: Any, settings: EmecefSettings = SETTINGS, original: Certification | None = None) -> dict[str, str]:
+def _problems(
+    invoice: Any, settings: EmecefSettings = SETTINGS, original: Certification | None = None
+) -> dict[str, str]:
     request, problems = build_request(invoice, settings, original)
     assert (request is None) == bool(problems)
     return {p.field: p.message for p in problems}
@@ -102,22 +110,36 @@ def test_discounts_go_into_the_price_with_original_price_and_text() -> None:
         ]
     )
     items = _payload(invoice)["items"]
-    assert (items[0]["price"], items[0]["originalPrice"], items[0]["priceModification"]) == (1000, 2000, "Remise 50%")
-    assert (items[1]["price"], items[1]["originalPrice"], items[1]["priceModification"]) == (900, 1000, "Remise 400")
+    assert (items[0]["price"], items[0]["originalPrice"], items[0]["priceModification"]) == (
+        1000,
+        2000,
+        "Remise 50%",
+    )
+    assert (items[1]["price"], items[1]["originalPrice"], items[1]["priceModification"]) == (
+        900,
+        1000,
+        "Remise 400",
+    )
     assert (items[2]["price"], items[2]["originalPrice"]) == (1062, 1180)  # 900 HT -> 1062 TTC
 
 
 def test_invoice_percent_discount_is_spread_amount_discount_refused() -> None:
-    items = _payload(_invoice([_line(unit_price="1000")], discount={"kind": "percent", "value": "10"}))["items"]
+    items = _payload(_invoice([_line(unit_price="1000")], discount={"kind": "percent", "value": "10"}))[
+        "items"
+    ]
     assert (items[0]["price"], items[0]["priceModification"]) == (900, "Remise globale 10%")
     problems = _problems(_invoice([_line()], discount={"kind": "amount", "value": "10"}))
     assert "no invoice discount" in problems["discount"]
 
 
 def test_specific_tax_amounts_are_summed_per_line_and_rates_refused() -> None:
-    invoice = _invoice([_line(extra_taxes=[{"name": "Taxe de séjour", "amount": "500"}, {"name": "X", "amount": "100"}])])
+    invoice = _invoice(
+        [_line(extra_taxes=[{"name": "Taxe de séjour", "amount": "500"}, {"name": "X", "amount": "100"}])]
+    )
     assert _payload(invoice)["items"][0]["taxSpecific"] == 600
-    problems = _problems(_invoice([_line(extra_taxes=[{"name": "T", "rate": "2"}, {"name": "U", "amount": "1.5"}])]))
+    problems = _problems(
+        _invoice([_line(extra_taxes=[{"name": "T", "rate": "2"}, {"name": "U", "amount": "1.5"}])])
+    )
     assert "a rate cannot be sent" in problems["lines[0].extra_taxes[0].rate"]
     assert "whole francs" in problems["lines[0].extra_taxes[1].amount"]
 
@@ -146,12 +168,16 @@ def test_aib_from_option_or_settings_default() -> None:
     ],
 )
 def test_payment_types(method: str, wire: str) -> None:
-    invoice = _invoice([_line()], payments=[{"method": method, "amount": "400"}, {"method": "cash", "amount": "600"}])
+    invoice = _invoice(
+        [_line()], payments=[{"method": method, "amount": "400"}, {"method": "cash", "amount": "600"}]
+    )
     assert _payload(invoice)["payment"] == [{"name": wire, "amount": 400}, {"name": "ESPECES", "amount": 600}]
 
 
 def test_payment_problems() -> None:
-    problems = _problems(_invoice([_line()], payments=[{"method": "card"}, {"method": "cash", "amount": "0.5"}]))
+    problems = _problems(
+        _invoice([_line()], payments=[{"method": "card"}, {"method": "cash", "amount": "0.5"}])
+    )
     assert "give an amount" in problems["payments[0].amount"]
     assert _payload(_invoice([_line()]))["payment"] == [{"name": "ESPECES", "amount": 1000}]
 
@@ -164,7 +190,9 @@ def test_operator_is_required_from_invoice_or_settings() -> None:
 
 
 def test_foreign_buyer_makes_an_export_invoice_and_type_option_overrides() -> None:
-    foreign = _invoice([_line(tax_category="export")], buyer={"kind": "foreign", "name": "ACME SARL", "tax_id": "FR123"})
+    foreign = _invoice(
+        [_line(tax_category="export")], buyer={"kind": "foreign", "name": "ACME SARL", "tax_id": "FR123"}
+    )
     body = _payload(foreign)
     assert body["type"] == "EV"
     assert body["client"] == {"name": "ACME SARL"}  # a foreign tax id is not an IFU: not sent

@@ -78,7 +78,9 @@ def test_specific_tax_gets_the_groups_vat_and_counts_in_the_aib_base() -> None:
 
 def test_group_sum_is_rounded_once_not_each_line() -> None:
     # 333.5 + 333.5 = 667 when summed first; line-by-line rounding would give 668.
-    t = compute_totals([EngineLine(D(667), D("0.5"), TaxGroup.A), EngineLine(D(667), D("0.5"), TaxGroup.A)], None)
+    t = compute_totals(
+        [EngineLine(D(667), D("0.5"), TaxGroup.A), EngineLine(D(667), D("0.5"), TaxGroup.A)], None
+    )
     assert t["taa"] == 667
 
 
@@ -128,5 +130,7 @@ def test_read_token_claims() -> None:
     ],
 )
 def test_read_token_refuses_malformed_tokens(token: str, message: str) -> None:
-    with pytest.raises(TokenFormatError, match=message.replace("(", r"\(").replace(")", r"\)").replace("|", r"\|")):
+    with pytest.raises(
+        TokenFormatError, match=message.replace("(", r"\(").replace(")", r"\)").replace("|", r"\|")
+    ):
         read_token(token)

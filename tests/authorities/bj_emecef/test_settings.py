@@ -43,7 +43,10 @@ def test_nim_and_expiry_are_read_from_the_token() -> None:
 
 
 def test_token_for_another_taxpayer_is_refused() -> None:
-    assert "belongs to IFU 9999999999999, not to the configured IFU" in _problems(token=_token("9999999999999"))["token"]
+    assert (
+        "belongs to IFU 9999999999999, not to the configured IFU"
+        in _problems(token=_token("9999999999999"))["token"]
+    )
 
 
 def test_expired_token_is_refused() -> None:
@@ -72,7 +75,12 @@ def test_production_refuses_a_test_token() -> None:
 
 @pytest.mark.parametrize(
     "url",
-    ["https://developper.impots.bj/sygmef-emcf", "http://127.0.0.1:8088", "http://localhost:8088", "https://api.impots.bj"],
+    [
+        "https://developper.impots.bj/sygmef-emcf",
+        "http://127.0.0.1:8088",
+        "http://localhost:8088",
+        "https://api.impots.bj",
+    ],
 )
 def test_production_refuses_any_other_host(url: str) -> None:
     problems = _problems(environment="production", token=_token(nim="IN01000005"), base_url=url)
@@ -80,17 +88,23 @@ def test_production_refuses_any_other_host(url: str) -> None:
 
 
 def test_production_requires_https() -> None:
-    problems = _problems(environment="production", token=_token(nim="IN01000005"), base_url="http://sygmef.impots.bj/emcf")
+    problems = _problems(
+        environment="production", token=_token(nim="IN01000005"), base_url="http://sygmef.impots.bj/emcf"
+    )
     assert "https" in problems["base_url"]
 
 
 @pytest.mark.parametrize("env", ["sandbox", "mock"])
 def test_test_environments_never_point_at_production(env: str) -> None:
-    assert "production host" in _problems(environment=env, base_url="https://sygmef.impots.bj/emcf")["base_url"]
+    assert (
+        "production host" in _problems(environment=env, base_url="https://sygmef.impots.bj/emcf")["base_url"]
+    )
 
 
 def test_sandbox_on_localhost_is_refused() -> None:
-    assert "use environment=mock" in _problems(environment="sandbox", base_url="http://127.0.0.1:9")["base_url"]
+    assert (
+        "use environment=mock" in _problems(environment="sandbox", base_url="http://127.0.0.1:9")["base_url"]
+    )
 
 
 def test_mock_credentials_are_accepted_settings() -> None:
