@@ -1,0 +1,134 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from fiscalgate.core.errors import GatewayError, Problem
+from fiscalgate.gateway.api.idempotency import IdempotencyMiddleware
+from fiscalgate.gateway.audit.router import router as audit_router
+from fiscalgate.gateway.authorities import DriverLookup, default_lookup
+from fiscalgate.gateway.crypto import SecretBox, load_or_create_key
+from fiscalgate.gateway.db import DEFAULT_DATABASE_URL, migrate
+from fiscalgate.gateway.errors import (
+    ApiError,
+    InvalidRequest,
+    InvoiceOperationError,
+    error_body,
+    http_status_for,
+)
+from fiscalgate.gateway.invoices.router import router as invoices_router
+from fiscalgate.gateway.runtime import Database, Gateway
+from fiscalgate.gateway.settings.router import router as settings_router
+from fiscalgate.gateway.tenants.router import admin as admin_router
+from fiscalgate.gateway.tenants.router import tenant as tenant_router
+
+ADMIN_TOKEN_ENV = "FISCALGATE_ADMIN_TOKEN"
+
+
+def _problems_from_request(exc: RequestValidationError) -> list[Problem]:
+    problems = []
+    for err in exc.errors():
+        loc = [str(p) if not isinstance(p, int) else f"[{p}]" for p in err.get("loc", ())]
+        if loc and loc[0] in ("body", "query", "path", "header"):
+            loc = loc[1:]
+        path = ".".join(loc).replace(".[", "[") or "(body)"
+        problems.append(Problem(path, str(err.get("type", "invalid")), str(err.get("msg", "invalid"))))
+    return problems
+
+
+class _Unhandled(ApiError):
+    default_code = "http.error"
+
+
+def create_app(
+    database_url: str | None = None,
+    *,
+    admin_token: str | None = None,
+    secret_key: bytes | str | None = None,
+    var_dir: str | Path = "var",
+    driver_lookup: DriverLookup | None = None,
+    run_migrations: bool = True,
+) -> FastAPI:
+    """Build the gateway. The schema is brought up to date here (Alembic) unless told otherwise."""
+    url = database_url or os.environ.get("FISCALGATE_DATABASE_URL") or DEFAULT_DATABASE_URL
+    var = Path(var_dir)
+    if run_migrations:
+        migrate(url)
+    token = admin_token or os.environ.get(ADMIN_TOKEN_ENV) or secrets.token_urlsafe(32)
+    gw = Gateway(
+        db=Database(url),
+        box=SecretBox(secret_key or load_or_create_key(var)),
+        admin_token=token,
+        driver_lookup=driver_lookup or default_lookup,
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        gw.db.dispose()
+
+    app = FastAPI(
+        title="fiscalgate",
+        summary="Certify invoices with FNE (Côte d'Ivoire), e-MECeF (Bénin) and SFEC (Congo)",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.gateway = gw
+
+    @app.exception_handler(InvoiceOperationError)
+    async def _on_invoice_failure(_request: Request, exc: InvoiceOperationError) -> JSONResponse:
+        body = error_body(exc.error, invoice_id=exc.invoice_id, invoice_status=exc.invoice_status)
+        return JSONResponse(body, status_code=body["status"])
+
+    @app.exception_handler(GatewayError)
+    async def _on_gateway_error(_request: Request, exc: GatewayError) -> JSONResponse:
+        return JSONResponse(error_body(exc), status_code=http_status_for(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def _on_validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = _problems_from_request(exc)
+        error = InvalidRequest(
+            "invalid request: " + "; ".join(str(p) for p in problems[:3]),
+            code="request.invalid",
+            problems=problems,
+        )
+        return JSONResponse(error_body(error), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _on_http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        error = _Unhandled(str(exc.detail), code=f"http.{exc.status_code}")
+        body = error_body(error)
+        body["status"] = exc.status_code
+        return JSONResponse(body, status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> dict[str, Any]:
+        """Liveness and database check."""
+
+        def ping(session):  # type: ignore[no-untyped-def]
+            return session.execute(text("SELECT 1")).scalar()
+
+        try:
+            await gw.db.run(ping)
+        except Exception as exc:  # any database failure makes the service unhealthy
+            return JSONResponse(  # type: ignore[return-value]
+                {"status": "error", "database": f"{type(exc).__name__}: {exc}"[:500]}, status_code=503
+            )
+        return {"status": "ok", "database": "ok", "dialect": gw.db.engine.dialect.name}
+
+    for router in (admin_router, tenant_router, settings_router, invoices_router, audit_router):
+        app.include_router(router)
+    app.add_middleware(IdempotencyMiddleware)
+    return app

@@ -1,0 +1,95 @@
+"""Replaying one recorded authority call, for diagnosis.
+
+Safety rule: a call recorded against `mock` or `sandbox` may be replayed as is; against
+`production` only read-only calls (GET/HEAD) may, since re-sending a production sign would
+certify a second, numbered, legal invoice. The replay is itself audited.
+"""
+
+from __future__ import annotations
+
+import base64
+
+import anyio
+import httpx
+
+from fiscalgate.authorities.base import Environment
+from fiscalgate.gateway.audit.schemas import ReplayOut
+from fiscalgate.gateway.audit.service import get_entry, record_calls
+from fiscalgate.gateway.audit.transport import RecordingTransport
+from fiscalgate.gateway.db import utcnow
+from fiscalgate.gateway.errors import Conflict, Forbidden
+from fiscalgate.gateway.runtime import Gateway
+from fiscalgate.gateway.settings.service import load_settings
+from fiscalgate.gateway.tenants.service import Caller, get_tenant
+
+READ_ONLY = ("GET", "HEAD")
+_DROP = {"host", "content-length", "transfer-encoding", "connection"}
+
+
+async def replay_entry(gw: Gateway, caller: Caller, tenant_id: str, entry_id: str) -> ReplayOut:
+    entry = await gw.db.run(get_entry, tenant_id, entry_id)
+    if entry.kind != "authority_call" or not entry.sealed_request or not entry.authority:
+        raise Conflict("only authority calls can be replayed", code="replay.not_a_call")
+    exact = gw.box.open(entry.sealed_request)
+    method = str(exact["method"]).upper()
+    if entry.environment == Environment.PRODUCTION.value and method not in READ_ONLY:
+        raise Forbidden(
+            f"replaying a production {method} is refused: it could certify (and number) a real invoice "
+            "again; only GET/HEAD calls to production can be replayed",
+            code="replay.production_write",
+        )
+
+    def load(session):  # type: ignore[no-untyped-def]
+        return load_settings(session, gw, get_tenant(session, tenant_id), entry.authority or "")
+
+    driver, settings = await gw.db.run(load)
+    inner: httpx.AsyncBaseTransport
+    if (
+        entry.environment == Environment.MOCK.value
+        and settings.environment == Environment.MOCK
+        and not settings.base_url
+    ):
+        inner = httpx.ASGITransport(app=gw.simulators.get(tenant_id, driver, settings))
+    else:
+        inner = httpx.AsyncHTTPTransport()
+    recorder = RecordingTransport(inner, settings.secrets())
+    headers = {k: v for k, v in dict(exact["headers"]).items() if k.lower() not in _DROP}
+    started_at = utcnow()
+    outcome = "no response"
+    try:
+        async with httpx.AsyncClient(transport=recorder, timeout=settings.timeout_seconds) as client:
+            with anyio.fail_after(settings.timeout_seconds):
+                await client.request(
+                    method, str(exact["url"]), headers=headers, content=base64.b64decode(exact["content"])
+                )
+    except (httpx.HTTPError, TimeoutError) as exc:
+        outcome = f"no response ({type(exc).__name__})"
+
+    def store(session):  # type: ignore[no-untyped-def]
+        entries = record_calls(
+            session,
+            gw.box,
+            recorder.records,
+            tenant_id=tenant_id,
+            authority=entry.authority or "",
+            environment=entry.environment or "",
+            trigger=f"replay:{entry_id}:{caller.trigger}",
+            invoice_id=entry.invoice_id,
+            event="audit.replay",
+            started_at=started_at,
+        )
+        session.flush()
+        return entries[0].id if entries else None
+
+    new_id = await gw.db.run(store)
+    record = recorder.records[0] if recorder.records else None
+    return ReplayOut(
+        replayed_entry_id=entry_id,
+        audit_entry_id=new_id,
+        method=method,
+        url=entry.url or "",
+        response_status=record.response_status if record else None,
+        response_body=record.response_body if record else None,
+        duration_ms=record.duration_ms if record else None,
+        outcome=record.outcome if record and record.response_status is not None else outcome,
+    )

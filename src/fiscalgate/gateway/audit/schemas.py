@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, Field, field_validator
+
+
+class AuditFilter(BaseModel):
+    authority: str | None = None
+    invoice_id: str | None = None
+    kind: str | None = Field(default=None, description="authority_call | settings_change | lifecycle")
+    since: AwareDatetime | None = None
+    until: AwareDatetime | None = None
+    status: str | None = Field(default=None, description="an HTTP status, `ok` (<400) or `error`")
+    limit: int = Field(default=100, ge=1, le=1000)
+    offset: int = Field(default=0, ge=0)
+
+    @field_validator("status")
+    @classmethod
+    def _status(cls, value: str | None) -> str | None:
+        if value is None or value in ("ok", "error") or (value.isdigit() and len(value) == 3):
+            return value
+        raise ValueError("status is an HTTP status (e.g. 400), `ok` or `error`")
+
+
+class AuditOut(BaseModel):
+    id: str
+    kind: str
+    event: str | None
+    authority: str | None
+    invoice_id: str | None
+    environment: str | None
+    trigger: str
+    method: str | None = None
+    url: str | None = None
+    request_headers: dict[str, Any] | None = None
+    request_body: Any = None
+    response_status: int | None = None
+    response_headers: dict[str, Any] | None = None
+    response_body: Any = None
+    duration_ms: float | None = None
+    outcome: str | None = None
+    detail: dict[str, Any] | None = None
+    created_at: datetime
+    replayable: bool = False
+
+
+class ReplayOut(BaseModel):
+    replayed_entry_id: str
+    audit_entry_id: str | None
+    method: str
+    url: str
+    response_status: int | None
+    response_body: Any
+    duration_ms: float | None
+    outcome: str

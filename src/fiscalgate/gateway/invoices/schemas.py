@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+Status = Literal["draft", "approved", "submitting", "certified", "rejected", "unknown", "failed"]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class InvoiceCreate(_In):
+    authority: str | None = Field(
+        default=None, description="ci-fne | bj-emecef | cg-sfec; inferred when exactly one is available"
+    )
+    invoice: dict[str, Any] = Field(description="The neutral invoice (fiscalgate.core.invoice.Invoice)")
+    approve: bool = Field(default=False, description="Create it already approved (skip the approve call)")
+
+
+class InvoiceUpdate(_In):
+    invoice: dict[str, Any]
+
+
+class CreditLine(_In):
+    original_line: int = Field(ge=1, description="1-based position of the line in the original invoice")
+    quantity: Decimal | None = Field(default=None, gt=0, description="Default: all that is left to credit")
+
+
+class CreditNoteCreate(_In):
+    number: str = Field(min_length=1, max_length=120, description="The ERP's number for the credit note")
+    lines: list[CreditLine] | None = Field(default=None, description="Lines to credit; omitted = full credit")
+    reason: str | None = Field(default=None, max_length=500)
+    issued_at: AwareDatetime | None = None
+    approve: bool = False
+
+
+class ReconcileRequest(_In):
+    action: Literal["confirm", "cancel", "record_reference", "not_certified"] = Field(
+        default="confirm",
+        description=(
+            "confirm/cancel: ask the authority (e-MECeF confirms or cancels its pending request, SFEC "
+            "looks the invoice up, FNE cannot tell); record_reference: you checked the authority's "
+            "portal and give the reference; not_certified: you checked and it was not certified"
+        ),
+    )
+    reference: str | None = Field(default=None, min_length=1, max_length=200)
+    qr_content: str | None = None
+    verification_url: str | None = None
+    certified_at: AwareDatetime | None = None
+    totals: dict[str, Decimal] = Field(default_factory=dict)
+    note: str | None = Field(default=None, max_length=1000)
+
+
+class InvoiceOut(BaseModel):
+    id: str
+    authority: str
+    number: str
+    kind: str
+    status: Status
+    status_detail: str | None
+    original_id: str | None
+    environment: str | None
+    reference: str | None
+    certification: dict[str, Any] | None
+    certified_at: datetime | None
+    error: dict[str, Any] | None
+    raw_response: Any
+    checkpoint: dict[str, Any] | None
+    attempts: int
+    invoice: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+class InvoiceFilter(BaseModel):
+    status: Status | None = None
+    authority: str | None = None
+    kind: Literal["sale", "purchase", "credit_note"] | None = None
+    number: str | None = None
+    original_id: str | None = None
+    created_after: AwareDatetime | None = None
+    created_before: AwareDatetime | None = None
+    limit: int = Field(default=100, ge=1, le=1000)
+    offset: int = Field(default=0, ge=0)

@@ -1,0 +1,813 @@
+"""The invoice lifecycle: create, edit, approve, certify, credit, reconcile.
+
+    draft -> approved -> submitting -> certified | rejected | unknown | failed
+
+Every transition is one conditional UPDATE (`... WHERE status IN (...)`) whose row count decides
+whether it happened, so the database, not an `if` in memory, arbitrates between concurrent calls:
+of two certify calls on one invoice exactly one moves it to `submitting`, and only that one calls
+the authority. No transaction is held open during the authority call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import httpx
+from sqlalchemy import Select, delete, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from fiscalgate.authorities.base import (
+    AuthorityDriver,
+    AuthoritySettings,
+    Connection,
+    Environment,
+    Reconciliation,
+)
+from fiscalgate.core.certification import Certification
+from fiscalgate.core.errors import (
+    AlreadyCertified,
+    AuthorityError,
+    ConfigurationError,
+    GatewayError,
+    InvoiceError,
+    InvoiceRejected,
+    OutcomeUnknown,
+    Problem,
+)
+from fiscalgate.core.invoice import Invoice, InvoiceKind, parse_invoice
+from fiscalgate.core.masking import mask_mapping
+from fiscalgate.gateway.audit.service import record_calls, record_event
+from fiscalgate.gateway.audit.transport import RecordingTransport
+from fiscalgate.gateway.authorities import authority_code, available_authorities
+from fiscalgate.gateway.db import new_id, utcnow
+from fiscalgate.gateway.errors import Conflict, InvalidRequest, InvoiceOperationError, NotFound
+from fiscalgate.gateway.invoices.models import InvoiceRow
+from fiscalgate.gateway.invoices.schemas import (
+    CreditNoteCreate,
+    InvoiceCreate,
+    InvoiceFilter,
+    InvoiceOut,
+    ReconcileRequest,
+)
+from fiscalgate.gateway.runtime import Gateway
+from fiscalgate.gateway.settings.service import load_settings, require_available
+from fiscalgate.gateway.tenants.models import Tenant
+from fiscalgate.gateway.tenants.service import Caller, get_tenant
+
+# Where a certification attempt may start from. `failed` means nothing was certified (the authority
+# was unreachable, refused our credentials, or a reconcile said "not certified"): safe to retry.
+CERTIFIABLE = ("approved", "failed")
+EDITABLE = ("draft", "approved", "rejected", "failed")
+DELETABLE = ("draft", "approved", "rejected", "failed")
+
+
+class DriverFailure(GatewayError):
+    """The driver raised something outside the error tree (a bug): classified here, once."""
+
+    default_code = "driver.failed"
+
+
+# --- reading ------------------------------------------------------------------------------------
+def invoice_out(row: InvoiceRow) -> InvoiceOut:
+    return InvoiceOut(
+        id=row.id,
+        authority=row.authority,
+        number=row.number,
+        kind=row.kind,
+        status=row.status,  # type: ignore[arg-type]
+        status_detail=row.status_detail,
+        original_id=row.original_id,
+        environment=row.environment,
+        reference=row.reference,
+        certification=row.certification,
+        certified_at=row.certified_at,
+        error=row.error,
+        raw_response=row.raw_response,
+        checkpoint=row.checkpoint,
+        attempts=row.attempts,
+        invoice=row.document,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def get_invoice(session: Session, tenant_id: str, invoice_id: str) -> InvoiceRow:
+    row = session.get(InvoiceRow, invoice_id, populate_existing=True)
+    if row is None or row.tenant_id != tenant_id:
+        # Another tenant's invoice is "not found", never "forbidden": ids must not leak.
+        raise NotFound(f"no invoice {invoice_id}", code="invoice.not_found")
+    return row
+
+
+def list_invoices(session: Session, tenant_id: str, f: InvoiceFilter) -> list[InvoiceRow]:
+    query: Select[tuple[InvoiceRow]] = select(InvoiceRow).where(InvoiceRow.tenant_id == tenant_id)
+    if f.status:
+        query = query.where(InvoiceRow.status == f.status)
+    if f.authority:
+        query = query.where(InvoiceRow.authority == authority_code(f.authority))
+    if f.kind:
+        query = query.where(InvoiceRow.kind == f.kind)
+    if f.number:
+        query = query.where(InvoiceRow.number == f.number)
+    if f.original_id:
+        query = query.where(InvoiceRow.original_id == f.original_id)
+    if f.created_after:
+        query = query.where(InvoiceRow.created_at >= f.created_after)
+    if f.created_before:
+        query = query.where(InvoiceRow.created_at < f.created_before)
+    query = query.order_by(InvoiceRow.created_at.desc(), InvoiceRow.id).limit(f.limit).offset(f.offset)
+    return list(session.scalars(query))
+
+
+# --- creating and editing -----------------------------------------------------------------------
+def _parse(data: dict[str, Any]) -> Invoice:
+    try:
+        return parse_invoice(data)
+    except InvoiceError as exc:
+        # Paths relative to the request body, where the invoice sits under "invoice".
+        raise InvoiceError(
+            [Problem(f"invoice.{p.field}", p.rule, p.message, p.expected) for p in exc.problems]
+        ) from None
+
+
+def _document(invoice: Invoice) -> dict[str, Any]:
+    return invoice.model_dump(mode="json", exclude_none=True)
+
+
+def _pick_authority(tenant: Tenant, requested: str | None) -> str:
+    available = available_authorities(tenant.country, tenant.modules)
+    if requested:
+        code = authority_code(requested)
+        require_available(tenant, code)
+        return code
+    if len(available) == 1:
+        return available[0]
+    raise InvalidRequest(
+        "name the authority: this tenant has "
+        + (f"several available ({', '.join(available)})" if available else "none available"),
+        code="invoice.authority_required",
+        problems=[Problem("authority", "missing", "required when the tenant has several authorities")],
+    )
+
+
+def create_invoice(session: Session, caller: Caller, tenant_id: str, body: InvoiceCreate) -> InvoiceRow:
+    tenant = get_tenant(session, tenant_id)
+    invoice = _parse(body.invoice)
+    if invoice.kind is InvoiceKind.CREDIT_NOTE:
+        raise InvalidRequest(
+            "create a credit note with POST /v1/invoices/{original_id}/credit-notes",
+            code="invoice.credit_note_via_original",
+            problems=[Problem("invoice.kind", "credit_note", "credit notes are created from their original")],
+        )
+    authority = _pick_authority(tenant, body.authority)
+    return _insert(
+        session, caller, tenant_id, authority, invoice, None, "approved" if body.approve else "draft"
+    )
+
+
+def _insert(
+    session: Session,
+    caller: Caller,
+    tenant_id: str,
+    authority: str,
+    invoice: Invoice,
+    original_id: str | None,
+    status: str,
+) -> InvoiceRow:
+    exists = session.scalar(
+        select(InvoiceRow.id).where(
+            InvoiceRow.tenant_id == tenant_id,
+            InvoiceRow.authority == authority,
+            InvoiceRow.number == invoice.number,
+        )
+    )
+    if exists is not None:
+        raise Conflict(
+            f"invoice number {invoice.number!r} already exists for {authority} (id {exists})",
+            code="invoice.number_taken",
+        )
+    now = utcnow()
+    row = InvoiceRow(
+        tenant_id=tenant_id,
+        authority=authority,
+        number=invoice.number,
+        kind=invoice.kind.value,
+        status=status,
+        document=_document(invoice),
+        currency=invoice.currency,
+        original_id=original_id,
+        attempts=0,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(row)
+    try:
+        session.flush()
+    except IntegrityError:
+        raise Conflict(
+            f"invoice number {invoice.number!r} already exists", code="invoice.number_taken"
+        ) from None
+    _event(session, row, caller.trigger, "invoice.created", {"status": status})
+    return row
+
+
+def _event(session: Session, row: InvoiceRow, trigger: str, event: str, detail: dict[str, Any]) -> None:
+    record_event(
+        session,
+        tenant_id=row.tenant_id,
+        kind="lifecycle",
+        event=event,
+        trigger=trigger,
+        authority=row.authority,
+        invoice_id=row.id,
+        environment=row.environment,
+        detail=detail,
+    )
+
+
+def _refuse(row: InvoiceRow, action: str) -> Conflict:
+    hints = {
+        "certified": "a certified invoice is final: issue a credit note to correct it",
+        "submitting": "a call to the authority is in progress for it",
+        "unknown": "its last certification attempt has an unknown outcome: reconcile it first",
+        "draft": "approve it first",
+        "rejected": "fix it (PUT) and approve it again",
+    }
+    hint = hints.get(row.status, "")
+    return Conflict(
+        f"cannot {action} invoice {row.id} in status {row.status!r}" + (f": {hint}" if hint else ""),
+        code=f"invoice.cannot_{action.replace(' ', '_')}.{row.status}",
+    )
+
+
+def _transition(
+    session: Session, tenant_id: str, invoice_id: str, allowed: tuple[str, ...], **values: Any
+) -> bool:
+    result = session.execute(
+        update(InvoiceRow)
+        .where(InvoiceRow.id == invoice_id, InvoiceRow.tenant_id == tenant_id, InvoiceRow.status.in_(allowed))
+        .values(updated_at=utcnow(), **values)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+def update_invoice(
+    session: Session, caller: Caller, tenant_id: str, invoice_id: str, data: dict[str, Any]
+) -> InvoiceRow:
+    row = get_invoice(session, tenant_id, invoice_id)
+    invoice = _parse(data)
+    if invoice.kind.value != row.kind:
+        raise InvalidRequest(f"an invoice's kind cannot change ({row.kind})", code="invoice.kind_fixed")
+    if invoice.number != row.number:
+        raise InvalidRequest("an invoice's number cannot change", code="invoice.number_fixed")
+    if not _transition(
+        session, tenant_id, invoice_id, EDITABLE, document=_document(invoice), status="draft", error=None
+    ):
+        raise _refuse(get_invoice(session, tenant_id, invoice_id), "edit")
+    row = get_invoice(session, tenant_id, invoice_id)
+    _event(session, row, caller.trigger, "invoice.edited", {})
+    return row
+
+
+def delete_invoice(session: Session, caller: Caller, tenant_id: str, invoice_id: str) -> None:
+    row = get_invoice(session, tenant_id, invoice_id)
+    result = session.execute(
+        delete(InvoiceRow)
+        .where(
+            InvoiceRow.id == invoice_id, InvoiceRow.tenant_id == tenant_id, InvoiceRow.status.in_(DELETABLE)
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise _refuse(get_invoice(session, tenant_id, invoice_id), "delete")
+    _event(session, row, caller.trigger, "invoice.deleted", {"number": row.number})
+
+
+def approve_invoice(
+    session: Session, gw: Gateway, caller: Caller, tenant_id: str, invoice_id: str
+) -> InvoiceRow:
+    row = get_invoice(session, tenant_id, invoice_id)
+    if row.status != "draft":
+        raise _refuse(row, "approve")
+    tenant = get_tenant(session, tenant_id)
+    try:
+        driver, settings = load_settings(session, gw, tenant, row.authority)
+    except ConfigurationError:
+        pass  # approving is a human decision; missing settings surface at certify time
+    else:
+        problems = driver.validate(Invoice.model_validate(row.document), settings)
+        if problems:
+            raise InvoiceError(
+                [Problem(f"invoice.{p.field}", p.rule, p.message, p.expected) for p in problems]
+            )
+    if not _transition(session, tenant_id, invoice_id, ("draft",), status="approved"):
+        raise _refuse(get_invoice(session, tenant_id, invoice_id), "approve")
+    row = get_invoice(session, tenant_id, invoice_id)
+    _event(session, row, caller.trigger, "invoice.approved", {})
+    return row
+
+
+# --- credit notes -------------------------------------------------------------------------------
+def _credited_so_far(session: Session, original_id: str) -> dict[int, Decimal]:
+    credited: dict[int, Decimal] = {}
+    rows = session.scalars(
+        select(InvoiceRow).where(InvoiceRow.original_id == original_id, InvoiceRow.status != "rejected")
+    )
+    for row in rows:
+        for line in Invoice.model_validate(row.document).lines:
+            if line.original_line is not None:
+                credited[line.original_line] = credited.get(line.original_line, Decimal(0)) + line.quantity
+    return credited
+
+
+def build_credit_note(
+    original: Invoice, reference: str | None, body: CreditNoteCreate, credited: dict[int, Decimal]
+) -> Invoice:
+    """The neutral credit note for `body.lines` of `original` (all that is left when omitted)."""
+    requested = body.lines
+    if requested is None:
+        wanted = [(i, None) for i in range(1, len(original.lines) + 1)]
+    else:
+        wanted = [(line.original_line, line.quantity) for line in requested]
+    problems: list[Problem] = []
+    lines: list[dict[str, Any]] = []
+    seen: set[int] = set()
+    for pos, (index, quantity) in enumerate(wanted):
+        where = f"lines[{pos}]"
+        if index > len(original.lines):
+            problems.append(
+                Problem(
+                    f"{where}.original_line", "out_of_range", f"the original has {len(original.lines)} lines"
+                )
+            )
+            continue
+        if index in seen:
+            problems.append(Problem(f"{where}.original_line", "duplicate", f"line {index} is listed twice"))
+            continue
+        seen.add(index)
+        source = original.lines[index - 1]
+        left = source.quantity - credited.get(index, Decimal(0))
+        qty = left if quantity is None else quantity
+        if left <= 0:
+            if requested is not None:
+                problems.append(
+                    Problem(f"{where}.quantity", "already_credited", f"line {index} is fully credited")
+                )
+            continue
+        if qty > left:
+            problems.append(
+                Problem(
+                    f"{where}.quantity",
+                    "exceeds_original",
+                    f"only {left} of line {index} is left to credit",
+                    expected=f"<= {left}",
+                )
+            )
+            continue
+        line = source.model_dump(mode="json", exclude_none=True)
+        line["quantity"] = str(qty)
+        line["original_line"] = index
+        if source.discount is not None and source.discount.kind == "amount":
+            # An amount discount applies to the whole line: credit its share.
+            line["discount"] = {"kind": "amount", "value": str(source.discount.value * qty / source.quantity)}
+        lines.append(line)
+    if not lines and not problems:
+        problems.append(
+            Problem("lines", "nothing_to_credit", "every line of the original is already credited")
+        )
+    if problems:
+        raise InvoiceError(problems)
+    doc = original.model_dump(mode="json", exclude_none=True)
+    doc.update(
+        number=body.number,
+        kind=InvoiceKind.CREDIT_NOTE.value,
+        lines=lines,
+        original={"number": original.number, **({"reference": reference} if reference else {})},
+        issued_at=(body.issued_at or utcnow()).isoformat(),
+        # The original's payment amounts do not apply to a part of it; keep how it was paid.
+        payments=[{"method": p.method.value} for p in original.payments[:1]],
+    )
+    doc.pop("due_date", None)
+    if original.discount is not None and original.discount.kind == "amount":
+        share = sum(
+            (Decimal(line["quantity"]) * Decimal(str(line["unit_price"])) for line in lines), Decimal(0)
+        )
+        total = sum((li.gross for li in original.lines), Decimal(0))
+        doc["discount"] = {
+            "kind": "amount",
+            "value": str(original.discount.value * share / total) if total else "0",
+        }
+    if body.reason:
+        doc["notes"] = body.reason
+    return _parse(doc)
+
+
+def create_credit_note(
+    session: Session, caller: Caller, tenant_id: str, original_id: str, body: CreditNoteCreate
+) -> InvoiceRow:
+    original = get_invoice(session, tenant_id, original_id)
+    if original.kind == InvoiceKind.CREDIT_NOTE.value:
+        raise Conflict("a credit note cannot itself be credited", code="credit_note.of_credit_note")
+    if original.status != "certified" or original.certification is None:
+        raise Conflict(
+            f"only a certified invoice can be credited; invoice {original_id} is {original.status!r}",
+            code="credit_note.original_not_certified",
+        )
+    credit = build_credit_note(
+        Invoice.model_validate(original.document),
+        original.reference,
+        body,
+        _credited_so_far(session, original_id),
+    )
+    row = _insert(
+        session,
+        caller,
+        tenant_id,
+        original.authority,
+        credit,
+        original.id,
+        "approved" if body.approve else "draft",
+    )
+    return row
+
+
+# --- certification --------------------------------------------------------------------------------
+@dataclass
+class _Call:
+    driver: AuthorityDriver
+    settings: AuthoritySettings
+    invoice: Invoice
+    original: Certification | None
+    checkpoint: dict[str, Any]
+
+
+def _prepare(session: Session, gw: Gateway, tenant_id: str, invoice_id: str) -> _Call:
+    row = get_invoice(session, tenant_id, invoice_id)
+    tenant = get_tenant(session, tenant_id)
+    driver, settings = load_settings(session, gw, tenant, row.authority)
+    original = None
+    if row.original_id is not None:
+        source = get_invoice(session, tenant_id, row.original_id)
+        if source.certification is None:
+            raise ConfigurationError(
+                "the original invoice lost its certification", code="credit_note.original"
+            )
+        original = Certification.model_validate(source.certification)
+    session.execute(
+        update(InvoiceRow).where(InvoiceRow.id == invoice_id).values(environment=settings.environment.value)
+    )
+    return _Call(driver, settings, Invoice.model_validate(row.document), original, dict(row.checkpoint or {}))
+
+
+def _connection(gw: Gateway, tenant_id: str, call: _Call) -> tuple[Connection, RecordingTransport]:
+    settings = call.settings
+    inner: httpx.AsyncBaseTransport
+    if settings.environment == Environment.MOCK and not settings.base_url:
+        inner = httpx.ASGITransport(app=gw.simulators.get(tenant_id, call.driver, settings))
+    else:
+        inner = httpx.AsyncHTTPTransport()
+    recorder = RecordingTransport(inner, settings.secrets())
+    connection = Connection(
+        base_url=call.driver.base_url(settings),
+        environment=settings.environment,
+        transport=recorder,
+        timeout=settings.timeout_seconds,
+    )
+    return connection, recorder
+
+
+@dataclass
+class _Outcome:
+    status: str
+    detail: str
+    certification: Certification | None = None
+    error: GatewayError | None = None
+    raw: Any = None
+    checkpoint: dict[str, Any] | None = None
+
+
+def _classify(exc: BaseException, sent: bool, secrets: list[str]) -> _Outcome:
+    """The one place an authority call's failure becomes an invoice status."""
+    raw = mask_mapping(getattr(exc, "raw", None), secrets)
+    if isinstance(exc, InvoiceError):
+        return _Outcome("rejected", "refused by our validation before sending: fix the invoice", error=exc)
+    if isinstance(exc, AlreadyCertified):
+        return _Outcome(
+            "unknown",
+            "the authority says it is already certified: reconcile to adopt its certification",
+            error=exc,
+            raw=raw,
+        )
+    if isinstance(exc, OutcomeUnknown):
+        return _Outcome(
+            "unknown",
+            "no answer after sending: it may be certified; reconcile before anything else",
+            error=exc,
+            raw=raw,
+            checkpoint=exc.checkpoint,
+        )
+    if isinstance(exc, AuthorityError):
+        if isinstance(exc, InvoiceRejected):
+            return _Outcome("rejected", "refused by the authority: fix the invoice", error=exc, raw=raw)
+        if exc.retryable:
+            return _Outcome("failed", "not certified; retryable: certify again later", error=exc, raw=raw)
+        return _Outcome("failed", "not certified: fix the settings, then certify again", error=exc, raw=raw)
+    if isinstance(exc, ConfigurationError):
+        return _Outcome("failed", "not certified: fix the settings, then certify again", error=exc)
+    wrapped = DriverFailure(f"the authority driver failed: {type(exc).__name__}: {exc}")
+    if sent:
+        return _Outcome(
+            "unknown", "the driver failed after sending a request: reconcile first", error=wrapped
+        )
+    return _Outcome("failed", "the driver failed before sending anything", error=wrapped)
+
+
+def _finish(
+    session: Session,
+    gw: Gateway,
+    tenant_id: str,
+    invoice_id: str,
+    token: str,
+    outcome: _Outcome,
+    recorder: RecordingTransport | None,
+    trigger: str,
+    event: str,
+    started_at: datetime,
+) -> InvoiceRow:
+    row = get_invoice(session, tenant_id, invoice_id)
+    values: dict[str, Any] = {"status": outcome.status, "status_detail": outcome.detail, "claim_token": None}
+    cert = outcome.certification
+    if cert is not None:
+        clash = session.scalar(
+            select(InvoiceRow.id).where(
+                InvoiceRow.tenant_id == tenant_id,
+                InvoiceRow.authority == row.authority,
+                InvoiceRow.environment == row.environment,
+                InvoiceRow.reference == cert.reference,
+                InvoiceRow.id != invoice_id,
+            )
+        )
+        if clash is not None:
+            values.update(
+                status="unknown",
+                status_detail=(
+                    f"the authority answered reference {cert.reference}, already held by invoice {clash}"
+                ),
+                raw_response=cert.model_dump(mode="json"),
+            )
+        else:
+            total = cert.totals.get("total")
+            values.update(
+                reference=cert.reference,
+                certification=cert.model_dump(mode="json"),
+                certified_at=cert.certified_at,
+                certified_total=total,
+                raw_response=cert.raw or None,
+                error=None,
+            )
+    elif outcome.error is not None:
+        values.update(error={**outcome.error.to_dict(), "raw": outcome.raw}, raw_response=outcome.raw)
+    if outcome.checkpoint:
+        values["checkpoint"] = {**(row.checkpoint or {}), **outcome.checkpoint}
+    result = session.execute(
+        update(InvoiceRow)
+        .where(
+            InvoiceRow.id == invoice_id, InvoiceRow.status == "submitting", InvoiceRow.claim_token == token
+        )
+        .values(updated_at=utcnow(), **values)
+        .execution_options(synchronize_session=False)
+    )
+    done = result.rowcount == 1  # type: ignore[attr-defined]
+    if recorder is not None and row.environment is not None:
+        record_calls(
+            session,
+            gw.box,
+            recorder.records,
+            tenant_id=tenant_id,
+            authority=row.authority,
+            environment=row.environment,
+            trigger=trigger,
+            invoice_id=invoice_id,
+            event=event,
+            started_at=started_at,
+        )
+    if not done:  # cannot happen unless someone bypassed the claim; say so loudly
+        raise Conflict(f"invoice {invoice_id} changed while being submitted", code="invoice.claim_lost")
+    row = get_invoice(session, tenant_id, invoice_id)
+    _event(
+        session,
+        row,
+        trigger,
+        event,
+        {
+            "status": row.status,
+            "reference": row.reference,
+            "error": outcome.error.code if outcome.error else None,
+        },
+    )
+    return row
+
+
+def _claim(session: Session, tenant_id: str, invoice_id: str, token: str, allowed: tuple[str, ...]) -> bool:
+    return _transition(
+        session,
+        tenant_id,
+        invoice_id,
+        allowed,
+        status="submitting",
+        claim_token=token,
+        attempts=InvoiceRow.attempts + 1,
+    )
+
+
+def _save_checkpoint(session: Session, invoice_id: str, token: str, data: dict[str, Any]) -> None:
+    row = session.get(InvoiceRow, invoice_id, populate_existing=True)
+    if row is not None and row.claim_token == token:
+        row.checkpoint = {**(row.checkpoint or {}), **data}
+        row.updated_at = utcnow()
+
+
+async def _run_claimed(
+    gw: Gateway,
+    caller: Caller,
+    tenant_id: str,
+    invoice_id: str,
+    token: str,
+    event: str,
+    action: Any,
+    on_error_status: str | None = None,
+) -> InvoiceRow:
+    """Prepare, call the authority through `action(call, connection, checkpoint)`, record the outcome."""
+    started_at = utcnow()
+    recorder: RecordingTransport | None = None
+    secrets: list[str] = []
+    try:
+        call = await gw.db.run(_prepare, gw, tenant_id, invoice_id)
+        secrets = call.settings.secrets()
+        connection, recorder = _connection(gw, tenant_id, call)
+
+        async def checkpoint(data: dict[str, Any]) -> None:
+            await gw.db.run(_save_checkpoint, invoice_id, token, mask_mapping(data, []))
+
+        outcome: _Outcome = await action(call, connection, checkpoint)
+    except BaseException as exc:
+        if not isinstance(exc, Exception):  # cancelled: leave the claim so nobody resends blindly
+            await gw.db.run(
+                _finish,
+                gw,
+                tenant_id,
+                invoice_id,
+                token,
+                _Outcome("unknown", "the gateway was interrupted during the call: reconcile first"),
+                recorder,
+                caller.trigger,
+                event,
+                started_at,
+            )
+            raise
+        outcome = _classify(exc, recorder.sent_anything if recorder else False, secrets)
+        if on_error_status is not None:
+            outcome.status = on_error_status
+    row = await gw.db.run(
+        _finish, gw, tenant_id, invoice_id, token, outcome, recorder, caller.trigger, event, started_at
+    )
+    if outcome.error is not None and row.status != "certified":
+        raise InvoiceOperationError(outcome.error, row.id, row.status)
+    return row
+
+
+async def certify_invoice(
+    gw: Gateway, caller: Caller, tenant_id: str, invoice_id: str
+) -> tuple[InvoiceRow, bool]:
+    """Certify once. Returns (row, fresh): `fresh` is False when it was already certified (the
+    stored certification is returned, nothing is sent)."""
+    token = new_id()
+    if not await gw.db.run(_claim, tenant_id, invoice_id, token, CERTIFIABLE):
+        row = await gw.db.run(get_invoice, tenant_id, invoice_id)
+        if row.status == "certified":
+            return row, False
+        raise _refuse(row, "certify")
+
+    async def action(call: _Call, connection: Connection, checkpoint: Any) -> _Outcome:
+        problems = call.driver.validate(call.invoice, call.settings)
+        if problems:
+            raise InvoiceError(problems)
+        if call.original is not None:
+            cert = await call.driver.credit_note(
+                call.invoice, call.original, call.settings, connection, checkpoint=checkpoint
+            )
+        else:
+            cert = await call.driver.certify(call.invoice, call.settings, connection, checkpoint=checkpoint)
+        return _Outcome("certified", f"certified by {call.driver.code}", certification=cert)
+
+    row = await _run_claimed(gw, caller, tenant_id, invoice_id, token, "invoice.certify", action)
+    return row, True
+
+
+# --- reconciliation -------------------------------------------------------------------------------
+def _resolve_by_hand(
+    session: Session, caller: Caller, tenant_id: str, invoice_id: str, body: ReconcileRequest
+) -> InvoiceRow:
+    row = get_invoice(session, tenant_id, invoice_id)
+    if body.action == "not_certified":
+        values: dict[str, Any] = {
+            "status": "failed",
+            "status_detail": f"declared not certified by {caller.trigger}"
+            + (f": {body.note}" if body.note else ""),
+            "error": None,
+        }
+    else:
+        if not body.reference:
+            raise InvalidRequest(
+                "record_reference needs the reference read on the authority's portal",
+                code="reconcile.reference_required",
+                problems=[Problem("reference", "missing", "required for record_reference")],
+            )
+        cert = Certification(
+            authority=row.authority,
+            environment=row.environment or "unknown",
+            kind=InvoiceKind(row.kind),
+            reference=body.reference,
+            qr_content=body.qr_content or body.verification_url or body.reference,
+            verification_url=body.verification_url,
+            certified_at=body.certified_at or utcnow(),
+            totals=body.totals,
+            authority_data={"recorded_by_hand": True, "recorded_by": caller.trigger, "note": body.note},
+        )
+        clash = session.scalar(
+            select(InvoiceRow.id).where(
+                InvoiceRow.tenant_id == tenant_id,
+                InvoiceRow.authority == row.authority,
+                InvoiceRow.environment == row.environment,
+                InvoiceRow.reference == body.reference,
+            )
+        )
+        if clash is not None:
+            raise Conflict(
+                f"reference {body.reference} is already held by invoice {clash}", code="reference.taken"
+            )
+        values = {
+            "status": "certified",
+            "status_detail": f"reference recorded by hand by {caller.trigger}",
+            "reference": cert.reference,
+            "certification": cert.model_dump(mode="json"),
+            "certified_at": cert.certified_at,
+            "certified_total": cert.totals.get("total"),
+            "error": None,
+        }
+    if not _transition(session, tenant_id, invoice_id, ("unknown",), **values):
+        raise _refuse(get_invoice(session, tenant_id, invoice_id), "reconcile")
+    row = get_invoice(session, tenant_id, invoice_id)
+    _event(session, row, caller.trigger, f"invoice.reconcile.{body.action}", {"note": body.note})
+    return row
+
+
+async def reconcile_invoice(
+    gw: Gateway, caller: Caller, tenant_id: str, invoice_id: str, body: ReconcileRequest
+) -> InvoiceRow:
+    if body.action in ("record_reference", "not_certified"):
+        return await gw.db.run(_resolve_by_hand, caller, tenant_id, invoice_id, body)
+    token = new_id()
+    if not await gw.db.run(_claim, tenant_id, invoice_id, token, ("unknown",)):
+        raise _refuse(await gw.db.run(get_invoice, tenant_id, invoice_id), "reconcile")
+    decision = "cancel" if body.action == "cancel" else "confirm"
+
+    async def action(call: _Call, connection: Connection, _checkpoint: Any) -> _Outcome:
+        result: Reconciliation = await call.driver.reconcile(
+            call.invoice,
+            call.settings,
+            connection,
+            call.checkpoint,
+            original=call.original,
+            decision=decision,
+        )
+        if result.status == "certified" and result.certification is not None:
+            return _Outcome(
+                "certified", result.detail or "certified (reconciled)", certification=result.certification
+            )
+        if result.status == "not_certified":
+            return _Outcome(
+                "failed", f"not certified (reconciled): {result.detail}; it can be certified again"
+            )
+        return _Outcome(
+            "unknown",
+            f"the authority cannot tell: {result.detail}. "
+            "Check its portal, then record_reference or not_certified",
+        )
+
+    # Whatever goes wrong while reconciling, the original outcome is still unknown.
+    return await _run_claimed(
+        gw,
+        Caller(caller.tenant_id, f"reconcile:{caller.trigger}"),
+        tenant_id,
+        invoice_id,
+        token,
+        f"invoice.reconcile.{decision}",
+        action,
+        on_error_status="unknown",
+    )

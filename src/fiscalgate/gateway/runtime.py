@@ -1,0 +1,75 @@
+"""The gateway's process-wide state: database, secret box, admin token, drivers, simulators."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import anyio.to_thread
+from starlette.types import ASGIApp
+
+from fiscalgate.authorities.base import AuthorityDriver, AuthoritySettings
+from fiscalgate.gateway.authorities import DriverLookup, default_lookup
+from fiscalgate.gateway.crypto import SecretBox
+from fiscalgate.gateway.db import make_engine, make_sessionmaker
+
+T = TypeVar("T")
+
+
+class Database:
+    def __init__(self, database_url: str) -> None:
+        self.url = database_url
+        self.engine = make_engine(database_url)
+        self.sessions = make_sessionmaker(self.engine)
+
+    def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run `fn(session, *args)` in one transaction, committed when it returns."""
+        with self.sessions.begin() as session:
+            return fn(session, *args)
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """`call` in a worker thread; not abandoned on cancellation, so a started transaction
+        always finishes (commit or rollback) before the caller moves on."""
+        return await anyio.to_thread.run_sync(self.call, fn, *args)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+class SimulatorCache:
+    """One in-process simulator per (tenant, authority), kept for the process lifetime, so a mock
+    tenant's counters and certified invoices persist between calls (credit notes need them).
+
+    It is created from the settings in force at the first call and not rebuilt when they change:
+    like a real platform, it then refuses credentials it was not configured with.
+    """
+
+    def __init__(self) -> None:
+        self._apps: dict[tuple[str, str], ASGIApp] = {}
+        self._lock = threading.Lock()
+
+    def get(self, tenant_id: str, driver: AuthorityDriver, settings: AuthoritySettings) -> ASGIApp:
+        key = (tenant_id, driver.code)
+        with self._lock:
+            if key not in self._apps:
+                self._apps[key] = driver.mock_app(settings)
+            return self._apps[key]
+
+    def install(self, tenant_id: str, authority: str, app: ASGIApp) -> None:
+        """Put a given simulator in place (tests wrap one to count or fail calls)."""
+        with self._lock:
+            self._apps[(tenant_id, authority)] = app
+
+
+@dataclass
+class Gateway:
+    db: Database
+    box: SecretBox
+    admin_token: str
+    driver_lookup: DriverLookup = default_lookup
+    simulators: SimulatorCache = field(default_factory=SimulatorCache)
+
+    def driver(self, code: str) -> AuthorityDriver:
+        return self.driver_lookup(code)

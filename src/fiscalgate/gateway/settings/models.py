@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from fiscalgate.gateway.db import Base, UTCDateTime, new_id, utcnow
+
+
+class AuthorityConfig(Base):
+    """One tenant's settings for one authority: plain fields in `data`, the SecretStr fields
+    encrypted together in `secrets_sealed`."""
+
+    __tablename__ = "authority_settings"
+    __table_args__ = (UniqueConstraint("tenant_id", "authority", name="uq_settings_tenant_authority"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    authority: Mapped[str] = mapped_column(String(32))
+    environment: Mapped[str] = mapped_column(String(16))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    secrets_sealed: Mapped[str | None] = mapped_column(Text, nullable=True)
+    secret_fields: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

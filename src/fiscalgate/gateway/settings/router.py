@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Body, Depends
+
+from fiscalgate.gateway.api.auth import gateway, tenant_caller, tenant_id_of
+from fiscalgate.gateway.authorities import AUTHORITIES, authority_code
+from fiscalgate.gateway.runtime import Gateway
+from fiscalgate.gateway.settings import service
+from fiscalgate.gateway.settings.schemas import SettingsOut
+from fiscalgate.gateway.tenants.service import Caller
+
+router = APIRouter(prefix="/v1/settings", tags=["settings"])
+
+
+@router.get("")
+async def list_settings(
+    who: Caller = Depends(tenant_caller), gw: Gateway = Depends(gateway)
+) -> list[SettingsOut]:
+    """Every authority with its availability for this tenant and its settings (secrets masked)."""
+    return await gw.db.run(service.list_settings, gw, tenant_id_of(who), list(AUTHORITIES))
+
+
+@router.get("/{authority}")
+async def get_settings(
+    authority: str, who: Caller = Depends(tenant_caller), gw: Gateway = Depends(gateway)
+) -> SettingsOut:
+    return await gw.db.run(service.get_settings, gw, tenant_id_of(who), authority_code(authority))
+
+
+@router.put("/{authority}")
+async def save_settings(
+    authority: str,
+    body: dict[str, Any] = Body(
+        examples=[{"environment": "mock", "active": True}],
+        description="The authority's settings fields; omitted fields (and omitted secrets) keep their value",
+    ),
+    who: Caller = Depends(tenant_caller),
+    gw: Gateway = Depends(gateway),
+) -> SettingsOut:
+    return await gw.db.run(service.save_settings, gw, who, tenant_id_of(who), authority_code(authority), body)
+
+
+@router.delete("/{authority}", status_code=204)
+async def delete_settings(
+    authority: str, who: Caller = Depends(tenant_caller), gw: Gateway = Depends(gateway)
+) -> None:
+    await gw.db.run(service.delete_settings, gw, who, tenant_id_of(who), authority_code(authority))

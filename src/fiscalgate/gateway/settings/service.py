@@ -1,0 +1,188 @@
+"""Per-tenant, per-authority settings: validated by the driver, secrets sealed, changes audited."""
+
+from __future__ import annotations
+
+import types
+import typing
+from typing import Any
+
+from pydantic import SecretStr
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from fiscalgate.authorities.base import AuthorityDriver, AuthoritySettings
+from fiscalgate.core.errors import ConfigurationError
+from fiscalgate.core.masking import mask_mapping, mask_secret
+from fiscalgate.gateway.audit.service import record_event
+from fiscalgate.gateway.authorities import available_authorities
+from fiscalgate.gateway.db import utcnow
+from fiscalgate.gateway.errors import InvalidRequest, NotFound
+from fiscalgate.gateway.runtime import Gateway
+from fiscalgate.gateway.settings.models import AuthorityConfig
+from fiscalgate.gateway.settings.schemas import SettingsOut
+from fiscalgate.gateway.tenants.models import Tenant
+from fiscalgate.gateway.tenants.service import Caller, get_tenant
+
+
+def _is_secret(annotation: Any) -> bool:
+    if annotation is SecretStr:
+        return True
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType) or origin is typing.Annotated:
+        return any(_is_secret(arg) for arg in typing.get_args(annotation))
+    return False
+
+
+def secret_field_names(model: type[AuthoritySettings]) -> list[str]:
+    return [name for name, info in model.model_fields.items() if _is_secret(info.annotation)]
+
+
+def require_available(tenant: Tenant, authority: str) -> None:
+    if authority not in available_authorities(tenant.country, tenant.modules):
+        raise InvalidRequest(
+            f"{authority} is not available to this tenant (country {tenant.country}, modules "
+            f"{', '.join(tenant.modules) or 'none'}): an authority needs its country or its module active",
+            code="settings.authority_unavailable",
+        )
+
+
+def _row(session: Session, tenant_id: str, authority: str) -> AuthorityConfig | None:
+    return session.scalar(
+        select(AuthorityConfig).where(
+            AuthorityConfig.tenant_id == tenant_id, AuthorityConfig.authority == authority
+        )
+    )
+
+
+def _plain_and_secrets(gw: Gateway, row: AuthorityConfig) -> tuple[dict[str, Any], dict[str, Any]]:
+    return dict(row.data), gw.box.open(row.secrets_sealed)
+
+
+def _masked_view(plain: dict[str, Any], secrets: dict[str, Any]) -> dict[str, Any]:
+    view = dict(plain)
+    view.update({k: mask_secret(v) if isinstance(v, str) else v for k, v in secrets.items()})
+    return view
+
+
+def settings_out(gw: Gateway, tenant: Tenant, authority: str, row: AuthorityConfig | None) -> SettingsOut:
+    available = authority in available_authorities(tenant.country, tenant.modules)
+    if row is None:
+        return SettingsOut(authority=authority, available=available, configured=False)
+    plain, secrets = _plain_and_secrets(gw, row)
+    return SettingsOut(
+        authority=authority,
+        available=available,
+        configured=True,
+        environment=row.environment,
+        active=row.active,
+        settings=_masked_view(plain, secrets),
+        secret_fields=list(row.secret_fields),
+        updated_at=row.updated_at,
+    )
+
+
+def get_settings(session: Session, gw: Gateway, tenant_id: str, authority: str) -> SettingsOut:
+    tenant = get_tenant(session, tenant_id)
+    return settings_out(gw, tenant, authority, _row(session, tenant_id, authority))
+
+
+def save_settings(
+    session: Session, gw: Gateway, caller: Caller, tenant_id: str, authority: str, payload: dict[str, Any]
+) -> SettingsOut:
+    """Merge `payload` over the stored settings and validate the result with the driver.
+
+    Fields left out keep their stored value; a secret sent empty, null, or as its own masked form
+    (a GET's output sent back) keeps the stored secret.
+    """
+    tenant = get_tenant(session, tenant_id)
+    require_available(tenant, authority)
+    driver = gw.driver(authority)
+    names = secret_field_names(driver.settings_model)
+    row = _row(session, tenant_id, authority)
+    old_plain, old_secrets = _plain_and_secrets(gw, row) if row else ({}, {})
+
+    merged: dict[str, Any] = {**old_plain, **old_secrets}
+    for key, value in payload.items():
+        if key in names and key in old_secrets and value in (None, "", mask_secret(old_secrets[key])):
+            continue
+        merged[key] = value
+    settings = driver.parse_settings(merged)
+    driver.base_url(settings)  # the driver's own safety checks (production URL and host...)
+
+    secrets = {
+        n: v.get_secret_value() for n in names if isinstance(v := getattr(settings, n, None), SecretStr)
+    }
+    plain = settings.model_dump(mode="json", exclude=set(names))
+    if row is None:
+        row = AuthorityConfig(tenant_id=tenant_id, authority=authority)
+        session.add(row)
+    row.environment = settings.environment.value
+    row.active = settings.active
+    row.data = plain
+    row.secret_fields = names
+    row.secrets_sealed = gw.box.seal(secrets) if secrets else None
+    row.updated_at = utcnow()
+    session.flush()
+
+    every_secret = [*old_secrets.values(), *secrets.values()]
+    record_event(
+        session,
+        tenant_id=tenant_id,
+        kind="settings_change",
+        event="settings.saved",
+        trigger=caller.trigger,
+        authority=authority,
+        environment=row.environment,
+        detail={
+            "before": mask_mapping(_masked_view(old_plain, old_secrets), every_secret) if old_plain else None,
+            "after": mask_mapping(_masked_view(plain, secrets), every_secret),
+        },
+    )
+    return settings_out(gw, tenant, authority, row)
+
+
+def load_settings(
+    session: Session, gw: Gateway, tenant: Tenant, authority: str
+) -> tuple[AuthorityDriver, AuthoritySettings]:
+    """The driver and validated settings to call `authority` with, or ConfigurationError."""
+    if authority not in available_authorities(tenant.country, tenant.modules):
+        raise ConfigurationError(
+            f"{authority} is not available to this tenant (neither its country nor an active module)",
+            code="settings.authority_unavailable",
+        )
+    row = _row(session, tenant.id, authority)
+    if row is None:
+        raise ConfigurationError(
+            f"no {authority} settings for this tenant: PUT /v1/settings/{authority} first",
+            code="settings.missing",
+        )
+    if not row.active:
+        raise ConfigurationError(
+            f"the {authority} settings are switched off (active=false)", code="settings.inactive"
+        )
+    driver = gw.driver(authority)
+    plain, secrets = _plain_and_secrets(gw, row)
+    return driver, driver.parse_settings({**plain, **secrets})
+
+
+def list_settings(session: Session, gw: Gateway, tenant_id: str, authorities: list[str]) -> list[SettingsOut]:
+    tenant = get_tenant(session, tenant_id)
+    return [settings_out(gw, tenant, code, _row(session, tenant_id, code)) for code in authorities]
+
+
+def delete_settings(session: Session, gw: Gateway, caller: Caller, tenant_id: str, authority: str) -> None:
+    row = _row(session, tenant_id, authority)
+    if row is None:
+        raise NotFound(f"no {authority} settings for this tenant", code="settings.not_found")
+    plain, secrets = _plain_and_secrets(gw, row)
+    session.delete(row)
+    record_event(
+        session,
+        tenant_id=tenant_id,
+        kind="settings_change",
+        event="settings.deleted",
+        trigger=caller.trigger,
+        authority=authority,
+        environment=row.environment,
+        detail={"before": _masked_view(plain, secrets), "after": None},
+    )

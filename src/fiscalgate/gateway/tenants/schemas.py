@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from fiscalgate.gateway.authorities import MODULES
+from fiscalgate.gateway.countries import normalise_country
+
+
+def _modules(value: list[str]) -> list[str]:
+    out: list[str] = []
+    for raw in value:
+        module = raw.strip().lower()
+        module = {"emecef": "mecef", "e-mecef": "mecef"}.get(module, module)
+        if module not in MODULES:
+            raise ValueError(f"unknown module {raw!r}; known: {', '.join(MODULES)}")
+        if module not in out:
+            out.append(module)
+    return out
+
+
+class TenantCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: str = Field(min_length=1, max_length=200)
+    country: str = Field(description="ISO code or name: CI, Côte d'Ivoire, Bénin, Congo, ...")
+    modules: list[str] = Field(default_factory=list, description="Active modules: fne, mecef, sfec")
+
+    _country = field_validator("country")(normalise_country)
+    _mods = field_validator("modules")(_modules)
+
+
+class TenantUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    country: str | None = None
+    modules: list[str] | None = None
+
+    @field_validator("country")
+    @classmethod
+    def _country(cls, value: str | None) -> str | None:
+        return None if value is None else normalise_country(value)
+
+    @field_validator("modules")
+    @classmethod
+    def _mods(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else _modules(value)
+
+
+class TenantOut(BaseModel):
+    id: str
+    name: str
+    country: str
+    country_name: str
+    modules: list[str]
+    authorities: list[str] = Field(description="Authorities available: country match OR active module")
+    created_at: datetime
+
+
+class ApiKeyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    label: str = Field(default="", max_length=200)
+
+
+class ApiKeyOut(BaseModel):
+    id: str
+    tenant_id: str
+    prefix: str
+    label: str
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+
+class ApiKeyCreated(ApiKeyOut):
+    key: str = Field(description="The full key: shown once, only its hash is stored")
