@@ -82,7 +82,7 @@ def test_counters_per_type_and_overall_and_cancel_consumes_none() -> None:
     cancelled = platform.finalise(platform.submit(_request())["uid"], "cancel")
     assert cancelled["qrCode"] == "" and cancelled["codeMECeFDGI"] == ""
     after = _certify(platform)["counters"]
-    assert seen + [export, after] == ["1/1 FV", "2/2 FV", "1/3 EV", "3/4 FV"]
+    assert [*seen, export, after] == ["1/1 FV", "2/2 FV", "1/3 EV", "3/4 FV"]
 
 
 def test_at_most_ten_pending_and_expiry_after_the_ttl() -> None:
