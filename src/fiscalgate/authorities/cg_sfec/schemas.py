@@ -26,6 +26,7 @@ def _json_number(value: Decimal) -> int | float:
 Amount = Annotated[Decimal, Field(ge=0), PlainSerializer(_json_number, return_type=Any)]
 Quantity = Annotated[Decimal, Field(gt=0), PlainSerializer(_json_number, return_type=Any)]
 Text = Annotated[str, Field(min_length=1, max_length=500)]
+LongText = Annotated[str, Field(min_length=1)]
 TaxRate = Literal["0", "5", "18"]
 RecipientType = Literal["business", "individual", "government", "foreign", "1", "2"]
 PaymentMethodWire = Literal["bank_transfer", "card", "cash", "mobile_money", "cheque", "1", "2", "3", "4"]
@@ -100,9 +101,9 @@ class ReportRequest(CertifyRequest):
     invoice_status: Literal["certified", "pending"]
     certification_date: Text  # ISO 8601
     certification_status: Literal["certified", "pending"]
-    certification_signature: Text
+    certification_signature: LongText
     certification_short_signature: str | None = None
-    certification_qr_code: Text  # base64 (or a data URI)
+    certification_qr_code: LongText  # base64 of the PNG (5-6 KB, spec §4)
 
 
 class CertificationResponse(BaseModel):

@@ -1,0 +1,314 @@
+"""Contract scenarios: the driver against the simulator, in-process and over a socket.
+
+Each scenario is one async function taking the driver, settings and a target; the `target`
+fixture runs it both ways.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from decimal import Decimal
+
+import pytest
+from pydantic import SecretStr
+
+from fiscalgate.authorities.cg_sfec import convert
+from fiscalgate.authorities.cg_sfec.client import SfecClient
+from fiscalgate.authorities.cg_sfec.driver import SfecDriver
+from fiscalgate.authorities.cg_sfec.settings import SfecSettings
+from fiscalgate.core.errors import (
+    AlreadyCertified,
+    AuthorityAuthError,
+    AuthorityServerError,
+    InvoiceError,
+    InvoiceRejected,
+    OutcomeUnknown,
+)
+from fiscalgate.core.invoice import Invoice
+
+from .conftest import Target, invoice_from
+
+pytestmark = pytest.mark.anyio
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+async def test_mixed_invoice_then_credit_note_then_second_credit_note_refused(
+    driver: SfecDriver, settings: SfecSettings, target: Target, sale: Invoice, credit: Invoice
+) -> None:
+    cert = await driver.certify(sale, settings, target.connection)
+    assert re.fullmatch(r"SFEC-API-\d{4}-\d{10}", cert.reference)
+    assert re.fullmatch(r"[0-9a-f]{64}", cert.authority_data["signature"])
+    assert cert.authority_data["short_signature"]
+    head, _, data = cert.qr_content.partition(",")
+    assert head == "data:image/png;base64"
+    assert base64.b64decode(data).startswith(PNG)
+    assert cert.certified_at.tzinfo is not None
+    # the client's totals are what the simulator accepted and stored
+    stored = target.sim.platform.records["FAC-2026-0042"].invoice
+    assert Decimal(stored["total_amount"]) == cert.totals["total"] == Decimal(1189469)
+    assert cert.totals["vat_18"] == Decimal(138600) and cert.totals["vat_5"] == Decimal(11875)
+    assert cert.totals["exempt_base"] == Decimal(23970)
+
+    note = await driver.credit_note(credit, cert, settings, target.connection)
+    assert note.kind.value == "credit_note"
+    assert note.authority_data["reference_invoice_id"] == "FAC-2026-0042"
+    assert target.sim.platform.records["FAC-2026-0042"].credit_note_id == "AV-2026-0007"
+
+    second = invoice_from("credit_note.json", number="AV-2026-0008")
+    with pytest.raises(InvoiceRejected) as caught:
+        await driver.credit_note(second, cert, settings, target.connection)
+    assert caught.value.http_status == 422
+    assert caught.value.authority_code == "CREDIT_NOTE_EXISTS"
+    assert caught.value.field == "reference_invoice_id"
+
+
+async def test_duplicate_invoice_id_is_adopted_when_it_matches(
+    driver: SfecDriver, settings: SfecSettings, target: Target, sale: Invoice
+) -> None:
+    first = await driver.certify(sale, settings, target.connection)
+    again = await driver.certify(sale, settings, target.connection)
+    assert again.reference == first.reference
+    assert again.authority_data["signature"] == first.authority_data["signature"]
+    assert [n.code for n in again.notices] == ["sfec.adopted"]
+    assert len(target.sim.platform.records) == 1
+
+
+async def test_duplicate_invoice_id_is_refused_when_it_differs(
+    driver: SfecDriver, settings: SfecSettings, target: Target, sale: Invoice
+) -> None:
+    await driver.certify(sale, settings, target.connection)
+    other = sale.model_copy(update={"lines": sale.lines[:1]})
+    with pytest.raises(AlreadyCertified, match="DIFFERENT invoice") as caught:
+        await driver.certify(other, settings, target.connection)
+    assert caught.value.http_status == 409
+    assert caught.value.authority_message == "Facture déjà certifiée ou déclarée"
+    assert "total_amount" in {p.field for p in caught.value.problems}
+
+
+async def test_wrong_api_key_is_an_auth_error(
+    driver: SfecDriver, settings: SfecSettings, target: Target, sale: Invoice
+) -> None:
+    bad = settings.model_copy(update={"api_key": SecretStr("not-the-key")})
+    with pytest.raises(AuthorityAuthError) as caught:
+        await driver.certify(sale, bad, target.connection)
+    assert caught.value.http_status == 401
+    assert caught.value.authority_message == "Clé d'authentification invalide ou manquante"
+    assert "not-the-key" not in str(caught.value.raw)
+
+
+async def test_malformed_payload_is_400_with_fields(settings: SfecSettings, target: Target) -> None:
+    async with SfecClient(settings, target.connection) as client:
+        response = await client.http.post(
+            "/api/invoices/certify", json={"invoice_id": "X-1", "items": [{"tax_rate": "7"}]}
+        )
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "INVALID_DATA"
+    fields = {d["field"] for d in error["details"]}
+    assert {"taxpayer_niu", "items[0].tax_rate", "items[0].designation", "currency"} <= fields
+
+
+async def test_platform_400_maps_to_rejected_with_problems(
+    settings: SfecSettings, target: Target, driver: SfecDriver, sale: Invoice
+) -> None:
+    # a payload our validator accepts but the platform does not: an unknown NIU-type recipient
+    payload = driver.build_payload(sale, settings)
+    payload["recipient_type"] = "3"  # no numeric code 3 in the online-report page
+    async with SfecClient(settings, target.connection) as client:
+        with pytest.raises(InvoiceError) as local:
+            await client.certify(payload)
+    assert local.value.problems[0].field == "recipient_type"
+    assert target.sim.platform.journal == []  # refused before sending
+    payload["recipient_type"] = "business"
+    payload["recipient_niu"] = None
+    async with SfecClient(settings, target.connection) as client:
+        response = await client.http.post("/api/invoices/certify", json=payload)
+    assert response.status_code == 400
+    err = __import__("fiscalgate.authorities.cg_sfec.errors", fromlist=["classify"]).classify(
+        400, response.json(), what="POST", raw=None
+    )
+    assert isinstance(err, InvoiceRejected) and err.field == "recipient_niu"
+
+
+async def test_totals_that_do_not_add_up_are_422_on_the_platform(
+    settings: SfecSettings, target: Target, driver: SfecDriver, sale: Invoice
+) -> None:
+    payload = driver.build_payload(sale, settings)
+    payload["items"][1]["tax_amount"] += 1
+    payload["total_amount"] += 5
+    async with SfecClient(settings, target.connection) as client:
+        response = await client.http.post("/api/invoices/certify", json=payload)
+    assert response.status_code == 422
+    details = response.json()["error"]["details"]
+    assert [(d["field"], d["expected"]) for d in details] == [
+        ("items[1].tax_amount", "11875"),
+        ("total_amount", "1189469"),
+    ]
+
+
+async def test_inconsistent_payload_is_refused_locally_with_every_problem(
+    settings: SfecSettings, target: Target, driver: SfecDriver, sale: Invoice
+) -> None:
+    payload = driver.build_payload(sale, settings)
+    payload["items"][0]["net_amount"] = 600000
+    payload["total_tax_r_amount"] = 0
+    payload["additional_cent_tax"] = 1
+    async with SfecClient(settings, target.connection) as client:
+        with pytest.raises(InvoiceError) as caught:
+            await client.certify(payload)
+    fields = {p.field: p.expected for p in caught.value.problems}
+    assert fields == {
+        "items[0].net_amount": "685000",
+        "total_tax_r_amount": "11875",
+        "additional_cent_tax": "7524",
+    }
+    assert target.sim.platform.journal == []  # the simulator received nothing
+
+
+async def test_5xx_then_success_is_retried(
+    driver: SfecDriver, settings: SfecSettings, target: Target, sale: Invoice
+) -> None:
+    target.sim.app.add("error", path="/invoices/certify", status=503, times=2)
+    cert = await driver.certify(sale, settings, target.connection)
+    assert cert.reference.startswith("SFEC-API-")
+    assert cert.notices == []
+
+
+async def test_5xx_every_time_gives_up_after_max_attempts(
+    driver: SfecDriver, settings: SfecSettings, target: Target, sale: Invoice
+) -> None:
+    target.sim.app.add("error", path="/invoices/certify", status=500, times=-1)
+    with pytest.raises(AuthorityServerError) as caught:
+        await driver.certify(sale, settings, target.connection)
+    assert caught.value.http_status == 500
+    assert caught.value.retryable
+
+
+async def test_timeout_after_recording_then_retry_adopts_via_409(
+    driver: SfecDriver, settings: SfecSettings, target: Target, sale: Invoice
+) -> None:
+    target.sim.app.add("hang_after_processing", path="/invoices/certify", seconds=0.6)
+    seen: list[dict[str, object]] = []
+
+    async def checkpoint(data: dict[str, object]) -> None:
+        seen.append(data)
+
+    cert = await driver.certify(sale, settings, target.with_timeout(0.3), checkpoint=checkpoint)
+    assert seen == [{"invoice_id": "FAC-2026-0042", "invoice_type": "salesInvoice"}]
+    assert [n.code for n in cert.notices] == ["sfec.adopted"]
+    assert "after a resend" in cert.notices[0].message
+    assert cert.reference == target.sim.platform.records["FAC-2026-0042"].certification_number
+
+
+async def test_timeouts_every_time_leave_the_outcome_unknown(
+    driver: SfecDriver, settings: SfecSettings, target: Target, sale: Invoice
+) -> None:
+    one_try = settings.model_copy(update={"max_attempts": 1})
+    target.sim.app.add("hang_after_processing", path="/invoices/certify", seconds=0.6)
+    with pytest.raises(OutcomeUnknown) as caught:
+        await driver.certify(sale, one_try, target.with_timeout(0.3))
+    assert caught.value.checkpoint == {"invoice_id": "FAC-2026-0042"}
+    # reconcile: the simulator did record it
+    result = await driver.reconcile(sale, settings, target.connection, caught.value.checkpoint)
+    assert result.status == "certified"
+    assert result.certification is not None
+    assert result.certification.reference == target.sim.platform.records["FAC-2026-0042"].certification_number
+
+
+async def test_timeout_then_5xx_stays_unknown(
+    driver: SfecDriver, settings: SfecSettings, target: Target, sale: Invoice
+) -> None:
+    two_tries = settings.model_copy(update={"max_attempts": 2})
+    target.sim.app.add("hang_after_processing", path="/invoices/certify", seconds=0.6)
+    target.sim.app.add("error", path="/invoices/certify", status=502)
+    with pytest.raises(OutcomeUnknown, match="may have been certified"):
+        await driver.certify(sale, two_tries, target.with_timeout(0.3))
+
+
+async def test_reconcile_not_certified_and_mismatch(
+    driver: SfecDriver, settings: SfecSettings, target: Target, sale: Invoice
+) -> None:
+    result = await driver.reconcile(sale, settings, target.connection, {"invoice_id": "FAC-2026-0042"})
+    assert result.status == "not_certified"
+    assert "resending is safe" in result.detail
+    await driver.certify(sale, settings, target.connection)
+    other = sale.model_copy(update={"lines": sale.lines[1:]})
+    mismatch = await driver.reconcile(other, settings, target.connection, {"invoice_id": "FAC-2026-0042"})
+    assert mismatch.status == "unknown" and "differs" in mismatch.detail
+
+
+async def test_report_endpoint(
+    driver: SfecDriver, settings: SfecSettings, target: Target, sale: Invoice
+) -> None:
+    cert = await driver.certify(sale, settings, target.connection)
+    ack = await driver.report(sale, cert, settings, target.connection)
+    # the report answer uses the seed's sfec_* spelling; same certification
+    assert ack.reference == cert.reference
+    assert ack.authority_data["reported"] is True
+    assert "sfec_certification_number" in ack.raw["report"]["body"]
+    assert target.sim.platform.records["FAC-2026-0042"].reported
+    with pytest.raises(AlreadyCertified):  # reported twice
+        await driver.report(sale, cert, settings, target.connection)
+    tcc = {**cert.authority_data, "signature": "0" * 64, "invoice_id": "FAC-2026-0043"}
+    forged = cert.model_copy(update={"authority_data": tcc})
+    other = sale.model_copy(update={"number": "FAC-2026-0043"})
+    # an invoice certified elsewhere (a TCC, say) is archived as reported
+    elsewhere = await driver.report(other, forged, settings, target.connection)
+    assert elsewhere.reference != cert.reference
+    assert target.sim.platform.records["FAC-2026-0043"].source == "report"
+
+
+async def test_report_with_a_signature_that_does_not_match_is_refused(
+    driver: SfecDriver, settings: SfecSettings, target: Target, sale: Invoice
+) -> None:
+    cert = await driver.certify(sale, settings, target.connection)
+    forged = cert.model_copy(update={"authority_data": {**cert.authority_data, "signature": "f" * 64}})
+    with pytest.raises(InvoiceRejected) as caught:
+        await driver.report(sale, forged, settings, target.connection)
+    assert caught.value.authority_code == "SIGNATURE_MISMATCH"
+
+
+async def test_lookup_and_list(
+    driver: SfecDriver, settings: SfecSettings, target: Target, sale: Invoice, credit: Invoice
+) -> None:
+    cert = await driver.certify(sale, settings, target.connection)
+    await driver.credit_note(credit, cert, settings, target.connection)
+    async with SfecClient(settings, target.connection) as client:
+        record, _ = await client.lookup("FAC-2026-0042")
+        assert record is not None and record.certification_number == cert.reference
+        by_identifier, _ = await client.lookup(str(cert.authority_data["identifier"]))
+        assert by_identifier is not None and by_identifier.invoice_id == "FAC-2026-0042"
+        missing, raw = await client.lookup("NOPE/1")
+        assert missing is None and raw["status"] == 404
+        page = await client.list(page=1, page_size=1)
+        assert (page.page, page.page_size, page.total_pages, page.total) == (1, 1, 2, 2)
+        notes = await client.list(invoice_type="creditNote")
+        assert [i["invoice_id"] for i in notes.invoices] == ["AV-2026-0007"]
+        with pytest.raises(InvoiceRejected):
+            await client.list(page_size=500)
+
+
+async def test_versioned_paths(
+    driver: SfecDriver, settings: SfecSettings, target: Target, sale: Invoice
+) -> None:
+    v1 = settings.model_copy(update={"path_prefix": "/api/v1", "certify_path": "/invoices"})
+    cert = await driver.certify(sale, v1, target.connection)
+    result = await driver.reconcile(
+        sale, v1, target.connection, {"invoice_id": cert.authority_data["invoice_id"]}
+    )
+    assert result.status == "certified"
+
+
+async def test_credit_note_against_an_unknown_original_is_refused(
+    driver: SfecDriver, settings: SfecSettings, target: Target, sale: Invoice, credit: Invoice
+) -> None:
+    other_sim_cert = await driver.certify(sale, settings, target.connection)
+    ghost = other_sim_cert.model_copy(
+        update={"authority_data": {**other_sim_cert.authority_data, "invoice_id": "NEVER-CERTIFIED"}}
+    )
+    with pytest.raises(InvoiceRejected) as caught:
+        await driver.credit_note(credit, ghost, settings, target.connection)
+    assert caught.value.authority_code == "REFERENCE_NOT_FOUND"
+    assert convert.invoice_id(credit) not in target.sim.platform.records
