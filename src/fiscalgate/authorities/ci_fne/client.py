@@ -66,9 +66,15 @@ class FneClient:
         self, request: SignRequest, *, checkpoint: dict[str, Any] | None = None
     ) -> tuple[SignResponse, dict[str, Any]]:
         """API #1/#3: certify a sale invoice or a purchase slip (HTTP 200)."""
+        return await self.sign_payload(request.wire(), checkpoint=checkpoint)
+
+    async def sign_payload(
+        self, payload: dict[str, Any], *, checkpoint: dict[str, Any] | None = None
+    ) -> tuple[SignResponse, dict[str, Any]]:
+        """Sign an already-built JSON body (what `sign` sends; also for replaying stored payloads)."""
         response, raw = await self._post(
             SIGN_PATH,
-            request.wire(),
+            payload,
             operation="sign",
             success=(200, 201),
             model=SignResponse,
