@@ -277,10 +277,15 @@ def _payments(invoice: Invoice, total: Decimal, out: _Collector) -> list[Payment
 
 
 def build_request(
-    invoice: Invoice, settings: EmecefSettings, original: Certification | None = None
+    invoice: Invoice,
+    settings: EmecefSettings,
+    original: Certification | None = None,
+    *,
+    require_reference: bool = True,
 ) -> tuple[InvoiceRequestDataDto | None, list[Problem]]:
     """The request for `invoice`, or None with every problem found (the local mirror of the
-    platform's checks, reported per neutral field)."""
+    platform's checks, reported per neutral field). `require_reference=False` is for validating a
+    credit note before its original's Certification is at hand (it supplies the reference later)."""
     out = _Collector([])
     if invoice.currency != "XOF":
         out.add("currency", "emecef.currency", "e-MECeF amounts are in XOF (FCFA)", "XOF")
@@ -323,13 +328,13 @@ def build_request(
     reference = None
     if invoice_type in CREDITED_TYPE:
         reference = original_reference(invoice, original)
-        if reference is None:
+        if reference is None and require_reference:
             out.add(
                 "original.reference",
                 "emecef.original_missing",
                 "a credit note needs the original's code MECeF/DGI",
             )
-        elif not CODE_RE.match(reference):
+        elif reference is not None and not CODE_RE.match(reference):
             out.add(
                 "original.reference",
                 "emecef.original_code",

@@ -112,10 +112,14 @@ class EmecefDriver(AuthorityDriver):
 
     # --- invoices ---------------------------------------------------------------------------------
     def validate(self, invoice: Invoice, settings: AuthoritySettings) -> list[Problem]:
-        return build_request(invoice, _settings(settings))[1]
+        # A credit note's reference may come from the original's Certification given to credit_note().
+        return build_request(invoice, _settings(settings), require_reference=False)[1]
 
     def build_payload(self, invoice: Invoice, settings: AuthoritySettings) -> dict[str, Any]:
-        return self._request(invoice, _settings(settings), None).wire()
+        request, problems = build_request(invoice, _settings(settings), require_reference=False)
+        if problems or request is None:
+            raise InvoiceError(problems)
+        return request.wire()
 
     def _request(
         self, invoice: Invoice, settings: EmecefSettings, original: Certification | None

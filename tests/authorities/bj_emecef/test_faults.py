@@ -1,0 +1,87 @@
+"""Transport faults: what the caller learns, and how reconcile resolves it (in-process, 0.2 s timeout)."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from fiscalgate.core.errors import AuthorityServerError, AuthorityUnreachable, OutcomeUnknown
+
+from .conftest import Emecef
+from .samples import official_example
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_timeout_after_the_post_is_unknown_then_reconcile_finds_and_confirms_it(
+    emecef_local: Emecef,
+) -> None:
+    env = emecef_local
+    env.sim.add("hang_after_processing", path="/api/invoice", method="POST", seconds=0.5)
+    invoice = official_example(aib="B")
+    with pytest.raises(OutcomeUnknown) as info:
+        await env.driver.certify(invoice, env.settings, env.connection)
+    assert "uid" not in info.value.checkpoint  # no uid was received
+    assert len(env.platform.pending) == 1  # but the e-MCF recorded it
+    result = await env.driver.reconcile(invoice, env.settings, env.connection, info.value.checkpoint)
+    assert result.status == "certified" and result.certification is not None
+    assert result.certification.totals["total"] == 5170
+
+
+async def test_timeout_on_confirm_carries_the_uid(emecef_local: Emecef) -> None:
+    env = emecef_local
+    env.sim.add("hang_after_processing", path="/confirm", seconds=0.5)
+    invoice = official_example()
+    with pytest.raises(OutcomeUnknown) as info:
+        await env.driver.certify(invoice, env.settings, env.connection)
+    uid = info.value.checkpoint["uid"]
+    assert env.platform.finalised[uid] == "confirmed"  # it did certify, the answer was lost
+    result = await env.driver.reconcile(invoice, env.settings, env.connection, info.value.checkpoint)
+    assert result.status == "unknown" and uid in result.detail
+
+
+async def test_timeout_on_confirm_of_an_unprocessed_request_reconciles_to_certified(
+    emecef_local: Emecef,
+) -> None:
+    env = emecef_local
+    env.sim.add("drop_before_processing", path="/confirm", seconds=0.5)
+    invoice = official_example()
+    with pytest.raises(OutcomeUnknown) as info:
+        await env.driver.certify(invoice, env.settings, env.connection)
+    result = await env.driver.reconcile(invoice, env.settings, env.connection, info.value.checkpoint)
+    assert result.status == "certified"
+
+
+async def test_server_error_is_retryable_and_nothing_is_recorded(emecef_local: Emecef) -> None:
+    env = emecef_local
+    env.sim.add("error", path="/api/invoice", status=503, body={"title": "Service Unavailable"})
+    with pytest.raises(AuthorityServerError) as info:
+        await env.driver.certify(official_example(), env.settings, env.connection)
+    assert (
+        info.value.http_status == 503 and info.value.retryable and "Service Unavailable" in info.value.message
+    )
+    assert env.platform.pending == {}
+
+
+async def test_unreachable_host() -> None:
+    from fiscalgate.authorities import get_driver
+    from fiscalgate.authorities.base import Connection, Environment
+    from fiscalgate.simkit.serve import free_port
+
+    driver = get_driver("bj-emecef")
+    settings = driver.parse_settings(driver.mock_credentials())
+    connection = Connection(f"http://127.0.0.1:{free_port()}", Environment.MOCK, timeout=0.5)
+    with pytest.raises(AuthorityUnreachable):
+        await driver.certify(official_example(), settings, connection)
+
+
+async def test_control_endpoint_moves_the_clock_and_rejects_unknown_codes(emecef_local: Emecef) -> None:
+    env = emecef_local
+    async with env.client() as client:
+        await client.submit(env.driver.build_payload(official_example(), env.settings))
+    async with httpx.AsyncClient(base_url=env.connection.base_url, transport=env.connection.transport) as raw:
+        assert (await raw.post("/_sim/emecef", json={"advance_clock_seconds": 120})).json()["pending"] == 1
+        assert len(env.platform.pending) == 1  # expiry happens on the next call
+        assert (await raw.post("/_sim/emecef", json={"next_submit_errors": [42]})).status_code == 400
+    async with env.client() as client:
+        assert (await client.status()).pending_requests_count == 0
