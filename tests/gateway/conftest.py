@@ -151,3 +151,86 @@ def sample_invoice(number: str | None = None, **overrides: Any) -> dict[str, Any
 
 
 FAKE_SETTINGS = {"environment": "mock", "ncc": "FAKE001", "api_key": "fake-secret-key-0123456789"}
+
+
+# --- the real authorities, in mock ---------------------------------------------------------------
+REAL = ("ci-fne", "bj-emecef", "cg-sfec")
+
+
+def real_invoice(authority: str, number: str | None = None, **overrides: Any) -> dict[str, Any]:
+    """A small invoice each real simulator accepts (FNE wants the buyer's phone and email, SFEC XAF)."""
+    buyer = {
+        "kind": "individual",
+        "name": "Client Comptoir",
+        "phone": "0709080765",
+        "email": "client@example.ci",
+    }
+    data: dict[str, Any] = {
+        "number": number or f"{authority[:2].upper()}-{uuid.uuid4().hex[:10]}",
+        "seller": {"name": "Boutique Test"},
+        "buyer": buyer,
+        "currency": "XAF" if authority == "cg-sfec" else "XOF",
+        "operator": {"name": "Ama"},
+        "lines": [
+            {"description": "Riz 25 kg", "quantity": "2", "unit_price": "15000"},
+            {"description": "Huile 5 l", "quantity": "3", "unit_price": "6000"},
+        ],
+        "payments": [{"method": "cash"}],
+    }
+    data.update(overrides)
+    return data
+
+
+def mock_settings(authority: str, **extra: Any) -> dict[str, Any]:
+    from fiscalgate.authorities import get_driver
+
+    return {"environment": "mock", **get_driver(authority).mock_credentials(), **extra}
+
+
+class CountingApp:
+    """Counts the requests a simulator receives (by method), then passes them on."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.calls: list[tuple[str, str]] = []
+
+    def count(self, method: str) -> int:
+        return sum(1 for m, _ in self.calls if m == method)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            self.calls.append((scope["method"], scope["path"]))
+        await self.app(scope, receive, send)
+
+
+def install_simulator(app: FastAPI, tenant_id: str, authority: str, **extra: Any) -> tuple[CountingApp, Any]:
+    """Put a real simulator for (tenant, authority), wrapped to count calls and inject faults."""
+    from fiscalgate.authorities import get_driver
+    from fiscalgate.simkit.faults import FaultInjector
+
+    driver = get_driver(authority)
+    settings = driver.parse_settings(mock_settings(authority, **extra))
+    injector = FaultInjector(driver.mock_app(settings))
+    counter = CountingApp(injector)
+    gateway(app).simulators.install(tenant_id, authority, counter)
+    return counter, injector
+
+
+@pytest.fixture
+def real_app(make_app: Callable[..., FastAPI]) -> FastAPI:
+    return make_app()
+
+
+async def real_tenant(
+    app: FastAPI, authority: str, **settings_extra: Any
+) -> tuple[dict[str, Any], httpx.AsyncClient, CountingApp, Any]:
+    """A tenant with `authority` in mock, its simulator counted and fault-injectable."""
+    from fiscalgate.gateway.authorities import AUTHORITIES
+
+    tenant, api = await new_tenant(
+        app,
+        country=AUTHORITIES[authority].country,
+        settings={authority: mock_settings(authority, **settings_extra)},
+    )
+    counter, injector = install_simulator(app, tenant["id"], authority, **settings_extra)
+    return tenant, api, counter, injector
