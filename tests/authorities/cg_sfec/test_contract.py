@@ -13,7 +13,7 @@ from decimal import Decimal
 import pytest
 from pydantic import SecretStr
 
-from fiscalgate.authorities.cg_sfec import convert
+from fiscalgate.authorities.cg_sfec import convert, errors
 from fiscalgate.authorities.cg_sfec.client import SfecClient
 from fiscalgate.authorities.cg_sfec.driver import SfecDriver
 from fiscalgate.authorities.cg_sfec.settings import SfecSettings
@@ -126,9 +126,7 @@ async def test_platform_400_maps_to_rejected_with_problems(
     async with SfecClient(settings, target.connection) as client:
         response = await client.http.post("/api/invoices/certify", json=payload)
     assert response.status_code == 400
-    err = __import__("fiscalgate.authorities.cg_sfec.errors", fromlist=["classify"]).classify(
-        400, response.json(), what="POST", raw=None
-    )
+    err = errors.classify(400, response.json(), what="POST", raw=None)
     assert isinstance(err, InvoiceRejected) and err.field == "recipient_niu"
 
 

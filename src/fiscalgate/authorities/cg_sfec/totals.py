@@ -94,11 +94,13 @@ def line_amounts(line: LineInput, currency: str) -> LineAmounts:
     """Spec §5 rules 1-5 for one line."""
     subtotal = regime.round_amount(line.unit_price * line.quantity, currency)
     if line.discount_type == "percentage":
-        discount = regime.round_amount(subtotal * line.discount_value / HUNDRED, currency)
+        # the net is what gets rounded (so a half-unit discount rounds the same way the
+        # platform's check does: round(subtotal - subtotal x % / 100))
+        percent = min(max(line.discount_value, ZERO), HUNDRED)
+        net = regime.round_amount(subtotal - subtotal * percent / HUNDRED, currency)
     else:
-        discount = line.discount_value
-    discount = min(max(discount, ZERO), subtotal)  # clamp to [0, subtotal] (rule 2)
-    net = subtotal - discount
+        net = subtotal - min(max(line.discount_value, ZERO), subtotal)  # clamp to [0, subtotal] (rule 2)
+    discount = subtotal - net
     tax = regime.round_amount(net * regime.RATES[line.rate] / HUNDRED, currency)
     return LineAmounts(
         unit_price=line.unit_price,
