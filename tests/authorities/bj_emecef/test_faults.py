@@ -85,3 +85,21 @@ async def test_control_endpoint_moves_the_clock_and_rejects_unknown_codes(emecef
         assert (await raw.post("/_sim/emecef", json={"next_submit_errors": [42]})).status_code == 400
     async with env.client() as client:
         assert (await client.status()).pending_requests_count == 0
+
+
+async def test_confirm_answer_without_security_elements_is_reported(emecef_local: Emecef) -> None:
+    env = emecef_local
+    env.sim.add(
+        "error", path="/confirm", status=200, body={"dateTime": None, "qrCode": "", "codeMECeFDGI": ""}
+    )
+    with pytest.raises(AuthorityServerError) as info:
+        await env.driver.certify(official_example(), env.settings, env.connection)
+    assert info.value.code == "authority.malformed_answer" and info.value.raw["uid"] in env.platform.pending
+
+
+async def test_non_json_answer_is_a_server_error(emecef_local: Emecef) -> None:
+    env = emecef_local
+    env.sim.add("error", path="/api/info/taxGroups", status=200, body=["not", "an", "object"])
+    async with env.client() as client:
+        with pytest.raises(AuthorityServerError, match="unexpected answer"):
+            await client.tax_groups()

@@ -93,7 +93,17 @@ class EmecefClient:
 
     async def confirm(self, uid: str) -> SecurityElementsDto:
         """PUT /api/invoice/{uid}/confirm: the invoice becomes normalised; security elements back."""
-        return await self._finalize(uid, "confirm")
+        security = await self._finalize(uid, "confirm")
+        if not security.code_mecef_dgi or not security.date_time or not security.qr_code:
+            # Confirmed or not, we cannot print it: keep the answer and the uid for a human.
+            raise AuthorityServerError(
+                f"e-MECeF confirm: the answer for {uid} lacks the code MECeF/DGI, QR or time",
+                authority=AUTHORITY,
+                code="authority.malformed_answer",
+                http_status=200,
+                raw={"uid": uid, "answer": self.last_raw},
+            )
+        return security
 
     async def cancel(self, uid: str) -> SecurityElementsDto:
         """PUT /api/invoice/{uid}/cancel: the request is dropped (empty code and QR)."""
