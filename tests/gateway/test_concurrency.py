@@ -41,7 +41,7 @@ async def _burst(api: httpx.AsyncClient, path: str, n: int) -> list[httpx.Respon
 
 @pytest.mark.parametrize("authority", REAL)
 async def test_concurrent_certify_calls_reach_the_authority_once(real_app: FastAPI, authority: str) -> None:
-    tenant, api, counter, injector = await real_tenant(real_app, authority)
+    _, api, counter, injector = await real_tenant(real_app, authority)
     # Slow the authority down so the other calls arrive while the first is still in flight.
     injector.add("latency", seconds=0.2, path=SIGN[authority], method="POST")
     async with api:

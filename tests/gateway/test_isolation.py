@@ -67,7 +67,7 @@ def test_every_route_is_covered(tmp_path: Any) -> None:
 @pytest.fixture
 async def two_tenants(fake_app: FastAPI) -> dict[str, Any]:
     a, api_a = await new_tenant(fake_app, name="Tenant A", settings={"ci-fne": FAKE_SETTINGS})
-    b, api_b = await new_tenant(fake_app, name="Tenant B", settings={"ci-fne": FAKE_SETTINGS})
+    b, _ = await new_tenant(fake_app, name="Tenant B", settings={"ci-fne": FAKE_SETTINGS})
     async with api_a:
         draft = (await api_a.post("/v1/invoices", json={"invoice": sample_invoice("A-1")})).json()
         cert = (

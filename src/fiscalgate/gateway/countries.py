@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-# name or code (normalised: no accents, lower case, words separated by one space) -> ISO alpha-2
+# name or code (normalised: no accents, lower case, letters and digits only) -> ISO alpha-2
 _NAMES: dict[str, str] = {}
 
 
@@ -21,10 +21,11 @@ def _add(code: str, *names: str) -> None:
 
 def _key(text: str) -> str:
     plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    return re.sub(r"[^a-z0-9]+", " ", plain.lower()).strip()
+    # Letters and digits only: "Côte d'Ivoire", "cote divoire" and "COTE-D'IVOIRE" meet.
+    return re.sub(r"[^a-z0-9]+", "", plain.lower())
 
 
-_add("CI", "CIV", "Côte d'Ivoire", "Cote d Ivoire", "Ivory Coast", "République de Côte d'Ivoire")
+_add("CI", "CIV", "Côte d'Ivoire", "Ivory Coast", "République de Côte d'Ivoire")
 _add("BJ", "BEN", "Bénin", "Benin", "République du Bénin", "Republic of Benin")
 _add(
     "CG",
@@ -34,7 +35,6 @@ _add(
     "Republic of the Congo",
     "Republic of Congo",
     "Congo-Brazzaville",
-    "Congo Brazzaville",
 )
 _add(
     "CD",
