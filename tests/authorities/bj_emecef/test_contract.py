@@ -95,6 +95,7 @@ async def test_sale_with_aib(emecef: Emecef) -> None:
         "counter_type": 1,
         "counter_total": 1,
         "invoice_number": "TS01000001-1",
+        "totals_source": "e-mcf",
     }
     assert emecef.settings.token.get_secret_value() not in str(cert.raw)
     assert emecef.platform.finalised[cert.authority_data["uid"]] == "confirmed"
@@ -179,6 +180,7 @@ async def test_resume_after_crash_with_the_uid(emecef: Emecef) -> None:
     result = await emecef.driver.reconcile(invoice, emecef.settings, emecef.connection, saved)
     assert result.status == "certified" and result.certification is not None
     assert result.certification.totals["total"] == 4994 and result.certification.counters == "1/1 FV"
+    assert result.certification.authority_data["totals_source"] == "e-mcf"  # from the checkpoint
     # asking again: the e-MCF cannot say more about a finalised request
     again = await emecef.driver.reconcile(invoice, emecef.settings, emecef.connection, saved)
     assert again.status == "unknown" and "cannot say which" in again.detail
@@ -194,6 +196,9 @@ async def test_resume_without_uid_finds_the_pending_request(emecef: Emecef) -> N
     result = await emecef.driver.reconcile(invoice, emecef.settings, emecef.connection, {})
     assert result.status == "certified"
     assert result.certification is not None and result.certification.authority_data["uid"] == ours.uid
+    # the POST answer was never seen: the totals are ours, computed from the payload the e-MCF holds
+    assert result.certification.authority_data["totals_source"] == "local"
+    assert result.certification.totals["total"] == ours.total == 5170
     assert len(emecef.platform.pending) == 1  # the other one was left alone
     nothing = await emecef.driver.reconcile(invoice, emecef.settings, emecef.connection, {})
     assert nothing.status == "not_certified" and "safe to resubmit" in nothing.detail

@@ -273,3 +273,30 @@ def test_quantities_keep_their_decimals_on_the_wire() -> None:
     body = _payload(_invoice([_line(quantity="2.5"), _line(quantity="12.250")]))
     assert [i["quantity"] for i in body["items"]] == [2.5, 12.25]
     assert Decimal(str(body["items"][1]["quantity"])) == Decimal("12.25")
+
+
+def test_conflicting_original_references_are_refused() -> None:
+    credit = _invoice(
+        [_line()],
+        kind="credit_note",
+        original={"number": "F-1", "reference": "TEST-AAAA-BBBB-CCCC-DDDD-EEEE"},
+    )
+    problems = _problems(credit, original=_original("FV"))
+    assert "the original certification is TEST-WZK2-KC5G-C5YW-HB23-KB7G" in problems["original.reference"]
+
+
+def test_details_matching_tolerates_nulls_and_spots_any_difference() -> None:
+    from fiscalgate.authorities.bj_emecef.convert import details_match
+
+    request, _ = build_request(official_example(aib="B"), SETTINGS)
+    assert request is not None
+    echo = request.wire()
+    assert details_match(request, echo)
+    assert not details_match(request, {**echo, "aib": None})
+    assert not details_match(request, {**echo, "type": "EV"})
+    changed = [dict(item) for item in echo["items"]]
+    changed[1]["quantity"] = 4
+    assert not details_match(request, {**echo, "items": changed})
+    changed[1] = {**echo["items"][1], "price": None}
+    assert not details_match(request, {**echo, "items": changed})
+    assert not details_match(request, {**echo, "items": echo["items"][:1]})

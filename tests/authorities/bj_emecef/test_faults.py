@@ -103,3 +103,23 @@ async def test_non_json_answer_is_a_server_error(emecef_local: Emecef) -> None:
     async with env.client() as client:
         with pytest.raises(AuthorityServerError, match="unexpected answer"):
             await client.tax_groups()
+
+
+@pytest.mark.parametrize(
+    ("status", "kind", "code"),
+    [
+        (400, "InvoiceRejected", "authority.rejected.bad_request"),
+        (403, "AuthorityAuthError", "authority.auth.token_refused"),
+        (404, "AuthorityServerError", "authority.endpoint_not_found"),
+        (429, "RateLimited", "authority.rate_limited"),
+        (502, "AuthorityServerError", "authority.http_502"),
+    ],
+)
+async def test_http_statuses_are_classified(emecef_local: Emecef, status: int, kind: str, code: str) -> None:
+    from fiscalgate.core.errors import AuthorityError
+
+    env = emecef_local
+    env.sim.add("error", path="/api/invoice", status=status, body={"title": "x"})
+    with pytest.raises(AuthorityError) as info:
+        await env.driver.certify(official_example(), env.settings, env.connection)
+    assert (type(info.value).__name__, info.value.code, info.value.http_status) == (kind, code, status)

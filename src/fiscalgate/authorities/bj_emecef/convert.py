@@ -342,6 +342,15 @@ def build_request(
                 "e.g. TEST-WZK2-KC5G-C5YW-HB23-KB7G",
             )
         if original is not None:
+            given = invoice.original.reference if invoice.original else None
+            if given and reference is not None and undash_code(given) != reference:
+                out.add(
+                    "original.reference",
+                    "emecef.original_conflict",
+                    f"the invoice names original {given}, "
+                    f"but the original certification is {original.reference}",
+                    original.reference,
+                )
             if original.authority != AUTHORITY:
                 out.add(
                     "original",
@@ -422,8 +431,11 @@ def to_certification(
     environment: str,
     credit: bool,
     raw: dict[str, Any],
+    totals_source: str = "e-mcf",
 ) -> Certification:
-    """The neutral result of a confirmed invoice; the e-MCF's totals prevail on the printed invoice."""
+    """The neutral result of a confirmed invoice; the e-MCF's totals prevail on the printed invoice.
+    `totals_source` is "local" when the e-MCF's answer to the POST was lost (reconciliation without
+    a checkpoint): the totals are then ours, computed from the very payload the e-MCF holds."""
     code = undash_code(security.code_mecef_dgi or "")
     nim = security.nim or ""
     parsed = parse_counters(security.counters or "")
@@ -435,6 +447,7 @@ def to_certification(
         "ifu": request.ifu,
         "aib": request.aib.value if request.aib else None,
         "date_time": security.date_time,
+        "totals_source": totals_source,
     }
     if parsed is not None:
         data["counter_type"], data["counter_total"] = parsed[0], parsed[1]
@@ -456,6 +469,13 @@ def to_certification(
     )
 
 
+def _number(value: Any) -> Decimal | None:
+    try:
+        return Decimal(str(value)) if value is not None else None
+    except ArithmeticError:
+        return None
+
+
 def details_match(request: InvoiceRequestDataDto, details: Mapping[str, Any]) -> bool:
     """Whether a pending request's echo (GET /api/invoice/{uid}) is this invoice's payload: same
     seller, type, AIB, reference and items (name, price, quantity, group, specific tax)."""
@@ -471,10 +491,10 @@ def details_match(request: InvoiceRequestDataDto, details: Mapping[str, Any]) ->
     for theirs, ours in zip(items, request.items, strict=True):
         if (
             theirs.get("name") != ours.name
-            or Decimal(str(theirs.get("price"))) != ours.price
-            or Decimal(str(theirs.get("quantity"))) != ours.quantity
+            or _number(theirs.get("price")) != ours.price
+            or _number(theirs.get("quantity")) != ours.quantity
             or theirs.get("taxGroup") != ours.tax_group.value
-            or Decimal(str(theirs.get("taxSpecific") or 0)) != (ours.tax_specific or 0)
+            or (_number(theirs.get("taxSpecific")) or 0) != (ours.tax_specific or 0)
         ):
             return False
     return True

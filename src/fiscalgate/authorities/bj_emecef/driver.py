@@ -275,6 +275,7 @@ class EmecefDriver(AuthorityDriver):
                 environment=s.environment.value,
                 credit=request.type in CREDIT_TYPES,
                 raw=mask_mapping({"confirm": client.last_raw}, s.secrets()),
+                totals_source="e-mcf" if submitted else "local",
             )
             return Reconciliation("certified", cert, detail=f"pending request {uid} confirmed")
 
