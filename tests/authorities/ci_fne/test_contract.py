@@ -361,6 +361,18 @@ async def test_funds_balance_and_unreadable_success(driver: FneDriver, settings:
     funded = await driver.certify(parse_invoice(invoice_data()), settings, connection)
     assert funded.sticker_balance == 125000
     assert funded.authority_data["balance_kind"] == "funds"
+    # the platform's totals prevail over ours, with a notice when they differ; item order is checked
+    odd = dict(real.raw["sign"])
+    odd["invoice"] = {
+        **odd["invoice"],
+        "amount": odd["invoice"]["amount"] + 1,
+        "items": odd["invoice"]["items"][::-1],
+    }
+    app.add("error", path="/sign", status=200, body=odd)
+    differ = await driver.certify(parse_invoice(invoice_data()), settings, connection)
+    assert differ.totals["total_incl_vat"] == real.totals["total_incl_vat"] + 1
+    assert {"fne.totals_differ", "fne.items_mismatch"} <= {n.code for n in differ.notices}
+    assert real.notices == []
     app.add("error", path="/sign", status=200, body={"ncc": "9606123E"})
     with pytest.raises(OutcomeUnknown, match="unreadable"):
         await driver.certify(parse_invoice(invoice_data()), settings, connection)

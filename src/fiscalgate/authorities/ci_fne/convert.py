@@ -214,6 +214,8 @@ def _line_ht_price(invoice: Invoice, line: InvoiceLine, code: str | None) -> Dec
     if not line.price_includes_tax or code is None:
         return line.unit_price
     rate = regime.VAT_RATES.get(code, Decimal(0))
+    if rate == 0:
+        return line.unit_price
     with localcontext() as ctx:
         ctx.prec = 60
         price = line.unit_price / (1 + rate / regime.HUNDRED)
@@ -544,6 +546,17 @@ def certification_from_sign(
             )
         )
     # The platform returns items in request order (spec §7): pair them by position with what we sent.
+    if len(stored.items) != len(request.items) or any(
+        got.description not in (None, sent.description)
+        for sent, got in zip(request.items, stored.items, strict=False)
+    ):
+        notices.append(
+            Notice(
+                code="fne.items_mismatch",
+                message="the platform's items do not match the lines sent one for one; check the item ids "
+                "before any credit note",
+            )
+        )
     items = []
     for position, (sent, got) in enumerate(zip(request.items, stored.items, strict=False), start=1):
         items.append(
