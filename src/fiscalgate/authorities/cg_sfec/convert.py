@@ -325,10 +325,15 @@ def validate(invoice: Invoice, settings: SfecSettings) -> list[Problem]:
                 "give payments[0].method or authority_options['cg-sfec'].payment_method",
             )
         )
-    if invoice.currency in regime.CURRENCIES and not problems:
-        payload = build_payload(invoice, settings)
-        for p in payload_problems(payload, paid=paid_amount(invoice)):
-            problems.append(Problem(neutral_field(p.field), p.rule, p.message, p.expected))
+    # The payload checks (recipient rules, shape, totals) run even when the above found
+    # something, so the caller sees every problem at once; a field already named is not repeated.
+    named = {p.field for p in problems}
+    payload = build_payload(invoice, settings)
+    for p in payload_problems(payload, paid=paid_amount(invoice)):
+        field = neutral_field(p.field)
+        if field not in named:
+            problems.append(Problem(field, p.rule, p.message, p.expected))
+            named.add(field)
     return problems
 
 
