@@ -183,7 +183,7 @@ async def test_resume_after_crash_with_the_uid(emecef: Emecef) -> None:
     assert result.certification.authority_data["totals_source"] == "e-mcf"  # from the checkpoint
     # asking again: the e-MCF cannot say more about a finalised request
     again = await emecef.driver.reconcile(invoice, emecef.settings, emecef.connection, saved)
-    assert again.status == "unknown" and "cannot say which" in again.detail
+    assert again.status == "unknown" and "can neither say which" in again.detail
 
 
 async def test_resume_without_uid_finds_the_pending_request(emecef: Emecef) -> None:
@@ -345,3 +345,15 @@ async def test_put_is_canonical_and_post_is_accepted_for_finalisation(emecef: Em
         assert (await raw.post(f"/api/invoice/{second}/cancel")).json()["codeMECeFDGI"] == ""
         empty = await raw.post("/api/invoice", content=b"")
         assert empty.status_code == 400
+
+
+async def test_reconcile_never_finalises_a_request_holding_another_invoice(emecef: Emecef) -> None:
+    async with emecef.client() as client:
+        other = await client.submit(
+            _raw(emecef, items=[{"name": "Autre", "price": 5, "quantity": 1, "taxGroup": "A"}])
+        )
+    result = await emecef.driver.reconcile(
+        official_example(), emecef.settings, emecef.connection, {"uid": other.uid}
+    )
+    assert result.status == "unknown" and "different invoice" in result.detail
+    assert str(other.uid) in emecef.platform.pending

@@ -123,3 +123,15 @@ async def test_http_statuses_are_classified(emecef_local: Emecef, status: int, k
     with pytest.raises(AuthorityError) as info:
         await env.driver.certify(official_example(), env.settings, env.connection)
     assert (type(info.value).__name__, info.value.code, info.value.http_status) == (kind, code, status)
+
+
+async def test_reconcile_when_the_request_expires_between_details_and_confirm(emecef_local: Emecef) -> None:
+    env = emecef_local
+    invoice = official_example()
+    async with env.client() as client:
+        answer = await client.submit(env.driver.build_payload(invoice, env.settings))
+    env.sim.add(
+        "error", path="/confirm", status=200, body={"errorCode": "20", "errorDesc": "La facture n'existe pas"}
+    )
+    result = await env.driver.reconcile(invoice, env.settings, env.connection, {"uid": answer.uid})
+    assert result.status == "unknown" and "no longer pending" in result.detail

@@ -245,16 +245,19 @@ class EmecefDriver(AuthorityDriver):
                         detail=f"no pending request of this e-MCF matches the invoice among "
                         f"{len(status.pending_requests_list)}: it expired or never arrived; safe to resubmit",
                     )
-            elif await self._details_or_none(client, str(uid)) is None:
-                return Reconciliation(
-                    "unknown",
-                    detail=f"request {uid} is no longer pending (e-MECeF error 20): it was confirmed, "
-                    "cancelled or expired, and e-MECeF cannot say which nor return a confirmed invoice's "
-                    "security elements again; check the e-MCF's records (DGI management interface)",
-                )
+            else:
+                details = await self._details_or_none(client, str(uid))
+                if details is None:
+                    return Reconciliation("unknown", detail=_gone(str(uid)))
+                if not details_match(request, details):
+                    # Never finalise someone else's request: the uid does not hold this invoice.
+                    return Reconciliation(
+                        "unknown",
+                        detail=f"request {uid} is pending but holds a different invoice; left untouched",
+                    )
             uid = str(uid)
             submitted = checkpoint.get("submitted_totals")
-            totals = {k: Decimal(str(submitted[k])) for k in TOTAL_FIELDS} if submitted else expected
+            totals = {k: Decimal(str(submitted.get(k, 0))) for k in TOTAL_FIELDS} if submitted else expected
             if submitted:
                 mismatches = totals_mismatches(expected, InvoiceResponseDataDto.model_validate(submitted))
                 if mismatches and decision == "confirm":
@@ -266,7 +269,12 @@ class EmecefDriver(AuthorityDriver):
             if decision == "cancel":
                 await client.cancel(uid)
                 return Reconciliation("not_certified", detail=f"pending request {uid} cancelled")
-            security = await client.confirm(uid)
+            try:
+                security = await client.confirm(uid)
+            except InvoiceRejected as exc:
+                if exc.authority_code != NOT_PENDING:
+                    raise
+                return Reconciliation("unknown", detail=_gone(uid))  # expired (or finalised) meanwhile
             cert = to_certification(
                 request=request,
                 totals=totals,
@@ -288,6 +296,14 @@ class EmecefDriver(AuthorityDriver):
                 return None
             raise
         return details.model_dump(by_alias=True)
+
+
+def _gone(uid: str) -> str:
+    return (
+        f"request {uid} is no longer pending (e-MECeF error 20): it was confirmed, cancelled or expired, "
+        "and e-MECeF can neither say which nor return a confirmed invoice's security elements again; "
+        "check the e-MCF's records in the DGI management interface before resubmitting"
+    )
 
 
 __all__ = ["MOCK_IFU", "MOCK_NIM", "MOCK_TOKEN_SECRET", "EmecefDriver"]
