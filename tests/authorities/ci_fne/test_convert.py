@@ -216,3 +216,9 @@ def test_references_parse() -> None:
     assert regime.parse_reference("1304777N26000000023") == regime.ParsedReference("sale", "1304777N", 26, 23)
     assert regime.parse_reference("9606123E2500000006") is None  # 8-digit sequence without the A
     assert regime.is_ncc("9502363N") and not regime.is_ncc("9502363n")
+
+
+def test_a_template_option_must_be_text(driver: FneDriver, settings: FneSettings) -> None:
+    data = invoice_data(authority_options={"ci-fne": {"template": 2}})
+    found = {(p.field, p.rule) for p in driver.validate(parse_invoice(data), settings)}
+    assert ("authority_options.ci-fne.template", "enum") in found

@@ -250,3 +250,51 @@ def test_create_app_serves_several_taxpayers() -> None:
     assert app.platform.authenticate("Bearer b").ncc == "1304777N"  # type: ignore[union-attr]
     assert app.platform.authenticate("bearer a").ncc == "9606123E"  # type: ignore[union-attr]
     assert app.platform.authenticate("Basic a") is None
+
+
+@pytest.mark.parametrize(
+    ("changes", "status", "field"),
+    [
+        (
+            {
+                "invoiceType": "purchase",
+                "items": [{"taxes": [], "description": "cacao", "quantity": 2, "amount": 1}],
+            },
+            200,
+            None,
+        ),
+        (
+            {
+                "invoiceType": "purchase",
+                "foreignCurrencyRate": "",
+                "items": [{"description": "c", "quantity": 1, "amount": 1}],
+            },
+            200,
+            None,
+        ),
+        ({"template": "B2F", "foreignCurrency": "EUR", "foreignCurrencyRate": "655.957"}, 200, None),
+        (
+            {"template": "B2F", "foreignCurrency": "EUR", "foreignCurrencyRate": "abc"},
+            400,
+            "foreignCurrencyRate",
+        ),
+        ({"clientNcc": "9502363N", "isRne": False, "discount": 0, "customTaxes": []}, 200, None),
+        ({"isRne": "yes"}, 400, "isRne"),
+    ],
+    ids=[
+        "purchase-empty-taxes",
+        "purchase-empty-rate",
+        "rate-as-string",
+        "rate-not-a-number",
+        "sdk-defaults",
+        "isrne-type",
+    ],
+)
+def test_bodies_other_fne_clients_send(changes: dict[str, Any], status: int, field: str | None) -> None:
+    """Shapes seen in third-party SDKs (spec §6.4, §13) are judged the way the platform would."""
+    platform = Platform()
+    taxpayer = platform.add_taxpayer(Taxpayer("9606123E", "k", ["Siège Plateau"], ["Caisse 1"]))
+    reply = platform.sign(taxpayer, {**SALE, **changes}, "http://x")
+    assert reply.status == status, reply.body
+    if field is not None:
+        assert field in reply.body["errors"]

@@ -261,6 +261,8 @@ def validate(invoice: Invoice, *, point_of_sale: str | None, establishment: str 
             )
 
     template = template_for(invoice)
+    if "template" in options and not isinstance(options["template"], str):
+        template = repr(options["template"])
     if template not in regime.TEMPLATES:
         problems.append(
             Problem(

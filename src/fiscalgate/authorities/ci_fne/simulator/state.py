@@ -315,6 +315,12 @@ class Platform:
         elif sale and template == "B2F" and not currency:
             errors.add("foreignCurrency", "required", "foreignCurrency is required for a B2F invoice")
         raw_rate = data.get("foreignCurrencyRate")
+        if isinstance(raw_rate, str) and raw_rate.strip():
+            # Some clients send the rate as a string ("655.957"); a numeric string is taken as a number.
+            try:
+                raw_rate = float(raw_rate)
+            except ValueError:
+                raw_rate = True  # not a number: reported as invalid below
         rate = _number(raw_rate) if raw_rate not in (None, "") else Fraction(0)
         if rate is None or rate < 0:
             errors.add("foreignCurrencyRate", "invalid", "foreignCurrencyRate must be a positive number")
