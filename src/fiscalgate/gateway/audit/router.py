@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
 
 from fiscalgate.gateway.api.auth import gateway, tenant_caller, tenant_id_of
 from fiscalgate.gateway.audit import service
@@ -42,7 +44,7 @@ def audit_out(entry: AuditEntry) -> AuditOut:
 
 @router.get("")
 async def list_audit(
-    f: AuditFilter = Depends(), who: Caller = Depends(tenant_caller), gw: Gateway = Depends(gateway)
+    f: Annotated[AuditFilter, Query()], who: Caller = Depends(tenant_caller), gw: Gateway = Depends(gateway)
 ) -> list[AuditOut]:
     """The tenant's audit log, newest first: authority calls, settings changes, lifecycle events."""
     return await gw.db.run(lambda s: [audit_out(e) for e in service.list_entries(s, tenant_id_of(who), f)])

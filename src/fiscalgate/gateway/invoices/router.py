@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Response
 
 from fiscalgate.gateway.api.auth import gateway, tenant_caller, tenant_id_of
 from fiscalgate.gateway.invoices import service
@@ -30,7 +32,7 @@ async def create_invoice(
 
 @router.get("")
 async def list_invoices(
-    f: InvoiceFilter = Depends(), who: Caller = Depends(tenant_caller), gw: Gateway = Depends(gateway)
+    f: Annotated[InvoiceFilter, Query()], who: Caller = Depends(tenant_caller), gw: Gateway = Depends(gateway)
 ) -> list[InvoiceOut]:
     return await gw.db.run(
         lambda s: [service.invoice_out(r) for r in service.list_invoices(s, tenant_id_of(who), f)]

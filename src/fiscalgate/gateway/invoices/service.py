@@ -63,6 +63,9 @@ from fiscalgate.gateway.tenants.service import Caller, get_tenant
 CERTIFIABLE = ("approved", "failed")
 EDITABLE = ("draft", "approved", "rejected", "failed")
 DELETABLE = ("draft", "approved", "rejected", "failed")
+# SFEC allows at most one credit note per invoice (specs/sfec.md, invoice_type; T-CONNECTOR test
+# book TC-032..034): refuse a second one here rather than let the platform reject it later.
+ONE_CREDIT_NOTE_PER_INVOICE = frozenset({"cg-sfec"})
 
 
 class DriverFailure(GatewayError):
@@ -418,6 +421,17 @@ def create_credit_note(
             f"only a certified invoice can be credited; invoice {original_id} is {original.status!r}",
             code="credit_note.original_not_certified",
         )
+    if original.authority in ONE_CREDIT_NOTE_PER_INVOICE:
+        existing = session.scalar(
+            select(InvoiceRow.number).where(
+                InvoiceRow.original_id == original_id, InvoiceRow.status != "rejected"
+            )
+        )
+        if existing is not None:
+            raise Conflict(
+                f"{original.authority} accepts one credit note per invoice and {existing} already credits it",
+                code="credit_note.one_per_invoice",
+            )
     credit = build_credit_note(
         Invoice.model_validate(original.document),
         original.reference,

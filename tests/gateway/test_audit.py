@@ -1,0 +1,131 @@
+"""The audit log: every authority call (masked), settings changes, lifecycle events; filters; replay."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from fastapi import FastAPI
+
+from fiscalgate.gateway.audit.models import AuditEntry
+from fiscalgate.gateway.db import new_id, utcnow
+from tests.gateway.conftest import REAL, gateway, mock_settings, real_invoice, real_tenant
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.mark.parametrize("authority", REAL)
+async def test_every_authority_call_is_recorded_with_secrets_masked(
+    real_app: FastAPI, authority: str
+) -> None:
+    tenant, api, counter, _ = await real_tenant(real_app, authority)
+    secrets = [v for k, v in mock_settings(authority).items() if k in ("api_key", "token")]
+    assert secrets
+    async with api:
+        inv = (
+            await api.post("/v1/invoices", json={"invoice": real_invoice(authority), "approve": True})
+        ).json()
+        assert (await api.post(f"/v1/invoices/{inv['id']}/certify")).status_code == 200
+        calls = (
+            await api.get("/v1/audit", params={"kind": "authority_call", "invoice_id": inv["id"]})
+        ).json()
+        events = (await api.get("/v1/audit", params={"kind": "lifecycle", "invoice_id": inv["id"]})).json()
+        everything = (await api.get("/v1/audit", params={"limit": 1000})).json()
+    assert len(calls) == len(counter.calls) >= 1
+    prefix = tenant["key"].split("_")[1]
+    for call in calls:
+        assert call["authority"] == authority and call["environment"] == "mock"
+        assert call["trigger"] == f"api_key:{prefix}"
+        assert call["method"] in ("GET", "POST", "PUT") and call["url"].startswith("http")
+        assert 200 <= call["response_status"] < 300 and call["duration_ms"] >= 0
+        assert call["request_headers"] and call["response_body"] is not None
+        assert call["replayable"] is True
+    assert {e["event"] for e in events} >= {"invoice.created", "invoice.certify"}
+    dump = json.dumps(everything)
+    for secret in secrets:
+        assert secret not in dump
+
+
+async def test_filters(real_app: FastAPI) -> None:
+    _, api, _, injector = await real_tenant(real_app, "cg-sfec", max_attempts=1)
+    injector.add("error", path="/certify", status=500, body={"message": "boom"})
+    async with api:
+        inv = (
+            await api.post("/v1/invoices", json={"invoice": real_invoice("cg-sfec"), "approve": True})
+        ).json()
+        await api.post(f"/v1/invoices/{inv['id']}/certify")
+        await api.post(f"/v1/invoices/{inv['id']}/certify")
+        get = lambda **p: api.get("/v1/audit", params={"kind": "authority_call", **p})  # noqa: E731
+        assert [c["response_status"] for c in (await get(status="error")).json()] == [500]
+        assert all(c["response_status"] < 400 for c in (await get(status="ok")).json())
+        assert [c["response_status"] for c in (await get(status="500")).json()] == [500]
+        assert (await get(authority="bj-emecef")).json() == []
+        future = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+        assert (await get(since=future)).json() == []
+        assert len((await get(until=future)).json()) >= 2
+        r = await api.get("/v1/audit", params={"status": "bad"})
+        assert r.status_code == 422 and r.json()["problems"][0]["field"] == "status"
+        r = await api.get("/v1/audit", params={"since": "2026-01-01T00:00:00"})  # naive: refused
+        assert r.status_code == 422
+
+
+async def test_replay_in_mock_is_audited(real_app: FastAPI) -> None:
+    _, api, counter, _ = await real_tenant(real_app, "cg-sfec")
+    async with api:
+        inv = (
+            await api.post("/v1/invoices", json={"invoice": real_invoice("cg-sfec"), "approve": True})
+        ).json()
+        await api.post(f"/v1/invoices/{inv['id']}/certify")
+        call = (await api.get("/v1/audit", params={"kind": "authority_call"})).json()[0]
+        r = await api.post(f"/v1/audit/{call['id']}/replay")
+        assert r.status_code == 200, r.text
+        replay = r.json()
+        # SFEC's invoice_id is its idempotency key: the same request now meets "already certified"
+        assert replay["response_status"] == 409 and replay["method"] == "POST"
+        entry = (await api.get(f"/v1/audit/{replay['audit_entry_id']}")).json()
+        assert entry["trigger"].startswith(f"replay:{call['id']}:api_key:")
+        assert entry["invoice_id"] == inv["id"]
+    assert counter.count("POST") == 2
+    assert (await_status := (await _status(real_app, api, inv["id"]))) == "certified", await_status
+
+
+async def _status(app: FastAPI, api: object, invoice_id: str) -> str:
+    from tests.gateway.conftest import client
+
+    async with client(app, api.headers["Authorization"].removeprefix("Bearer ")) as c:  # type: ignore[attr-defined]
+        return str((await c.get(f"/v1/invoices/{invoice_id}")).json()["status"])
+
+
+async def test_replay_safety_rules(real_app: FastAPI) -> None:
+    tenant, api, _, _ = await real_tenant(real_app, "ci-fne")
+    gw = gateway(real_app)
+    sealed = gw.box.seal({"method": "POST", "url": "https://fne.example/sign", "headers": {}, "content": ""})
+    entry_id = new_id()
+
+    def insert(session: object) -> None:
+        session.add(  # type: ignore[attr-defined]
+            AuditEntry(
+                id=entry_id,
+                tenant_id=tenant["id"],
+                kind="authority_call",
+                authority="ci-fne",
+                environment="production",
+                trigger="api_key:x",
+                method="POST",
+                url="https://fne.example/sign",
+                sealed_request=sealed,
+                created_at=utcnow(),
+            )
+        )
+
+    gw.db.call(insert)
+    async with api:
+        listed = (await api.get(f"/v1/audit/{entry_id}")).json()
+        assert listed["replayable"] is False
+        r = await api.post(f"/v1/audit/{entry_id}/replay")
+        assert r.status_code == 403 and r.json()["code"] == "replay.production_write"
+        change = (await api.get("/v1/audit", params={"kind": "settings_change"})).json()[0]
+        r = await api.post(f"/v1/audit/{change['id']}/replay")
+        assert r.status_code == 409 and r.json()["code"] == "replay.not_a_call"
+        assert "sealed_request" not in listed
