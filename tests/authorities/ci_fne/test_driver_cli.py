@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -262,3 +264,30 @@ def test_simulate_help() -> None:
 def test_simulate_refuses_a_bad_ncc() -> None:
     result = CliRunner().invoke(main, ["simulate", "ci-fne", "--ncc", "123"])
     assert result.exit_code == 2 and "NCC" in result.output
+
+
+@pytest.mark.parametrize(
+    ("kind", "title"),
+    [("sale", "Facture de vente"), ("credit_note", "Facture d'avoir"), ("purchase", "Bordereau d'achat")],
+)
+def test_print_data_titles_and_rows(kind: str, title: str) -> None:
+    cert = Certification(
+        authority="ci-fne",
+        environment="mock",
+        kind=kind,
+        reference="A9606123E2600000001",
+        qr_content="http://h/fr/verification/t",
+        verification_url="http://h/fr/verification/t",
+        certified_at=datetime.now(UTC),
+        totals={"total_excl_tax": Decimal(100), "vat": Decimal(18), "total_to_pay": Decimal(118)},
+        authority_data={"ncc": "9606123E", "original_reference": "9606123E26000000001"},
+    )
+    printed = print_data(cert)
+    assert printed.title == f"{title} Nº A9606123E2600000001"
+    assert printed.totals == [
+        ("TOTAL HT", Decimal(100)),
+        ("TVA", Decimal(18)),
+        ("TOTAL A PAYER", Decimal(118)),
+    ]
+    assert (printed.issuer_ncc, printed.original_reference) == ("9606123E", "9606123E26000000001")
+    assert printed.vat_labels["TVA"] == "TVA normal - TVA sur HT 18,00% - A"
