@@ -1,0 +1,143 @@
+"""Driver error paths that need no socket: local refusals, odd answers, adoption failures."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import httpx
+import pytest
+
+from fiscalgate.authorities.base import AuthoritySettings, Connection
+from fiscalgate.authorities.cg_sfec.client import SfecClient
+from fiscalgate.authorities.cg_sfec.driver import SfecDriver
+from fiscalgate.authorities.cg_sfec.settings import SfecSettings
+from fiscalgate.authorities.cg_sfec.simulator.app import Simulator, create_simulator
+from fiscalgate.core.errors import (
+    AlreadyCertified,
+    AuthorityAuthError,
+    AuthorityUnreachable,
+    ConfigurationError,
+    InvoiceError,
+    RateLimited,
+)
+from fiscalgate.core.invoice import Invoice
+
+from .conftest import invoice_from
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def sim(settings: SfecSettings) -> Simulator:
+    return create_simulator(settings.niu, settings.api_key.get_secret_value())
+
+
+@pytest.fixture
+def connection(sim: Simulator, settings: SfecSettings) -> Connection:
+    return Connection(
+        "http://cg-sfec.mock", settings.environment, httpx.ASGITransport(app=sim.app), timeout=2
+    )
+
+
+async def test_an_answer_without_a_certification_number_is_retried(
+    driver: SfecDriver, settings: SfecSettings, sim: Simulator, connection: Connection, sale: Invoice
+) -> None:
+    sim.app.add("error", path="/invoices/certify", status=201, body={"status": "pending"})
+    cert = await driver.certify(sale, settings, connection)
+    assert cert.reference.startswith("SFEC-API-")
+
+
+async def test_rate_limit_is_retried(
+    driver: SfecDriver, settings: SfecSettings, sim: Simulator, connection: Connection, sale: Invoice
+) -> None:
+    sim.app.add("error", path="/invoices/certify", status=429, body={"message": "Too many requests"}, times=3)
+    with pytest.raises(RateLimited) as caught:
+        await driver.certify(sale, settings, connection)
+    assert caught.value.authority_message == "Too many requests"
+    assert sim.platform.journal == []
+
+
+async def test_409_without_a_record_is_not_adopted(
+    driver: SfecDriver, settings: SfecSettings, sim: Simulator, connection: Connection, sale: Invoice
+) -> None:
+    sim.app.add("error", path="/invoices/certify", status=409, body={"message": "Facture déjà certifiée"})
+    with pytest.raises(AlreadyCertified, match="finds no such invoice") as caught:
+        await driver.certify(sale, settings, connection)
+    assert caught.value.authority_message == "Facture déjà certifiée"
+    assert caught.value.raw["lookup"]["status"] == 404
+
+
+async def test_invalid_invoice_is_refused_before_any_network(
+    driver: SfecDriver, settings: SfecSettings, sim: Simulator, connection: Connection
+) -> None:
+    bad = invoice_from("invoice.json", currency="EUR")
+    with pytest.raises(InvoiceError) as caught:
+        await driver.certify(bad, settings, connection)
+    assert [p.field for p in caught.value.problems] == ["currency"]
+    with pytest.raises(InvoiceError, match="goes through credit_note"):
+        await driver.certify(invoice_from("credit_note.json"), settings, connection)
+    assert sim.platform.journal == []
+
+
+async def test_credit_note_local_rules(
+    driver: SfecDriver,
+    settings: SfecSettings,
+    sim: Simulator,
+    connection: Connection,
+    sale: Invoice,
+    credit: Invoice,
+) -> None:
+    cert = await driver.certify(sale, settings, connection)
+    foreign = cert.model_copy(update={"authority": "ci-fne"})
+    with pytest.raises(InvoiceError) as caught:
+        await driver.credit_note(credit, foreign, settings, connection)
+    assert caught.value.problems[0].rule == "original_authority"
+    usd = cert.model_copy(update={"authority_data": {**cert.authority_data, "currency": "USD"}})
+    with pytest.raises(InvoiceError) as caught:
+        await driver.credit_note(credit, usd, settings, connection)
+    assert caught.value.problems[0].expected == "USD"
+    small = cert.model_copy(update={"totals": {**cert.totals, "total": Decimal(100)}})
+    with pytest.raises(InvoiceError, match="exceeds the original") as caught:
+        await driver.credit_note(credit, small, settings, connection)
+    uncertified = cert.model_copy(update={"authority_data": {}})
+    with pytest.raises(InvoiceError) as caught:
+        await driver.credit_note(credit, uncertified, settings, connection)
+    assert caught.value.problems[0].rule == "original_certified"
+    with pytest.raises(InvoiceError) as caught:
+        await driver.credit_note(sale, cert, settings, connection)
+    assert caught.value.problems[0].field == "kind"
+    assert len(sim.platform.journal) == 1  # only the original's certification went out
+
+
+async def test_lookup_with_a_bad_key_and_unreachable_platform(
+    settings: SfecSettings, connection: Connection
+) -> None:
+    from pydantic import SecretStr
+
+    bad = settings.model_copy(update={"api_key": SecretStr("nope")})
+    async with SfecClient(bad, connection) as client:
+        with pytest.raises(AuthorityAuthError):
+            await client.lookup("X")
+        with pytest.raises(AuthorityAuthError):
+            await client.list()
+    nowhere = Connection("http://127.0.0.1:9", settings.environment, timeout=1)
+    async with SfecClient(settings, nowhere) as client:
+        with pytest.raises(AuthorityUnreachable):
+            await client.lookup("X")
+
+
+async def test_reconcile_when_the_lookup_fails_is_unknown(
+    driver: SfecDriver, settings: SfecSettings, sale: Invoice
+) -> None:
+    nowhere = Connection("http://127.0.0.1:9", settings.environment, timeout=1)
+    result = await driver.reconcile(sale, settings, nowhere, {})
+    assert result.status == "unknown" and "look-up failed" in result.detail
+
+
+async def test_client_outside_a_context_and_foreign_settings(
+    driver: SfecDriver, settings: SfecSettings, connection: Connection
+) -> None:
+    with pytest.raises(RuntimeError, match="async with"):
+        _ = SfecClient(settings, connection).http
+    with pytest.raises(ConfigurationError, match="needs SfecSettings"):
+        driver.base_url(AuthoritySettings())
