@@ -15,6 +15,7 @@ from fiscalgate.authorities.cg_sfec.simulator.app import Simulator, create_simul
 from fiscalgate.core.errors import (
     AlreadyCertified,
     AuthorityAuthError,
+    AuthorityServerError,
     AuthorityUnreachable,
     ConfigurationError,
     InvoiceError,
@@ -141,3 +142,16 @@ async def test_client_outside_a_context_and_foreign_settings(
         _ = SfecClient(settings, connection).http
     with pytest.raises(ConfigurationError, match="needs SfecSettings"):
         driver.base_url(AuthoritySettings())
+
+
+async def test_unreadable_successes_are_server_errors(
+    settings: SfecSettings, sim: Simulator, connection: Connection
+) -> None:
+    sim.app.add("error", path="/invoices/X", status=200, body={"invoice_id": "X"})
+    sim.app.add("error", path="/invoices", method="GET", status=200, body={"invoices": "none"})
+    async with SfecClient(settings, connection) as client:
+        with pytest.raises(AuthorityServerError, match="without an invoice record") as caught:
+            await client.lookup("X")
+        assert caught.value.retryable and caught.value.raw["body"] == {"invoice_id": "X"}
+        with pytest.raises(AuthorityServerError, match="without a page of invoices"):
+            await client.list()

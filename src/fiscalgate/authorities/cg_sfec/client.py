@@ -83,6 +83,17 @@ class SfecClient:
         raw = self.mask({"status": response.status_code, "body": body})
         raise errors.classify(response.status_code, body, what=what, raw=raw)
 
+    @staticmethod
+    def _unreadable(response: httpx.Response, what: str, wanted: str, raw: Any) -> AuthorityServerError:
+        # A success without what it should carry: treated as a server fault, hence retryable
+        # (a resend is safe thanks to the 409 on invoice_id).
+        return AuthorityServerError(
+            f"{AUTHORITY}: {what} answered {response.status_code} without {wanted}",
+            authority=AUTHORITY,
+            http_status=response.status_code,
+            raw=raw,
+        )
+
     async def _submit(
         self, name: str, payload: Mapping[str, Any], paid: Decimal | None
     ) -> tuple[CertificationResponse, dict[str, Any]]:
@@ -101,12 +112,7 @@ class SfecClient:
         try:
             return CertificationResponse.model_validate(body), raw
         except ValueError:
-            raise AuthorityServerError(
-                f"{AUTHORITY}: {what} answered {response.status_code} without a certification number",
-                authority=AUTHORITY,
-                http_status=response.status_code,
-                raw=raw,
-            ) from None
+            raise self._unreadable(response, what, "a certification number", raw) from None
 
     async def certify(
         self, payload: Mapping[str, Any], *, paid: Decimal | None = None
@@ -129,11 +135,18 @@ class SfecClient:
             return None, raw
         self._raise_for(response, body, f"GET {path}")
         record = body.get("invoice", body) if isinstance(body, Mapping) else body
-        return InvoiceRecord.model_validate(record), raw
+        try:
+            return InvoiceRecord.model_validate(record), raw
+        except ValueError:
+            raise self._unreadable(response, f"GET {path}", "an invoice record", raw) from None
 
     async def list(self, *, page: int = 1, page_size: int = 20, **filters: str) -> InvoicePage:
         path = self.settings.path("list")
         params: dict[str, Any] = {"page": page, "pageSize": page_size, **filters}
         response, body = await self._call("GET", path, params=params)
         self._raise_for(response, body, f"GET {path}")
-        return InvoicePage.model_validate(body)
+        try:
+            return InvoicePage.model_validate(body)
+        except ValueError:
+            raw = self.mask({"status": response.status_code, "body": body})
+            raise self._unreadable(response, f"GET {path}", "a page of invoices", raw) from None

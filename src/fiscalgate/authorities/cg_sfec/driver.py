@@ -263,6 +263,7 @@ class SfecDriver(AuthorityDriver):
                 code="sfec.adopted",
                 message=f"SFEC already had invoice {invoice_id} ({why}); "
                 "its certification was checked and adopted",
+                severity="info",
             )
         )
         return cert

@@ -68,7 +68,8 @@ PAYMENT_FROM_NEUTRAL: Final[dict[PaymentMethod, str]] = {
 # NIU: a letter then digits, optionally a trailing letter, 20 characters at most (seed 001:
 # "max 20 caractères"; examples P000001212112130 in /auth, M25000000561080T in the seed).
 NIU_PATTERN: Final = re.compile(r"^[A-Z][0-9]{8,17}[A-Z]?$")
-# Congolese mobile numbers as implementers validate them: +242 then 0[456] and 7 digits (spec §3).
+# Implementers use +242 then 0[456] and 7 digits (spec §3), but foreign recipients have other
+# numbers: only the general shape of a phone number is checked.
 PHONE_PATTERN: Final = re.compile(r"^\+?[0-9 ()-]{6,20}$")
 EMAIL_PATTERN: Final = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 

@@ -28,7 +28,8 @@ def _host(url: str) -> str:
     return (urlsplit(url).hostname or "").lower()
 
 
-def is_loopback(host: str) -> bool:
+def is_local(host: str) -> bool:
+    """Loopback, private network or localhost: never the real platform."""
     if host in {"localhost", ""} or host.endswith(".localhost"):
         return True
     try:
@@ -101,7 +102,7 @@ class SfecSettings(AuthoritySettings):
         if self.environment is Environment.PRODUCTION:
             if parts.scheme != "https":
                 raise ValueError("production must use https")
-            if is_loopback(host) or any(m in host for m in TEST_HOST_MARKERS):
+            if is_local(host) or any(m in host for m in TEST_HOST_MARKERS):
                 raise ValueError(
                     f"production cannot point at {host}: it is a test, development or local host"
                 )

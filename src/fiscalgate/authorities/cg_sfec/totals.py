@@ -17,7 +17,7 @@ a builder that sums rounded lines never needs it, and a tolerance would hide rea
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, Literal
 
@@ -71,7 +71,6 @@ class Totals:
     electronic_stamp_duty: Decimal
     total: Decimal
     amount_due: Decimal
-    extra: dict[str, Decimal] = field(default_factory=dict)
 
     def header(self) -> dict[str, Decimal]:
         """The invoice-level amounts under their wire names."""
