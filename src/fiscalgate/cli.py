@@ -131,7 +131,10 @@ def _print_certification(cert: Certification) -> None:
     for key, value in cert.totals.items():
         click.echo(f"  {key:<16} {value}")
     for notice in cert.notices:
-        click.secho(f"  warning: {notice.message}", fg="yellow")
+        if notice.severity == "warning":
+            click.secho(f"  warning: {notice.message}", fg="yellow")
+        else:
+            click.echo(f"  note: {notice.message}")
 
 
 @main.command()
@@ -213,6 +216,12 @@ def certify(
         sys.exit(2)
     except AuthorityError as exc:
         click.secho(f"{type(exc).__name__}: {exc.message}", fg="red", err=True)
+        if environment == Environment.MOCK and not url and original_file is not None:
+            click.echo(
+                "  hint: without --url, mock mode starts a fresh in-process simulator that has never seen "
+                "the original; run `fiscalgate simulate <authority>` and pass its --url for credit notes",
+                err=True,
+            )
         if exc.authority_code or exc.authority_message:
             click.echo(f"  authority says: [{exc.authority_code}] {exc.authority_message}", err=True)
         for p in exc.problems:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -15,6 +15,8 @@ class Notice(BaseModel):
 
     code: str
     message: str
+    # "warning": someone should act (low sticker stock); "info": worth knowing, nothing to do.
+    severity: Literal["warning", "info"] = "warning"
 
 
 class Certification(BaseModel):

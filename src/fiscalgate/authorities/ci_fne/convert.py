@@ -743,6 +743,7 @@ def certification_from_refund(
             code="fne.refund_without_amounts",
             message="the FNE refund answer has no invoice object: totals are computed locally from the "
             "original's items, and the credit note's own FNE id is unknown",
+            severity="info",
         )
     )
     balance, balance_data = _balance(response.balance_sticker, response.balance_funds)
