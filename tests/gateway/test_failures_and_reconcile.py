@@ -74,7 +74,7 @@ async def test_fne_timeout_after_sending_is_unknown_and_resolved_by_hand(real_ap
 
 
 async def test_fne_declared_not_certified_can_be_certified_again(real_app: FastAPI) -> None:
-    _, api, counter, injector = await real_tenant(real_app, "ci-fne", **FAST)
+    _, api, _, injector = await real_tenant(real_app, "ci-fne", **FAST)
     injector.add("drop_before_processing", path="/sign")
     async with api:
         inv = await _approved(api, "ci-fne")

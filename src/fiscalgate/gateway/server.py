@@ -99,7 +99,11 @@ def curl_example(base: str, key: str) -> str:
         )
         lines.append(f"curl -s -X POST $FG/v1/invoices/${var}/certify {auth}; echo")
     credit = json.dumps(
-        {"number": "AV-DEMO-1", "approve": True, "lines": [{"original_line": 1, "quantity": "1"}]}
+        {
+            "number": f"AV-DEMO-{secrets.token_hex(3)}",
+            "approve": True,
+            "lines": [{"original_line": 1, "quantity": "1"}],
+        }
     )
     lines.append(
         f"AV=$(curl -s $FG/v1/invoices/$FNE/credit-notes {auth} -H 'Content-Type: application/json' "

@@ -666,7 +666,7 @@ async def _run_claimed(
         connection, recorder = _connection(gw, tenant_id, call)
 
         async def checkpoint(data: dict[str, Any]) -> None:
-            await gw.db.run(_save_checkpoint, invoice_id, token, mask_mapping(data, []))
+            await gw.db.run(_save_checkpoint, invoice_id, token, mask_mapping(data, secrets))
 
         outcome: _Outcome = await action(call, connection, checkpoint)
     except BaseException as exc:

@@ -1,0 +1,118 @@
+"""Alembic migrations on both databases, the schema's own guarantees, and the demo set-up."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.exc import IntegrityError
+
+from fiscalgate.gateway.db import downgrade, migrate, normalise_url
+from fiscalgate.gateway.server import curl_example, demo_invoice, ensure_demo
+from tests.gateway.conftest import REAL, client, gateway, schema_url
+
+pytestmark = pytest.mark.anyio
+
+TABLES = {"tenants", "api_keys", "authority_settings", "invoices", "audit_entries", "idempotency_keys"}
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/migrations.db"
+        return
+    base: str = request.getfixturevalue("postgres_url")
+    schema = f"fg_mig_{uuid.uuid4().hex[:12]}"
+    engine = create_engine(normalise_url(base))
+    with engine.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield schema_url(base, schema)
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        engine.dispose()
+
+
+def _tables(url: str) -> set[str]:
+    engine = create_engine(normalise_url(url))
+    try:
+        return set(inspect(engine).get_table_names()) - {"alembic_version"}
+    finally:
+        engine.dispose()
+
+
+def test_upgrade_downgrade_upgrade(empty_database: str) -> None:
+    migrate(empty_database)
+    assert _tables(empty_database) == TABLES
+    migrate(empty_database)  # idempotent
+    downgrade(empty_database, "base")
+    assert _tables(empty_database) == set()
+    migrate(empty_database)
+    assert _tables(empty_database) == TABLES
+
+
+def test_the_schema_refuses_a_certified_row_without_reference_and_duplicate_references(
+    empty_database: str,
+) -> None:
+    migrate(empty_database)
+    engine = create_engine(normalise_url(empty_database))
+    insert = text(
+        "INSERT INTO invoices (id, tenant_id, authority, number, kind, status, document, currency,"
+        " environment, reference, certification, certified_at, attempts, created_at, updated_at)"
+        " VALUES (:id, 't', 'ci-fne', :number, 'sale', :status, '{}', 'XOF', 'mock', :reference, :cert,"
+        " :at, 0, :at, :at)"
+    )
+    at = "2026-01-01 00:00:00+00:00"
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO tenants (id, name, country, modules, created_at)"
+                    " VALUES ('t', 'T', 'CI', '[]', :at)"
+                ),
+                {"at": at},
+            )
+            conn.execute(
+                insert,
+                {"id": "a", "number": "1", "status": "certified", "reference": "R1", "cert": "{}", "at": at},
+            )
+        bad = [
+            {"id": "b", "number": "2", "status": "certified", "reference": None, "cert": "{}", "at": at},
+            {"id": "c", "number": "3", "status": "certified", "reference": "R1", "cert": "{}", "at": at},
+            {"id": "d", "number": "4", "status": "approved", "reference": "R9", "cert": None, "at": at},
+            {"id": "e", "number": "1", "status": "draft", "reference": None, "cert": None, "at": at},
+            {"id": "f", "number": "5", "status": "shipped", "reference": None, "cert": None, "at": at},
+        ]
+        for row in bad:
+            with pytest.raises(IntegrityError), engine.begin() as conn:
+                conn.execute(insert, row)
+    finally:
+        engine.dispose()
+
+
+async def test_demo_tenant_is_created_once_and_its_key_rotates(real_app: FastAPI) -> None:
+    gw = gateway(real_app)
+    tenant_id, first = ensure_demo(gw)
+    again_id, second = ensure_demo(gw)
+    assert tenant_id == again_id and first != second
+    async with client(real_app, first) as old, client(real_app, second) as new:
+        assert (await old.get("/v1/tenant")).status_code == 401
+        me = (await new.get("/v1/tenant")).json()
+        assert (me["name"], me["country"], me["authorities"]) == ("Demo", "CI", list(REAL))
+        settings = (await new.get("/v1/settings")).json()
+        assert [(s["configured"], s["environment"]) for s in settings] == [(True, "mock")] * 3
+        # the invoices the printed curl example sends are certified by each simulator
+        for code in REAL:
+            r = await new.post(
+                "/v1/invoices", json={"authority": code, "approve": True, "invoice": demo_invoice(code)}
+            )
+            assert r.status_code == 201, r.text
+            r = await new.post(f"/v1/invoices/{r.json()['id']}/certify")
+            assert r.status_code == 200 and r.json()["status"] == "certified", r.text
+    example = curl_example("http://localhost:8000", second)
+    assert second in example and example.count("/certify") == 4 and "/credit-notes" in example
