@@ -125,7 +125,7 @@ class TotalsAudit:
             given = item["discount_amount"]
             if item["discount_type"] == "percentage" and given <= 100:
                 percent_net = sub - sub * given / 100
-                step = Decimal(1).scaleb(-max(self.min_places, _places(item["net_amount"])))
+                step = Decimal(1).scaleb(-max(self.min_places, min(_places(item["net_amount"]), 6)))
                 reads_as_percent = percent_net.quantize(step, rounding=ROUND_HALF_UP) == item["net_amount"]
                 net_exact = (
                     percent_net if reads_as_percent or sub - given != item["net_amount"] else sub - given
