@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import anyio
+import httpx
 import pytest
 from click.testing import CliRunner
 
@@ -34,7 +36,15 @@ def test_simulate_serves_with_the_given_credentials(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(sim_cli, "run_forever", lambda app, host, port: served.append((app, host, port)))
     result = run("simulate", "cg-sfec", "--port", "9123", "--niu", "P000001212112130", "--api-key", "k-123")
     assert result.exit_code == 0 and "http://127.0.0.1:9123" in result.output
-    assert [(h, p) for _, h, p in served] == [("127.0.0.1", 9123)]
+    [(app, host, port)] = served
+    assert (host, port) == ("127.0.0.1", 9123)
+
+    async def probe(key: str) -> int:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sim") as client:
+            return (await client.get("/api/invoices", headers={"X-API-Key": key})).status_code
+
+    assert anyio.run(probe, "k-123") == 200
+    assert anyio.run(probe, MOCK_API_KEY) == 401
 
 
 def test_certify_the_example_in_mock() -> None:
@@ -104,6 +114,7 @@ def test_invoice_then_credit_note_against_a_simulator_run_apart(tmp_path: Path) 
     assert sim.platform.records["FAC-2026-0042"].credit_note_id == "AV-2026-0007"
 
 
+@pytest.mark.socket
 def test_wrong_key_on_a_simulator_run_apart_is_reported(tmp_path: Path) -> None:
     sim = create_simulator(MOCK_NIU, "another-key")
     with serve_in_thread(sim.app) as url:
@@ -112,8 +123,3 @@ def test_wrong_key_on_a_simulator_run_apart_is_reported(tmp_path: Path) -> None:
         )
     assert result.exit_code == 3
     assert "AuthorityAuthError" in result.output and "Clé d'authentification invalide" in result.output
-
-
-test_wrong_key_on_a_simulator_run_apart_is_reported = pytest.mark.socket(
-    test_wrong_key_on_a_simulator_run_apart_is_reported
-)
