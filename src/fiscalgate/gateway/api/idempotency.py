@@ -20,6 +20,7 @@ from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from fiscalgate.core.errors import GatewayError
 from fiscalgate.gateway.api.models import IdempotencyRecord
 from fiscalgate.gateway.db import utcnow
 from fiscalgate.gateway.errors import Conflict, InvalidRequest, error_body
@@ -95,6 +96,7 @@ class IdempotencyMiddleware:
             await gw.db.run(_claim, who, key, digest, "POST", path)
         except IntegrityError:
             row = await gw.db.run(_existing, who, key)
+            error: GatewayError
             if row is None:  # released in between: let the caller try again
                 error = Conflict(
                     "a request with this Idempotency-Key just failed; retry", code="idempotency.retry"

@@ -84,7 +84,7 @@ def record_calls(
     return entries
 
 
-def _filtered(query: Select[tuple[AuditEntry]], f: AuditFilter) -> Select[tuple[AuditEntry]]:
+def _filtered(query: Select[AuditEntry], f: AuditFilter) -> Select[AuditEntry]:
     if f.authority:
         query = query.where(AuditEntry.authority == f.authority)
     if f.invoice_id:

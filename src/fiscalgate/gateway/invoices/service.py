@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 from sqlalchemy import Select, delete, select, update
@@ -81,7 +81,7 @@ def invoice_out(row: InvoiceRow) -> InvoiceOut:
         authority=row.authority,
         number=row.number,
         kind=row.kind,
-        status=row.status,  # type: ignore[arg-type]
+        status=row.status,
         status_detail=row.status_detail,
         original_id=row.original_id,
         environment=row.environment,
@@ -107,7 +107,7 @@ def get_invoice(session: Session, tenant_id: str, invoice_id: str) -> InvoiceRow
 
 
 def list_invoices(session: Session, tenant_id: str, f: InvoiceFilter) -> list[InvoiceRow]:
-    query: Select[tuple[InvoiceRow]] = select(InvoiceRow).where(InvoiceRow.tenant_id == tenant_id)
+    query: Select[InvoiceRow] = select(InvoiceRow).where(InvoiceRow.tenant_id == tenant_id)
     if f.status:
         query = query.where(InvoiceRow.status == f.status)
     if f.authority:
@@ -256,7 +256,7 @@ def _transition(
         .values(updated_at=utcnow(), **values)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
 def update_invoice(
@@ -333,6 +333,7 @@ def build_credit_note(
 ) -> Invoice:
     """The neutral credit note for `body.lines` of `original` (all that is left when omitted)."""
     requested = body.lines
+    wanted: list[tuple[int, Decimal | None]]
     if requested is None:
         wanted = [(i, None) for i in range(1, len(original.lines) + 1)]
     else:
@@ -789,7 +790,7 @@ async def reconcile_invoice(
     token = new_id()
     if not await gw.db.run(_claim, tenant_id, invoice_id, token, ("unknown",)):
         raise _refuse(await gw.db.run(get_invoice, tenant_id, invoice_id), "reconcile")
-    decision = "cancel" if body.action == "cancel" else "confirm"
+    decision: Literal["confirm", "cancel"] = "cancel" if body.action == "cancel" else "confirm"
 
     async def action(call: _Call, connection: Connection, _checkpoint: Any) -> _Outcome:
         result: Reconciliation = await call.driver.reconcile(
