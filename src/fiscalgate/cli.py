@@ -122,7 +122,10 @@ def _print_certification(cert: Certification) -> None:
     click.echo(f"  reference        {cert.reference}")
     if cert.verification_url:
         click.echo(f"  verification     {cert.verification_url}")
-    click.echo(f"  QR content       {cert.qr_content}")
+    if cert.qr_content:
+        click.echo(f"  QR content       {cert.qr_content}")
+    if cert.qr_image:
+        click.echo(f"  QR image         {cert.qr_image[:40]}… ({len(cert.qr_image)} characters)")
     click.echo(f"  certified at     {cert.certified_at.isoformat()}")
     if cert.counters:
         click.echo(f"  counters         {cert.counters}")

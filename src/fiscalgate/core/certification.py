@@ -26,7 +26,11 @@ class Certification(BaseModel):
     environment: str  # "mock", "sandbox", "production"
     kind: InvoiceKind = InvoiceKind.SALE
     reference: str  # the official number printed on the invoice
-    qr_content: str  # exactly what the QR code must encode
+    # Exactly what the QR code must encode; empty when the authority hands over only an image.
+    qr_content: str = ""
+    # The QR as an image when the authority provides one (SFEC: a data:image/png;base64 URI, whose
+    # encoded text is undocumented): print it as is.
+    qr_image: str | None = None
     verification_url: str | None = None
     certified_at: AwareDatetime
     # The authority's own totals, which prevail over ours on the printed invoice. Neutral keys

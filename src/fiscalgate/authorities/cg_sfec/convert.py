@@ -192,7 +192,7 @@ def report_payload(
     """The report request (seed 001): the invoice as certified plus its certification fields."""
     payload = build_payload(invoice, settings, reference_invoice_id=reference_invoice_id)
     data = certification.authority_data
-    qr = certification.qr_content
+    qr = certification.qr_image or certification.qr_content
     payload.update(
         invoice_id=str(data.get("invoice_id") or payload["invoice_id"]),
         invoice_status="certified",
@@ -382,8 +382,9 @@ def to_certification(
         kind=kind,
         reference=answer.certification_number,
         # SFEC hands the QR over as an image (data URI); what it encodes is not documented, so the
-        # image itself is what must be printed.
-        qr_content=answer.qr_code or "",
+        # image itself is what must be printed, and there is no text to encode ourselves.
+        qr_content="",
+        qr_image=answer.qr_code,
         certified_at=_parse_date(answer.certification_date),
         totals=certification_totals(payload),
         authority_data={

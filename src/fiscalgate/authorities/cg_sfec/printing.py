@@ -55,7 +55,7 @@ def mentions(cert: Certification, *, original_reference: str | None = None) -> P
         certified_at=cert.certified_at.isoformat(),
         short_signature=data.get("short_signature"),
         signature=data.get("signature"),
-        qr_image=cert.qr_content,
+        qr_image=cert.qr_image or "",
         original_reference=reference if cert.kind is InvoiceKind.CREDIT_NOTE else None,
         totals=[(label, cert.totals[key]) for key, label in TOTAL_LABELS if key in cert.totals],
     )
