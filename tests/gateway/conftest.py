@@ -69,12 +69,13 @@ def fakes() -> dict[str, FakeDriver]:
 @pytest.fixture
 def make_app(database_url: str, tmp_path: Path) -> Iterator[Callable[..., FastAPI]]:
     apps: list[FastAPI] = []
+    key = Fernet.generate_key()  # one key per test: gateway instances sharing a database share it
 
     def build(lookup: Callable[[str], AuthorityDriver] | None = None) -> FastAPI:
         app = create_app(
             database_url,
             admin_token=ADMIN,
-            secret_key=Fernet.generate_key(),
+            secret_key=key,
             var_dir=tmp_path / "var",
             driver_lookup=lookup,
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -23,10 +24,16 @@ class Database:
         self.url = database_url
         self.engine = make_engine(database_url)
         self.sessions = make_sessionmaker(self.engine)
+        # SQLite runs one write transaction at a time (ours all start with BEGIN IMMEDIATE). Queue
+        # them on a lock in this process instead of SQLite's busy handler, which polls with sleeps
+        # of up to 100 ms; other processes on the same file still wait through busy_timeout.
+        self._serial: AbstractContextManager[Any] = (
+            threading.Lock() if self.engine.dialect.name == "sqlite" else nullcontext()
+        )
 
     def call(self, fn: Callable[..., T], *args: Any) -> T:
         """Run `fn(session, *args)` in one transaction, committed when it returns."""
-        with self.sessions.begin() as session:
+        with self._serial, self.sessions.begin() as session:
             return fn(session, *args)
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:

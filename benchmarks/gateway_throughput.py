@@ -1,0 +1,240 @@
+"""Gateway throughput: create and certify N invoices (ci-fne, bj-emecef, cg-sfec in turn) through
+the gateway, once sequentially and once with concurrent clients, on SQLite and (when
+FISCALGATE_TEST_POSTGRES_URL is set) PostgreSQL.
+
+The gateway's ASGI app is driven in-process with httpx (no socket), and each authority is its
+built-in simulator, in-process too (mock environment). Per invoice = one POST /v1/invoices
+(approve=true) + one POST /v1/invoices/{id}/certify.
+
+CPU: `process` is the whole process's CPU time per invoice (all threads: gateway, database
+driver, simulators, the httpx client driving it); `simulators` is the CPU measured inside the
+simulators' ASGI calls in the sequential run; `gateway` = process - simulators.
+
+    python benchmarks/gateway_throughput.py --n 60 --concurrency 8
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+from cryptography.fernet import Fernet
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from fiscalgate.authorities import get_driver
+from fiscalgate.gateway import create_app
+from fiscalgate.gateway.db import normalise_url
+
+AUTHORITIES = ("ci-fne", "bj-emecef", "cg-sfec")
+ADMIN = "bench-admin"
+
+
+class TimedSimulator:
+    """Wraps a simulator's ASGI app and adds up the CPU time spent inside it (main thread)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.cpu = 0.0
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        start = time.thread_time()
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.cpu += time.thread_time() - start
+
+
+@dataclass
+class Result:
+    database: str
+    mode: str
+    n: int
+    seconds: float
+    latencies: list[float]
+    cpu: float
+    simulator_cpu: float
+
+    @property
+    def rate(self) -> float:
+        return self.n / self.seconds
+
+    def pct(self, q: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] * 1000
+
+
+def invoice(authority: str) -> dict[str, Any]:
+    return {
+        "number": f"B-{uuid.uuid4().hex[:12]}",
+        "currency": "XAF" if authority == "cg-sfec" else "XOF",
+        "seller": {"name": "Boutique Bench"},
+        "buyer": {"kind": "individual", "name": "Client", "phone": "0709080765", "email": "c@example.ci"},
+        "operator": {"name": "Caisse 1"},
+        "lines": [
+            {"description": "Riz 25 kg", "quantity": "2", "unit_price": "15000"},
+            {"description": "Huile 5 l", "quantity": "3", "unit_price": "6000"},
+        ],
+        "payments": [{"method": "cash"}],
+    }
+
+
+async def setup(app: Any) -> tuple[httpx.AsyncClient, list[TimedSimulator]]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://gw", headers={"Authorization": f"Bearer {ADMIN}"}
+    ) as admin:
+        tenant = (
+            await admin.post(
+                "/v1/admin/tenants",
+                json={"name": f"Bench {uuid.uuid4().hex[:6]}", "country": "CI", "modules": ["mecef", "sfec"]},
+            )
+        ).json()
+        key = (await admin.post(f"/v1/admin/tenants/{tenant['id']}/api-keys", json={})).json()["key"]
+    api = httpx.AsyncClient(
+        transport=transport, base_url="http://gw", headers={"Authorization": f"Bearer {key}"}, timeout=60
+    )
+    sims = []
+    for code in AUTHORITIES:
+        driver = get_driver(code)
+        data = {"environment": "mock", **driver.mock_credentials()}
+        assert (await api.put(f"/v1/settings/{code}", json=data)).status_code == 200
+        sim = TimedSimulator(driver.mock_app(driver.parse_settings(data)))
+        app.state.gateway.simulators.install(tenant["id"], code, sim)
+        sims.append(sim)
+    return api, sims
+
+
+async def one(api: httpx.AsyncClient, authority: str, latencies: list[float]) -> None:
+    start = time.perf_counter()
+    r = await api.post(
+        "/v1/invoices", json={"authority": authority, "approve": True, "invoice": invoice(authority)}
+    )
+    r.raise_for_status()
+    r = await api.post(f"/v1/invoices/{r.json()['id']}/certify")
+    if r.status_code != 200 or r.json()["status"] != "certified":
+        raise RuntimeError(f"certification failed: {r.text[:500]}")
+    latencies.append(time.perf_counter() - start)
+
+
+async def run(app: Any, database: str, n: int, concurrency: int) -> list[Result]:
+    api, sims = await setup(app)
+    results = []
+    try:
+        for _ in range(3):  # warm-up: first calls build simulators, import code, fill pools
+            for code in AUTHORITIES:
+                await one(api, code, [])
+        for mode, workers in (("sequential", 1), (f"concurrent x{concurrency}", concurrency)):
+            latencies: list[float] = []
+            jobs = [AUTHORITIES[i % 3] for i in range(n)]
+            sim_cpu0 = sum(s.cpu for s in sims)
+            cpu0, t0 = time.process_time(), time.perf_counter()
+
+            async def worker(jobs: list[str] = jobs, latencies: list[float] = latencies) -> None:
+                while jobs:
+                    await one(api, jobs.pop(), latencies)
+
+            async with anyio.create_task_group() as tg:
+                for _ in range(workers):
+                    tg.start_soon(worker)
+            seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+            results.append(
+                Result(database, mode, n, seconds, latencies, cpu, sum(s.cpu for s in sims) - sim_cpu0)
+            )
+    finally:
+        await api.aclose()
+    return results
+
+
+def bench(url: str, label: str, n: int, concurrency: int, var: Path) -> list[Result]:
+    app = create_app(url, admin_token=ADMIN, secret_key=Fernet.generate_key(), var_dir=var)
+    try:
+        return anyio.run(run, app, label, n, concurrency)
+    finally:
+        app.state.gateway.db.dispose()
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def table(results: list[Result]) -> str:
+    seq_sim = {r.database: r.simulator_cpu / r.n for r in results if r.mode == "sequential"}
+    rows = [
+        "| database | mode | invoices | invoices/s | p50 ms | p99 ms "
+        "| CPU ms/invoice: process | simulators | gateway |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        process = r.cpu / r.n * 1000
+        sim = seq_sim[r.database] * 1000
+        rows.append(
+            f"| {r.database} | {r.mode} | {r.n} | {r.rate:.1f} | {r.pct(0.5):.1f} | {r.pct(0.99):.1f} | "
+            f"{process:.1f} | {sim:.1f} | {process - sim:.1f} |"
+        )
+    return "\n".join(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--n", type=int, default=60, help="invoices per run (default 60)")
+    parser.add_argument("--concurrency", type=int, default=8, help="concurrent clients (default 8)")
+    parser.add_argument("--output", default=str(Path(__file__).with_name("results.md")), help="markdown file")
+    args = parser.parse_args()
+
+    results: list[Result] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        results += bench(f"sqlite:///{tmp}/bench.db", "SQLite", args.n, args.concurrency, Path(tmp))
+        pg = os.environ.get("FISCALGATE_TEST_POSTGRES_URL")
+        if pg:
+            schema = f"fg_bench_{uuid.uuid4().hex[:10]}"
+            engine = create_engine(normalise_url(pg))
+            with engine.begin() as conn:
+                conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+            url = make_url(pg).update_query_dict({"options": f"-csearch_path={schema}"})
+            try:
+                results += bench(
+                    url.render_as_string(hide_password=False),
+                    "PostgreSQL",
+                    args.n,
+                    args.concurrency,
+                    Path(tmp),
+                )
+            finally:
+                with engine.begin() as conn:
+                    conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+                engine.dispose()
+
+    header = (
+        f"Gateway throughput, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC: "
+        f"{os.cpu_count()} CPU(s), {cpu_model()}, "
+        f"Python {platform.python_version()}. In-process ASGI (httpx, no socket), simulators in-process; "
+        "per invoice: create (approved) + certify."
+    )
+    if not os.environ.get("FISCALGATE_TEST_POSTGRES_URL"):
+        header += " PostgreSQL skipped (FISCALGATE_TEST_POSTGRES_URL unset)."
+    report = f"# Gateway benchmark\n\n{header}\n\n{table(results)}\n"
+    print(report)
+    Path(args.output).write_text(report, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
