@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import Any
+
 import httpx
 import pytest
 
-from fiscalgate.core.errors import AuthorityServerError, AuthorityUnreachable, OutcomeUnknown
+from fiscalgate.core.errors import (
+    AuthorityAuthError,
+    AuthorityServerError,
+    AuthorityUnreachable,
+    OutcomeUnknown,
+)
 
 from .conftest import Emecef
 from .samples import official_example
@@ -87,14 +95,112 @@ async def test_control_endpoint_moves_the_clock_and_rejects_unknown_codes(emecef
         assert (await client.status()).pending_requests_count == 0
 
 
-async def test_confirm_answer_without_security_elements_is_reported(emecef_local: Emecef) -> None:
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"dateTime": None, "qrCode": "", "codeMECeFDGI": ""},
+        {"dateTime": "2026-07-16T11:00:00", "qrCode": "F;x", "codeMECeFDGI": "TEST-WZK2-KC5G-C5YW-HB23-KB7G"},
+        {"dateTime": "16/07/2026 11:00:00", "qrCode": "F;x", "codeMECeFDGI": "TEST-0000-1111"},
+    ],
+    ids=["empty", "time-format", "code-format"],
+)
+async def test_unprintable_confirm_answer_is_an_unknown_outcome_never_a_retry(
+    emecef_local: Emecef, body: dict[str, Any]
+) -> None:
     env = emecef_local
-    env.sim.add(
-        "error", path="/confirm", status=200, body={"dateTime": None, "qrCode": "", "codeMECeFDGI": ""}
-    )
-    with pytest.raises(AuthorityServerError) as info:
+    env.sim.add("error", path="/confirm", status=200, body=body)
+    with pytest.raises(OutcomeUnknown) as info:
         await env.driver.certify(official_example(), env.settings, env.connection)
-    assert info.value.code == "authority.malformed_answer" and info.value.raw["uid"] in env.platform.pending
+    error = info.value
+    assert error.code == "authority.malformed_answer" and not error.retryable
+    assert error.raw["uid"] == error.checkpoint["uid"] and error.checkpoint["uid"] in env.platform.pending
+    assert error.checkpoint["submitted_totals"]["total"] == 4950
+
+
+def _answer_502_after_processing(app: Any) -> Any:
+    """A proxy in front of the e-MCF that lets the request through, then loses the answer (502)."""
+
+    async def proxy(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or not scope["path"].endswith("/confirm"):
+            await app(scope, receive, send)
+            return
+
+        async def swallow(message: Any) -> None:
+            pass
+
+        await app(scope, receive, swallow)
+        await send(
+            {"type": "http.response.start", "status": 502, "headers": [(b"content-type", b"text/html")]}
+        )
+        await send({"type": "http.response.body", "body": b"<html>502 Bad Gateway</html>"})
+
+    return proxy
+
+
+async def test_5xx_on_confirm_after_processing_is_unknown_and_never_certifies_twice(
+    emecef_local: Emecef,
+) -> None:
+    env = emecef_local
+    connection = replace(
+        env.connection, transport=httpx.ASGITransport(app=_answer_502_after_processing(env.sim))
+    )
+    invoice = official_example(aib="B")
+    with pytest.raises(OutcomeUnknown) as info:
+        await env.driver.certify(invoice, env.settings, connection)
+    error = info.value
+    assert (error.http_status, error.resolution.value, error.retryable) == (502, "reconcile", False)
+    uid = error.checkpoint["uid"]
+    assert env.platform.finalised[uid] == "confirmed" and env.platform.total_counter == 1
+    result = await env.driver.reconcile(invoice, env.settings, env.connection, error.checkpoint)
+    assert result.status == "unknown" and uid in result.detail
+    assert env.platform.total_counter == 1  # nothing was submitted or confirmed again
+
+
+async def test_5xx_on_confirm_before_processing_reconciles_to_certified(emecef_local: Emecef) -> None:
+    env = emecef_local
+    env.sim.add("error", path="/confirm", status=503, body={"title": "Service Unavailable"})
+    invoice = official_example(aib="B")
+    with pytest.raises(OutcomeUnknown) as info:
+        await env.driver.certify(invoice, env.settings, env.connection)
+    assert info.value.http_status == 503 and info.value.checkpoint["uid"] in env.platform.pending
+    result = await env.driver.reconcile(invoice, env.settings, env.connection, info.value.checkpoint)
+    assert result.status == "certified" and result.certification is not None
+    assert result.certification.totals["total"] == 5170
+    assert result.certification.authority_data["totals_source"] == "e-mcf"  # from the error's checkpoint
+
+
+async def test_error_99_on_confirm_is_unknown_with_the_official_text(emecef_local: Emecef) -> None:
+    env = emecef_local
+    text = "Erreur lors du traitement de la demande"
+    env.sim.add("error", path="/confirm", status=200, body={"errorCode": "99", "errorDesc": text})
+    with pytest.raises(OutcomeUnknown) as info:
+        await env.driver.certify(official_example(), env.settings, env.connection)
+    assert (info.value.authority_code, info.value.authority_message) == ("99", text)
+    assert info.value.checkpoint["uid"] in env.platform.pending
+
+
+async def test_definite_answers_to_confirm_keep_their_kind(emecef_local: Emecef) -> None:
+    env = emecef_local
+    env.sim.add("error", path="/confirm", status=401, body=None)
+    with pytest.raises(AuthorityAuthError):
+        await env.driver.certify(official_example(), env.settings, env.connection)
+
+
+async def test_reconcile_cancel_of_a_request_finalised_meanwhile_is_unknown(emecef_local: Emecef) -> None:
+    env = emecef_local
+    invoice = official_example()
+    async with env.client() as client:
+        answer = await client.submit(env.driver.build_payload(invoice, env.settings))
+    env.sim.add(
+        "error",
+        path="/cancel",
+        status=200,
+        body={"errorCode": "20", "errorDesc": "La facture n'existe pas ou elle est déjà finalisée / annulée"},
+    )
+    result = await env.driver.reconcile(
+        invoice, env.settings, env.connection, {"uid": answer.uid}, decision="cancel"
+    )
+    assert result.status == "unknown" and "no longer pending" in result.detail
 
 
 async def test_non_json_answer_is_a_server_error(emecef_local: Emecef) -> None:

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from fiscalgate.authorities.base import Connection
 from fiscalgate.authorities.bj_emecef.errors import error_from_code, error_from_http
-from fiscalgate.authorities.bj_emecef.regime import AUTHORITY
+from fiscalgate.authorities.bj_emecef.regime import AUTHORITY, CODE_RE, parse_local_datetime, undash_code
 from fiscalgate.authorities.bj_emecef.schemas import (
     InfoResponseDto,
     InvoiceDetailsDto,
@@ -29,7 +29,7 @@ from fiscalgate.authorities.bj_emecef.schemas import (
     TaxGroupsDto,
 )
 from fiscalgate.authorities.http import json_body, make_client, send
-from fiscalgate.core.errors import AuthorityServerError
+from fiscalgate.core.errors import AuthorityServerError, OutcomeUnknown
 from fiscalgate.core.masking import mask_mapping
 
 M = TypeVar("M", bound=BaseModel)
@@ -92,16 +92,29 @@ class EmecefClient:
         return response
 
     async def confirm(self, uid: str) -> SecurityElementsDto:
-        """PUT /api/invoice/{uid}/confirm: the invoice becomes normalised; security elements back."""
-        security = await self._finalize(uid, "confirm")
-        if not security.code_mecef_dgi or not security.date_time or not security.qr_code:
-            # Confirmed or not, we cannot print it: keep the answer and the uid for a human.
-            raise AuthorityServerError(
-                f"e-MECeF confirm: the answer for {uid} lacks the code MECeF/DGI, QR or time",
+        """PUT /api/invoice/{uid}/confirm: the invoice becomes normalised; security elements back.
+
+        A confirm has no idempotency: once it may have been processed, the only safe next step is
+        reconciliation (details while pending, else a human). So every answer that does not say for
+        sure what happened (5xx, error 99, an unreadable or incomplete answer) is `OutcomeUnknown`
+        carrying the uid, never a retryable error that would make the caller submit the invoice again
+        and certify it twice. Definite answers keep their kind: 401 (not processed), 20 (not
+        pending), 12 (refused)."""
+        checkpoint = {"uid": uid, "stage": "confirm"}
+        try:
+            security = await self._finalize(uid, "confirm")
+        except AuthorityServerError as exc:
+            raise _unknown_after(exc, checkpoint) from exc
+        problem = _unprintable(security)
+        if problem is not None:
+            # Most likely confirmed, but we cannot print it: keep the answer and the uid for reconcile.
+            raise OutcomeUnknown(
+                f"e-MECeF confirm: the answer for {uid} {problem}; it may be certified, reconcile",
                 authority=AUTHORITY,
                 code="authority.malformed_answer",
                 http_status=200,
                 raw={"uid": uid, "answer": self.last_raw},
+                checkpoint=checkpoint,
             )
         return security
 
@@ -192,3 +205,31 @@ class EmecefClient:
             http_status=200,
             raw=body,
         )
+
+
+def _unprintable(security: SecurityElementsDto) -> str | None:
+    """Why a confirm answer cannot become a printed normalised invoice, or None when it can."""
+    if not security.code_mecef_dgi or not security.date_time or not security.qr_code:
+        return "lacks the code MECeF/DGI, QR or time"
+    if not CODE_RE.match(undash_code(security.code_mecef_dgi)):
+        return f"carries a code MECeF/DGI {security.code_mecef_dgi!r} that is not 24 base32 characters"
+    try:
+        parse_local_datetime(security.date_time)
+    except ValueError:
+        return f"carries a time {security.date_time!r} that is not dd/MM/yyyy HH:mm:ss"
+    return None
+
+
+def _unknown_after(exc: AuthorityServerError, checkpoint: dict[str, Any]) -> OutcomeUnknown:
+    return OutcomeUnknown(
+        f"{exc.message}; the confirm may have been processed: reconcile, do not submit again",
+        authority=AUTHORITY,
+        code="authority.outcome_unknown.confirm",
+        http_status=exc.http_status,
+        authority_code=exc.authority_code,
+        authority_message=exc.authority_message,
+        raw=exc.raw,
+        field=exc.field,
+        problems=exc.problems,
+        checkpoint=checkpoint,
+    )

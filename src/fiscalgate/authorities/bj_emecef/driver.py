@@ -45,6 +45,7 @@ from fiscalgate.core.errors import (
     ConfigurationError,
     InvoiceError,
     InvoiceRejected,
+    OutcomeUnknown,
     Problem,
 )
 from fiscalgate.core.invoice import Invoice
@@ -171,14 +172,20 @@ class EmecefDriver(AuthorityDriver):
             submitted = await client.submit(request)
             raw_submit = client.last_raw
             uid = str(submitted.uid)
+            saved = {"uid": uid, "submitted_totals": _totals_text(submitted.totals())}
             if checkpoint is not None:
                 # Persisted before anything can become uncertain: with the uid, reconcile() can find
                 # the pending request and confirm or cancel it after a crash.
-                await checkpoint({"uid": uid, "submitted_totals": _totals_text(submitted.totals())})
+                await checkpoint(dict(saved))
             mismatches = totals_mismatches(expected, submitted)
             if mismatches:
                 await self._cancel_after_mismatch(client, uid, mismatches, raw_submit)
-            security = await client.confirm(uid)
+            try:
+                security = await client.confirm(uid)
+            except OutcomeUnknown as exc:
+                # Everything reconcile() needs, even for a caller that passed no checkpoint.
+                exc.checkpoint.update(saved)
+                raise
             raw_confirm = client.last_raw
         return to_certification(
             request=request,
@@ -261,13 +268,15 @@ class EmecefDriver(AuthorityDriver):
             if submitted:
                 mismatches = totals_mismatches(expected, InvoiceResponseDataDto.model_validate(submitted))
                 if mismatches and decision == "confirm":
-                    await client.cancel(uid)
+                    if not await self._cancelled(client, uid):
+                        return Reconciliation("unknown", detail=_gone(uid))
                     fields = ", ".join(p.field for p in mismatches)
                     return Reconciliation(
                         "not_certified", detail=f"totals differed ({fields}); request {uid} cancelled"
                     )
             if decision == "cancel":
-                await client.cancel(uid)
+                if not await self._cancelled(client, uid):
+                    return Reconciliation("unknown", detail=_gone(uid))  # finalised or expired meanwhile
                 return Reconciliation("not_certified", detail=f"pending request {uid} cancelled")
             try:
                 security = await client.confirm(uid)
@@ -286,6 +295,17 @@ class EmecefDriver(AuthorityDriver):
                 totals_source="e-mcf" if submitted else "local",
             )
             return Reconciliation("certified", cert, detail=f"pending request {uid} confirmed")
+
+    @staticmethod
+    async def _cancelled(client: EmecefClient, uid: str) -> bool:
+        """Cancel a pending request; False when e-MECeF says it is not pending any more (20)."""
+        try:
+            await client.cancel(uid)
+        except InvoiceRejected as exc:
+            if exc.authority_code != NOT_PENDING:
+                raise
+            return False
+        return True
 
     @staticmethod
     async def _details_or_none(client: EmecefClient, uid: str) -> dict[str, Any] | None:
