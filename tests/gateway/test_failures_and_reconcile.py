@@ -234,3 +234,27 @@ async def test_driver_bug_after_sending_is_unknown_not_failed(
         fakes["ci-fne"].explode = None
         r = await api.post(f"/v1/invoices/{inv['id']}/reconcile", json={"action": "confirm"})
         assert r.json()["status"] == "certified" and r.json()["reference"] == "REF000001"
+
+
+async def test_a_call_cancelled_midway_leaves_the_invoice_unknown(fake_app: FastAPI) -> None:
+    import anyio
+
+    from fiscalgate.gateway.invoices.service import certify_invoice
+    from fiscalgate.gateway.tenants.service import Caller
+    from fiscalgate.simkit.faults import FaultInjector
+    from tests.gateway.conftest import gateway
+    from tests.gateway.fake_driver import FakeSimulator
+
+    tenant, api = await new_tenant(fake_app, settings={"ci-fne": FAKE_SETTINGS})
+    injector = FaultInjector(FakeSimulator(FAKE_SETTINGS["api_key"]).app)
+    injector.add("hang_after_processing", path="/sign")
+    gateway(fake_app).simulators.install(tenant["id"], "ci-fne", injector)
+    async with api:
+        inv = (await api.post("/v1/invoices", json={"invoice": sample_invoice(), "approve": True})).json()
+        with anyio.move_on_after(0.3) as scope:  # e.g. the server shutting down mid-request
+            await certify_invoice(
+                gateway(fake_app), Caller(tenant["id"], "api_key:test"), tenant["id"], inv["id"]
+            )
+        assert scope.cancelled_caught
+        stored = (await api.get(f"/v1/invoices/{inv['id']}")).json()
+    assert stored["status"] == "unknown" and "interrupted" in stored["status_detail"]

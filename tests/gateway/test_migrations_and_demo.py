@@ -116,3 +116,35 @@ async def test_demo_tenant_is_created_once_and_its_key_rotates(real_app: FastAPI
             assert r.status_code == 200 and r.json()["status"] == "certified", r.text
     example = curl_example("http://localhost:8000", second)
     assert second in example and example.count("/certify") == 4 and "/credit-notes" in example
+
+
+def test_serve_demo_prints_a_working_key_and_example(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`fiscalgate serve --demo` on a fresh directory: migrates, creates the demo, prints, runs uvicorn."""
+    import fiscalgate.gateway.server as server
+
+    ran: list[tuple[object, str, int]] = []
+    monkeypatch.setattr(server.uvicorn, "run", lambda app, host, port, **kw: ran.append((app, host, port)))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("FISCALGATE_ADMIN_TOKEN", raising=False)
+    monkeypatch.delenv("FISCALGATE_SECRET_KEY", raising=False)
+    monkeypatch.delenv("FISCALGATE_DATABASE_URL", raising=False)
+
+    server.serve(host="127.0.0.1", port=8123, database_url=None, demo=True)
+    first = capsys.readouterr().out
+    server.serve(host="127.0.0.1", port=8123, database_url=None, demo=True)
+    second = capsys.readouterr().out
+
+    assert (tmp_path / "var" / "fiscalgate.db").exists() and (tmp_path / "var" / "secret.key").exists()
+    assert [(h, p) for _, h, p in ran] == [("127.0.0.1", 8123)] * 2
+    keys = [
+        line.strip()
+        for out in (first, second)
+        for line in out.splitlines()
+        if line.strip().startswith("fgk_")
+    ]
+    assert len(keys) == 2 and keys[0] != keys[1]
+    assert "Administrator token" in first and "export FG=http://127.0.0.1:8123 KEY=" + keys[1] in second
+    for app, _, _ in ran:
+        gateway(app).db.dispose()  # type: ignore[arg-type]

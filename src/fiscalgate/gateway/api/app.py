@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
+from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fiscalgate.core.errors import GatewayError, Problem
@@ -117,7 +118,7 @@ def create_app(
     async def healthz() -> dict[str, Any]:
         """Liveness and database check."""
 
-        def ping(session):  # type: ignore[no-untyped-def]
+        def ping(session: Session) -> Any:
             return session.execute(text("SELECT 1")).scalar()
 
         try:

@@ -11,8 +11,9 @@ import base64
 
 import anyio
 import httpx
+from sqlalchemy.orm import Session
 
-from fiscalgate.authorities.base import Environment
+from fiscalgate.authorities.base import AuthorityDriver, AuthoritySettings, Environment
 from fiscalgate.gateway.audit.schemas import ReplayOut
 from fiscalgate.gateway.audit.service import get_entry, record_calls
 from fiscalgate.gateway.audit.transport import RecordingTransport
@@ -39,7 +40,7 @@ async def replay_entry(gw: Gateway, caller: Caller, tenant_id: str, entry_id: st
             code="replay.production_write",
         )
 
-    def load(session):  # type: ignore[no-untyped-def]
+    def load(session: Session) -> tuple[AuthorityDriver, AuthoritySettings]:
         return load_settings(session, gw, get_tenant(session, tenant_id), entry.authority or "")
 
     driver, settings = await gw.db.run(load)
@@ -65,7 +66,7 @@ async def replay_entry(gw: Gateway, caller: Caller, tenant_id: str, entry_id: st
     except (httpx.HTTPError, TimeoutError) as exc:
         outcome = f"no response ({type(exc).__name__})"
 
-    def store(session):  # type: ignore[no-untyped-def]
+    def store(session: Session) -> str | None:
         entries = record_calls(
             session,
             gw.box,

@@ -15,6 +15,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
+import anyio
 import httpx
 from sqlalchemy import Select, delete, select, update
 from sqlalchemy.exc import IntegrityError
@@ -671,19 +672,20 @@ async def _run_claimed(
 
         outcome: _Outcome = await action(call, connection, checkpoint)
     except BaseException as exc:
-        if not isinstance(exc, Exception):  # cancelled: leave the claim so nobody resends blindly
-            await gw.db.run(
-                _finish,
-                gw,
-                tenant_id,
-                invoice_id,
-                token,
-                _Outcome("unknown", "the gateway was interrupted during the call: reconcile first"),
-                recorder,
-                caller.trigger,
-                event,
-                started_at,
-            )
+        if not isinstance(exc, Exception):  # cancelled: mark it unknown so nobody resends blindly
+            with anyio.CancelScope(shield=True):
+                await gw.db.run(
+                    _finish,
+                    gw,
+                    tenant_id,
+                    invoice_id,
+                    token,
+                    _Outcome("unknown", "the gateway was interrupted during the call: reconcile first"),
+                    recorder,
+                    caller.trigger,
+                    event,
+                    started_at,
+                )
             raise
         outcome = _classify(exc, recorder.sent_anything if recorder else False, secrets)
         if on_error_status is not None:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends
+from sqlalchemy.orm import Session
 
 from fiscalgate.gateway.api.auth import admin_caller, gateway, tenant_caller, tenant_id_of
 from fiscalgate.gateway.audit.service import record_event
@@ -22,7 +23,7 @@ tenant = APIRouter(prefix="/v1", tags=["tenant"])
 
 @admin.post("/tenants", status_code=201)
 async def create_tenant(body: TenantCreate, gw: Gateway = Depends(gateway)) -> TenantOut:
-    def work(session):  # type: ignore[no-untyped-def]
+    def work(session: Session) -> TenantOut:
         row = service.create_tenant(session, body)
         record_event(
             session,
@@ -49,7 +50,7 @@ async def get_tenant(tenant_id: str, gw: Gateway = Depends(gateway)) -> TenantOu
 
 @admin.patch("/tenants/{tenant_id}")
 async def update_tenant(tenant_id: str, body: TenantUpdate, gw: Gateway = Depends(gateway)) -> TenantOut:
-    def work(session):  # type: ignore[no-untyped-def]
+    def work(session: Session) -> TenantOut:
         row = service.update_tenant(session, tenant_id, body)
         record_event(
             session,
@@ -66,7 +67,7 @@ async def update_tenant(tenant_id: str, body: TenantUpdate, gw: Gateway = Depend
 
 @admin.post("/tenants/{tenant_id}/api-keys", status_code=201)
 async def issue_key(tenant_id: str, body: ApiKeyCreate, gw: Gateway = Depends(gateway)) -> ApiKeyCreated:
-    def work(session):  # type: ignore[no-untyped-def]
+    def work(session: Session) -> ApiKeyCreated:
         created = service.issue_key(session, tenant_id, body.label)
         record_event(
             session,
@@ -88,7 +89,7 @@ async def list_keys(tenant_id: str, gw: Gateway = Depends(gateway)) -> list[ApiK
 
 @admin.delete("/tenants/{tenant_id}/api-keys/{key_id}")
 async def revoke_key(tenant_id: str, key_id: str, gw: Gateway = Depends(gateway)) -> ApiKeyOut:
-    def work(session):  # type: ignore[no-untyped-def]
+    def work(session: Session) -> ApiKeyOut:
         row = service.revoke_key(session, tenant_id, key_id)
         record_event(
             session,
