@@ -204,6 +204,17 @@ async def test_resume_without_uid_finds_the_pending_request(emecef: Emecef) -> N
     assert nothing.status == "not_certified" and "safe to resubmit" in nothing.detail
 
 
+async def test_resume_without_uid_never_takes_another_tills_identical_sale(emecef: Emecef) -> None:
+    invoice = official_example(aib="B")
+    body = emecef.driver.build_payload(invoice, emecef.settings)
+    async with emecef.client() as client:
+        # the same articles, rung up at the same time by another cashier on the same e-MCF
+        other = await client.submit({**body, "operator": {"id": "2", "name": "Awa"}})
+    result = await emecef.driver.reconcile(invoice, emecef.settings, emecef.connection, {})
+    assert result.status == "not_certified"
+    assert str(other.uid) in emecef.platform.pending and emecef.platform.total_counter == 0
+
+
 async def test_reconcile_can_cancel(emecef: Emecef) -> None:
     invoice = official_example()
     async with emecef.client() as client:

@@ -275,6 +275,14 @@ def test_quantities_keep_their_decimals_on_the_wire() -> None:
     assert Decimal(str(body["items"][1]["quantity"])) == Decimal("12.25")
 
 
+def test_a_quantity_the_wire_cannot_carry_exactly_is_refused() -> None:
+    exact = _payload(_invoice([_line(quantity="123456789.012345")]))  # 15 significant digits
+    assert Decimal(repr(exact["items"][0]["quantity"])) == Decimal("123456789.012345")
+    problems = _problems(_invoice([_line(quantity="0.3333333333333333"), _line(quantity="1.5")]))
+    assert list(problems) == ["lines[0].quantity"]
+    assert "more than 15 significant digits" in problems["lines[0].quantity"]
+
+
 def test_conflicting_original_references_are_refused() -> None:
     credit = _invoice(
         [_line()],
@@ -300,3 +308,25 @@ def test_details_matching_tolerates_nulls_and_spots_any_difference() -> None:
     changed[1] = {**echo["items"][1], "price": None}
     assert not details_match(request, {**echo, "items": changed})
     assert not details_match(request, {**echo, "items": echo["items"][:1]})
+
+
+def test_details_matching_compares_the_parties_and_payments() -> None:
+    from fiscalgate.authorities.bj_emecef.convert import details_match
+
+    request, _ = build_request(official_example(aib="B"), SETTINGS)
+    assert request is not None
+    echo = request.wire()
+    # what a .NET server echoes: every member present, nulls for what was not sent, numbers as floats
+    padded = {
+        **echo,
+        "operator": {"id": None, "name": "Jacques"},
+        "client": {**echo["client"], "address": None},
+        "payment": [{"name": "ESPECES", "amount": 5170.0}],
+        "errorCode": None,
+    }
+    assert details_match(request, padded)
+    assert not details_match(request, {**echo, "operator": {"id": "", "name": "Ama"}})
+    assert not details_match(request, {**echo, "client": None})
+    assert not details_match(request, {**echo, "client": {**echo["client"], "ifu": "1111111111111"}})
+    assert not details_match(request, {**echo, "payment": [{"name": "CARTEBANCAIRE", "amount": 5170}]})
+    assert not details_match(request, {**echo, "payment": [{"name": "ESPECES", "amount": 5000}]})

@@ -118,3 +118,19 @@ def test_mock_credentials_are_accepted_settings() -> None:
 def test_default_aib_must_be_a_or_b() -> None:
     assert _parse(default_aib="A").default_aib == "A"
     assert "default_aib" in _problems(default_aib="C")
+
+
+@pytest.mark.parametrize(
+    "pasted",
+    [
+        "https://developper.impots.bj/sygmef-emcf/api/invoice",
+        "https://developper.impots.bj/sygmef-emcf/api/info/",
+        "https://developper.impots.bj/sygmef-emcf/api",
+        "https://developper.impots.bj/sygmef-emcf/",
+    ],
+)
+def test_a_pasted_api_url_is_cut_back_to_the_swagger_host(pasted: str) -> None:
+    # the DGI document gives {API_FACTURATION_URL} = …/api/invoice; our paths start at /api
+    assert DRIVER.base_url(_parse(environment="sandbox", base_url=pasted)) == (
+        "https://developper.impots.bj/sygmef-emcf"
+    )

@@ -72,6 +72,11 @@ PAYMENT_TYPES: dict[PaymentMethod, PaymentType] = {
 }
 
 
+# Quantities go on the wire as JSON numbers (a float once serialised): 15 significant digits is what
+# a double carries exactly, so the e-MCF computes on the very quantity our engine used.
+MAX_QUANTITY_DIGITS = 15
+
+
 @dataclass
 class _Collector:
     problems: list[Problem]
@@ -214,6 +219,15 @@ def _line_item(
             ok = False
         else:
             tax_specific += extra.amount
+    if len(line.quantity.normalize().as_tuple().digits) > MAX_QUANTITY_DIGITS:
+        out.add(
+            f"{where}.quantity",
+            "emecef.quantity_precision",
+            f"the quantity {line.quantity} has more than {MAX_QUANTITY_DIGITS} significant digits: it "
+            "travels as a JSON number and the e-MCF would compute on a rounded value",
+            f"at most {MAX_QUANTITY_DIGITS} significant digits",
+        )
+        ok = False
     if _ttc(line.unit_price, line.price_includes_tax, group) > 0 and price == 0:
         out.add(f"{where}.unit_price", "emecef.price_rounds_to_zero", "the unit price rounds to 0 franc")
         ok = False
@@ -476,15 +490,37 @@ def _number(value: Any) -> Decimal | None:
         return None
 
 
+def _present(value: Any) -> Any:
+    """A JSON value without its null or empty members, so that an echo's explicit nulls compare
+    equal to the members we left out."""
+    if isinstance(value, Mapping):
+        kept = {k: _present(v) for k, v in value.items() if v not in (None, "")}
+        return {k: v for k, v in kept.items() if v not in (None, {}, [])} or None
+    if isinstance(value, list):
+        return [_present(v) for v in value] or None
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int | float | Decimal):
+        return _number(value)
+    return value
+
+
 def details_match(request: InvoiceRequestDataDto, details: Mapping[str, Any]) -> bool:
     """Whether a pending request's echo (GET /api/invoice/{uid}) is this invoice's payload: same
-    seller, type, AIB, reference and items (name, price, quantity, group, specific tax)."""
+    seller, type, AIB, reference, items (name, price, quantity, group, specific tax), and the same
+    operator, client and payments. Several tills may share one e-MCF and sell the same article at
+    the same moment: the parties narrow the match so that reconcile never confirms another till's
+    request as ours."""
     if details.get("ifu") != request.ifu or details.get("type") != request.type.value:
         return False
     if (details.get("aib") or None) != (request.aib.value if request.aib else None):
         return False
     if (details.get("reference") or None) != request.reference:
         return False
+    sent = request.wire()
+    for part in ("operator", "client", "payment"):
+        if _present(details.get(part)) != _present(sent.get(part)):
+            return False
     items = details.get("items") or []
     if len(items) != len(request.items):
         return False

@@ -11,7 +11,16 @@ from decimal import Decimal
 from enum import Enum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+)
 
 from fiscalgate.authorities.base import AuthoritySettings, Environment
 from fiscalgate.authorities.bj_emecef.regime import (
@@ -34,6 +43,15 @@ def _code_as_text(value: Any) -> Any:
 
 
 ErrorCode = Annotated[str | None, BeforeValidator(_code_as_text)]
+
+
+def _in_benin_time(value: datetime) -> datetime:
+    # The server's DateTimeOffset always carries +01:00 (§2, §3); should an answer ever omit the
+    # offset, the time is the e-MCF's clock, i.e. Bénin time. Never hand out a naive datetime.
+    return value if value.tzinfo is not None else value.replace(tzinfo=BENIN_TZ)
+
+
+ServerTime = Annotated[datetime, AfterValidator(_in_benin_time)]
 
 
 class _Request(BaseModel):
@@ -173,7 +191,7 @@ class InvoiceDetailsDto(_Response):
 
 
 class PendingRequestDto(_Response):
-    date: datetime | None = None
+    date: ServerTime | None = None
     uid: str
 
 
@@ -184,8 +202,8 @@ class StatusResponseDto(_Response):
     version: str | None = None
     ifu: str | None = None
     nim: str | None = None
-    token_valid: datetime | None = Field(default=None, alias="tokenValid")
-    server_date_time: datetime | None = Field(default=None, alias="serverDateTime")
+    token_valid: ServerTime | None = Field(default=None, alias="tokenValid")
+    server_date_time: ServerTime | None = Field(default=None, alias="serverDateTime")
     pending_requests_count: int = Field(default=0, alias="pendingRequestsCount")
     pending_requests_list: list[PendingRequestDto] = Field(default_factory=list, alias="pendingRequestsList")
 
@@ -209,8 +227,8 @@ class InfoResponseDto(_Response):
     version: str | None = None
     ifu: str | None = None
     nim: str | None = None
-    token_valid: datetime | None = Field(default=None, alias="tokenValid")
-    server_date_time: datetime | None = Field(default=None, alias="serverDateTime")
+    token_valid: ServerTime | None = Field(default=None, alias="tokenValid")
+    server_date_time: ServerTime | None = Field(default=None, alias="serverDateTime")
     emcf_list: list[EmcfInfoDto] = Field(default_factory=list, alias="emcfList")
 
 
@@ -239,6 +257,7 @@ class PaymentTypeDto(_Response):
 SANDBOX_URL = "https://developper.impots.bj/sygmef-emcf"  # "developper" with a double p (§2)
 PRODUCTION_URL = "https://sygmef.impots.bj/emcf"
 MOCK_URL = "http://bj-emecef.mock"  # placeholder host, only reached through the in-process transport
+API_SUFFIXES = ("/api/invoice", "/api/info", "/api")
 SANDBOX_HOSTS = frozenset({"developper.impots.bj"})
 PRODUCTION_HOSTS = frozenset({"sygmef.impots.bj"})
 
@@ -274,6 +293,11 @@ class EmecefSettings(AuthoritySettings):
         if not value:
             return None
         value = value.strip().rstrip("/")
+        # The DGI documents the full invoicing/information URLs ({API_FACTURATION_URL} = …/api/invoice,
+        # §2); paths are relative to the swagger host, so a pasted full URL is cut back to the host
+        # rather than becoming …/api/invoice/api/invoice (a 404).
+        for suffix in API_SUFFIXES:
+            value = value.removesuffix(suffix)
         if not value.startswith(("http://", "https://")):
             raise ValueError("base_url must start with http:// or https://")
         env = info.data.get("environment")
