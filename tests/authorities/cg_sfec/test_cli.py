@@ -122,4 +122,4 @@ def test_wrong_key_on_a_simulator_run_apart_is_reported(tmp_path: Path) -> None:
             main, ["certify", str(EXAMPLES / "invoice.json"), "-a", "cg-sfec", "--url", url]
         )
     assert result.exit_code == 3
-    assert "AuthorityAuthError" in result.output and "Clé d'authentification invalide" in result.output
+    assert "AuthorityAuthError" in result.output and "Clé d’authentification invalide" in result.output

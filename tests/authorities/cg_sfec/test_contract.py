@@ -96,7 +96,7 @@ async def test_wrong_api_key_is_an_auth_error(
     with pytest.raises(AuthorityAuthError) as caught:
         await driver.certify(sale, bad, target.connection)
     assert caught.value.http_status == 401
-    assert caught.value.authority_message == "Clé d'authentification invalide ou manquante"
+    assert caught.value.authority_message == "Clé d’authentification invalide ou manquante"
     assert "not-the-key" not in str(caught.value.raw)
 
 
@@ -209,7 +209,8 @@ async def test_timeouts_every_time_leave_the_outcome_unknown(
     target.sim.app.add("hang_after_processing", path="/invoices/certify", seconds=0.6)
     with pytest.raises(OutcomeUnknown) as caught:
         await driver.certify(sale, one_try, target.with_timeout(0.3))
-    assert caught.value.checkpoint == {"invoice_id": "FAC-2026-0042"}
+    # the same data the checkpoint callback received before the send
+    assert caught.value.checkpoint == {"invoice_id": "FAC-2026-0042", "invoice_type": "salesInvoice"}
     # reconcile: the simulator did record it
     result = await driver.reconcile(sale, settings, target.connection, caught.value.checkpoint)
     assert result.status == "certified"
@@ -223,8 +224,38 @@ async def test_timeout_then_5xx_stays_unknown(
     two_tries = settings.model_copy(update={"max_attempts": 2})
     target.sim.app.add("hang_after_processing", path="/invoices/certify", seconds=0.6)
     target.sim.app.add("error", path="/invoices/certify", status=502)
-    with pytest.raises(OutcomeUnknown, match="may have been certified"):
+    with pytest.raises(OutcomeUnknown, match="may have been certified") as caught:
         await driver.certify(sale, two_tries, target.with_timeout(0.3))
+    assert caught.value.http_status == 502
+    assert caught.value.checkpoint == {"invoice_id": "FAC-2026-0042", "invoice_type": "salesInvoice"}
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (422, {"error": {"code": "DUPLICATE", "message": "Facture déjà certifiée"}}),
+        (400, {"message": "Données invalides"}),
+        (401, {"message": "Clé invalide"}),
+    ],
+    ids=["422", "400", "401"],
+)
+async def test_a_refusal_after_a_timeout_stays_unknown_then_reconciles(
+    driver: SfecDriver,
+    settings: SfecSettings,
+    target: Target,
+    sale: Invoice,
+    status: int,
+    body: dict[str, object],
+) -> None:
+    # the first attempt was recorded then timed out; the platform refuses the resend for a
+    # reason that does not prove the first one failed: never "rejected", always reconcile
+    target.sim.app.add("hang_after_processing", path="/invoices/certify", seconds=0.6)
+    target.sim.app.add("error", path="/invoices/certify", status=status, body=body)
+    with pytest.raises(OutcomeUnknown, match="may have been certified") as caught:
+        await driver.certify(sale, settings, target.with_timeout(0.3))
+    assert caught.value.http_status == status
+    result = await driver.reconcile(sale, settings, target.connection, caught.value.checkpoint)
+    assert result.status == "certified"
 
 
 async def test_reconcile_not_certified_and_mismatch(

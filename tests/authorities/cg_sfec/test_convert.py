@@ -9,7 +9,12 @@ import pytest
 
 from fiscalgate.authorities.cg_sfec import convert, printing
 from fiscalgate.authorities.cg_sfec.driver import SfecDriver
-from fiscalgate.authorities.cg_sfec.schemas import CertificationResponse, InvoicePage, InvoiceRecord
+from fiscalgate.authorities.cg_sfec.schemas import (
+    CertificationResponse,
+    InvoicePage,
+    InvoiceRecord,
+    ReportRequest,
+)
 from fiscalgate.authorities.cg_sfec.settings import SfecSettings
 from fiscalgate.core.invoice import parse_invoice
 
@@ -140,6 +145,12 @@ def test_every_local_problem_is_listed_under_neutral_fields(
         ({"kind": "business", "tax_id": "P000001212112130"}, {"buyer.name"}),
         ({"kind": "individual", "email": "not-an-email", "phone": "abc"}, {"buyer.email", "buyer.phone"}),
         ({"kind": "business", "name": "B", "tax_id": "NIU-WITH-DASHES"}, {"buyer.tax_id"}),
+        # the placeholder name is for walk-in individuals only (seed: recipient_name required)
+        (
+            {"kind": "foreign", "email": "a@acme.com", "phone": "+33 1 23 45 67 89", "address": "Paris"},
+            {"buyer.name"},
+        ),
+        ({"kind": "individual"}, set()),
     ],
 )
 def test_recipient_rules_by_type(
@@ -238,3 +249,51 @@ def test_printed_mentions_for_a_credit_note(driver: SfecDriver, settings: SfecSe
     )
     assert ("Total TTC", D(5)) in printed.totals
     assert printed.qr_image.startswith("data:image/png")
+
+
+def test_an_unnamed_recipient_is_reported_with_its_rule(driver: SfecDriver, settings: SfecSettings) -> None:
+    buyer = {"kind": "foreign", "email": "a@acme.com", "phone": "+33 1 23 45 67 89", "address": "Paris"}
+    [problem] = driver.validate(invoice(buyer=buyer), settings)
+    assert (problem.field, problem.rule) == ("buyer.name", "recipient_required")
+    assert driver.build_payload(invoice(buyer=buyer), settings)["recipient_name"] is None
+
+
+def test_fixed_discounts_are_whole_francs_in_xaf(driver: SfecDriver, settings: SfecSettings) -> None:
+    line = {
+        "description": "a",
+        "quantity": "1",
+        "unit_price": "1000",
+        "discount": {"kind": "amount", "value": "100.5"},
+    }
+    item = driver.build_payload(invoice(lines=[line]), settings)["items"][0]
+    assert (item["discount_amount"], item["net_amount"], item["tax_amount"], item["total_amount"]) == (
+        101,
+        899,
+        162,
+        1061,
+    )
+    pushed = driver.build_payload(
+        invoice(lines=[line], discount={"kind": "amount", "value": "10.4"}), settings
+    )
+    assert pushed["items"][0]["discount_amount"] == 111 and pushed["subtotal"] == 889
+
+
+def test_an_invoice_discount_above_the_subtotal_is_refused(
+    driver: SfecDriver, settings: SfecSettings
+) -> None:
+    problems = driver.validate(invoice(discount={"kind": "amount", "value": "1031471"}), settings)
+    assert [(p.field, p.expected) for p in problems] == [("discount.value", "<= 1031470")]
+    assert driver.validate(invoice(discount={"kind": "amount", "value": "1031470"}), settings) == []
+
+
+def test_a_report_without_a_signature_is_refused_before_sending(
+    driver: SfecDriver, settings: SfecSettings
+) -> None:
+    answer = CertificationResponse.model_validate({"sfec_certification_number": "N-1", "sfec_qr_code": "x"})
+    sale = invoice()
+    payload = driver.build_payload(sale, settings)
+    cert = convert.to_certification(answer, payload, environment="mock", raw={}, kind=sale.kind)
+    report = convert.report_payload(sale, settings, cert)
+    assert report["certification_signature"] is None  # never the certification number in its place
+    problems = convert.payload_problems(report, model=ReportRequest)
+    assert [p.field for p in problems] == ["certification_signature"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import httpx
 import pytest
@@ -19,6 +20,7 @@ from fiscalgate.core.errors import (
     AuthorityUnreachable,
     ConfigurationError,
     InvoiceError,
+    InvoiceRejected,
     RateLimited,
 )
 from fiscalgate.core.invoice import Invoice
@@ -155,3 +157,68 @@ async def test_unreadable_successes_are_server_errors(
         assert caught.value.retryable and caught.value.raw["body"] == {"invoice_id": "X"}
         with pytest.raises(AuthorityServerError, match="without a page of invoices"):
             await client.list()
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "kind"),
+    [
+        (400, {"errors": {"recipient_niu": ["Le champ est obligatoire."]}}, InvoiceRejected),
+        (422, {"error": {"code": "TOTALS_MISMATCH", "message": "Totaux incohérents"}}, InvoiceRejected),
+        (401, {"message": "Clé invalide"}, AuthorityAuthError),
+    ],
+    ids=["400", "422", "401"],
+)
+async def test_4xx_answers_are_never_retried(
+    driver: SfecDriver,
+    settings: SfecSettings,
+    sim: Simulator,
+    connection: Connection,
+    sale: Invoice,
+    status: int,
+    body: dict[str, Any],
+    kind: type[Exception],
+) -> None:
+    # one refusal only: a retry would reach the simulator and certify
+    sim.app.add("error", path="/invoices/certify", status=status, body=body)
+    with pytest.raises(kind) as caught:
+        await driver.certify(sale, settings, connection)
+    assert sim.platform.records == {} and sim.platform.journal == []
+    error = caught.value
+    assert isinstance(error, InvoiceRejected | AuthorityAuthError)
+    assert error.http_status == status and error.raw == {"status": status, "body": body}
+    if status == 400:
+        assert [(p.field, p.message) for p in error.problems] == [
+            ("recipient_niu", "Le champ est obligatoire.")
+        ]
+        assert error.field == "recipient_niu"
+    if status == 422:
+        assert (error.authority_code, error.authority_message) == ("TOTALS_MISMATCH", "Totaux incohérents")
+
+
+async def test_a_key_echoed_by_the_platform_is_masked_everywhere(
+    driver: SfecDriver, settings: SfecSettings, sim: Simulator, connection: Connection, sale: Invoice
+) -> None:
+    key = settings.api_key.get_secret_value()
+    sim.app.add(
+        "error",
+        path="/invoices/certify",
+        status=401,
+        body={"error": {"message": f"clé {key} inconnue", "field": "X-API-Key", "details": [f"key={key}"]}},
+    )
+    with pytest.raises(AuthorityAuthError) as caught:
+        await driver.certify(sale, settings, connection)
+    error = caught.value
+    seen = [str(error), error.authority_message, str(error.raw), str(error.to_dict())]
+    seen += [p.message for p in error.problems]
+    assert error.authority_message is not None and "inconnue" in error.authority_message
+    assert all(key not in text for text in seen)
+
+
+async def test_a_wrong_path_is_a_configuration_error_not_a_rejected_invoice(
+    driver: SfecDriver, settings: SfecSettings, sim: Simulator, connection: Connection, sale: Invoice
+) -> None:
+    wrong = settings.model_copy(update={"path_prefix": "/api/v2"})
+    with pytest.raises(ConfigurationError, match="no such endpoint") as caught:
+        await driver.certify(sale, wrong, connection)
+    assert caught.value.problems[0].field == "path_prefix"
+    assert sim.platform.records == {}

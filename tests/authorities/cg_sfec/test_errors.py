@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ from fiscalgate.core.errors import (
     AlreadyCertified,
     AuthorityAuthError,
     AuthorityServerError,
+    ConfigurationError,
     InvoiceRejected,
     RateLimited,
 )
@@ -24,8 +26,8 @@ from fiscalgate.core.errors import (
             InvoiceRejected,
             "Données invalides (format incorrect, champs manquants, incohérences dans les totaux)",
         ),
-        (401, AuthorityAuthError, "Clé d'authentification invalide ou manquante"),
-        (403, AuthorityAuthError, "Clé d'authentification invalide ou manquante"),
+        (401, AuthorityAuthError, "Clé d’authentification invalide ou manquante"),
+        (403, AuthorityAuthError, "Clé d’authentification invalide ou manquante"),
         (409, AlreadyCertified, "Facture déjà certifiée ou déclarée"),
         (422, InvoiceRejected, "Erreur de validation des données métier"),
         (429, RateLimited, "Trop de requêtes"),
@@ -94,3 +96,35 @@ def test_the_authority_code_and_message_come_from_the_body() -> None:
     )
     assert error.code == "authority.rejected.business_rule"
     assert errors.classify(400, {"code": "E1", "message": "x"}, what="w", raw=None).authority_code == "E1"
+
+
+SEED = Path("/work/shared/seeds/001_3eb8facad1ef8cbf.txt")
+# The seed's "Codes d'erreur" table, character for character (note the typographic apostrophe).
+OFFICIAL = {
+    400: "Données invalides (format incorrect, champs manquants, incohérences dans les totaux)",
+    401: "Cl\u00e9 d\u2019authentification invalide ou manquante",
+    409: "Facture déjà certifiée ou déclarée",
+    422: "Erreur de validation des données métier",
+    500: "Erreur interne du serveur",
+}
+
+
+@pytest.mark.parametrize("status", sorted(OFFICIAL))
+def test_official_messages_are_the_seeds_verbatim(status: int) -> None:
+    assert errors.ERRORS[status].message == OFFICIAL[status]
+    if SEED.exists():  # the shared source document, when this checkout has it
+        assert f"{status} | {OFFICIAL[status]} |" in SEED.read_text(encoding="utf-8")
+
+
+def test_a_list_location_becomes_a_field_path() -> None:
+    body = {"detail": [{"loc": ["body", "items", 0, "tax_rate"], "msg": "bad rate"}]}
+    assert [p.field for p in errors.problems_from_body(body)] == ["items[0].tax_rate"]
+
+
+def test_an_unknown_endpoint_is_a_configuration_error() -> None:
+    error = errors.endpoint_not_found(
+        404, {"_text": "Not Found"}, what="POST /api/v2/x", url="http://h/api/v2/x"
+    )
+    assert isinstance(error, ConfigurationError)
+    assert "path_prefix" in error.message and "http://h/api/v2/x" in error.message
+    assert [p.field for p in error.problems] == ["path_prefix"]

@@ -80,3 +80,11 @@ def test_paths_are_configurable(driver: SfecDriver) -> None:
         parse(driver, lookup_path="/invoices/one")
     with pytest.raises(ConfigurationError, match="starts with"):
         parse(driver, report_path="invoices/report")
+
+
+@pytest.mark.parametrize("environment", ["mock", "sandbox"])
+@pytest.mark.parametrize("url", ["https://api.sfec.gouv.cg", "https://API.sfec.gouv.cg./api"])
+def test_mock_and_sandbox_never_point_at_production(driver: SfecDriver, environment: str, url: str) -> None:
+    # mock credentials and test invoices must not reach the live platform
+    with pytest.raises(ConfigurationError, match="cannot point at the production host"):
+        parse(driver, environment=environment, base_url=url)

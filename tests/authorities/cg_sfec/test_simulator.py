@@ -80,7 +80,7 @@ async def test_no_key_or_a_wrong_key_is_401(sim: Simulator, payload: dict[str, A
         assert response.status_code == 401
         assert response.json()["error"] == {
             "code": "UNAUTHORIZED",
-            "message": "Clé d'authentification invalide ou manquante",
+            "message": "Clé d’authentification invalide ou manquante",
         }
     assert sim.platform.records == {}
 
@@ -227,3 +227,24 @@ async def test_fault_injection_over_http(sim: Simulator, payload: dict[str, Any]
     assert (await call(sim, "POST", "/api/invoices/certify", json=payload)).status_code == 503
     assert sim.platform.journal == []  # the fault answered before the platform saw it
     assert (await call(sim, "POST", "/api/invoices/certify", json=payload)).status_code == 201
+
+
+async def test_an_invoice_reported_from_elsewhere_cannot_then_be_certified(
+    sim: Simulator, payload: dict[str, Any]
+) -> None:
+    # certified by a TCC, say, then declared here: the invoice_id is taken ("déjà ... déclarée")
+    report = {
+        **payload,
+        "invoice_status": "certified",
+        "certification_date": "2026-03-02T08:30:00Z",
+        "certification_status": "certified",
+        "certification_signature": "0" * 64,
+        "certification_qr_code": "iVBORw0KGgo=",
+    }
+    declared = await call(sim, "POST", "/api/invoices/report/api", json=report)
+    assert declared.status_code == 201 and "sfec_certification_number" in declared.json()
+    again = await call(sim, "POST", "/api/invoices/certify", json=payload)
+    assert (again.status_code, again.json()["error"]["code"]) == (409, "ALREADY_CERTIFIED")
+    twice = await call(sim, "POST", "/api/invoices/report/api", json=report)
+    assert (twice.status_code, twice.json()["error"]["code"]) == (409, "ALREADY_REPORTED")
+    assert len(sim.platform.records) == 1

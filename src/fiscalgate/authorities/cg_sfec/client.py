@@ -80,8 +80,14 @@ class SfecClient:
     def _raise_for(self, response: httpx.Response, body: Any, what: str) -> None:
         if response.is_success:
             return
-        raw = self.mask({"status": response.status_code, "body": body})
-        raise errors.classify(response.status_code, body, what=what, raw=raw)
+        # Masked before anything reads it: a platform that echoes the key in its message must not
+        # put it into the exception's text, authority_message or problems either.
+        body = self.mask(body)
+        status = response.status_code
+        if status in (404, 405) and response.request.method == "POST":
+            raise errors.endpoint_not_found(status, body, what=what, url=str(response.request.url))
+        raw = {"status": status, "body": body}
+        raise errors.classify(status, body, what=what, raw=raw)
 
     @staticmethod
     def _unreadable(response: httpx.Response, what: str, wanted: str, raw: Any) -> AuthorityServerError:
@@ -105,7 +111,10 @@ class SfecClient:
         path = self.settings.path("certify" if name == "certify" else "report")
         what = f"POST {path}"
         response, body = await self._call(
-            "POST", path, json=dict(payload), checkpoint={"invoice_id": payload.get("invoice_id")}
+            "POST",
+            path,
+            json=dict(payload),
+            checkpoint={"invoice_id": payload.get("invoice_id"), "invoice_type": payload.get("invoice_type")},
         )
         self._raise_for(response, body, what)
         raw = self.mask({"status": response.status_code, "body": body})

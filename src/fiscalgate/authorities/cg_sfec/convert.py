@@ -162,7 +162,8 @@ def build_payload(
         "sciet": str(options(invoice).get("sciet") or invoice.establishment or settings.sciet),
         "terminal_identifier": invoice.point_of_sale or settings.terminal_identifier,
         "recipient_type": regime.RECIPIENT_KIND[buyer.kind],
-        "recipient_name": buyer.name or ANONYMOUS_RECIPIENT,
+        # only a walk-in individual gets the placeholder; other recipients must be named
+        "recipient_name": buyer.name or (ANONYMOUS_RECIPIENT if buyer.kind is BuyerKind.INDIVIDUAL else None),
         "recipient_niu": buyer.tax_id,
         "recipient_rccm": buyer.rccm,
         "recipient_address": buyer.address,
@@ -198,7 +199,9 @@ def report_payload(
         invoice_status="certified",
         certification_date=_iso(certification.certified_at),
         certification_status="certified",
-        certification_signature=data.get("signature") or certification.reference,
+        # never a stand-in (the certification number is no signature): a certification without
+        # one is refused by the local check of the report request, before anything is sent
+        certification_signature=data.get("signature"),
         certification_short_signature=data.get("short_signature"),
         # "Code QR au format base64" (seed): the base64 of the image, without the data-URI prefix
         certification_qr_code=qr.split(",", 1)[1] if qr.startswith("data:") and "," in qr else qr,
@@ -254,13 +257,16 @@ def recipient_problems(payload: Mapping[str, Any]) -> list[Problem]:
     need name + NIU; government and foreign need phone, e-mail and address."""
     problems = []
     kind = regime.RECIPIENT_NUMERIC.get(str(payload.get("recipient_type")), payload.get("recipient_type"))
-    needs: list[str] = []
+    # The seed marks recipient_name required for every recipient; only a walk-in individual is
+    # sent under a placeholder name (README), the others must be named.
+    needs: list[str] = ["recipient_name"]
     if kind in ("business", "government"):
-        needs += ["recipient_name", "recipient_niu"]
+        needs += ["recipient_niu"]
     if kind in ("government", "foreign"):
         needs += ["recipient_phone", "recipient_email", "recipient_address"]
     for key in needs:
-        if not payload.get(key) or (key == "recipient_name" and payload.get(key) == ANONYMOUS_RECIPIENT):
+        placeholder = key == "recipient_name" and payload.get(key) == ANONYMOUS_RECIPIENT
+        if not payload.get(key) or (placeholder and kind != "individual"):
             problems.append(Problem(key, "recipient_required", f"required for a {kind} recipient"))
     niu = payload.get("recipient_niu")
     if niu and (len(str(niu)) > 20 or not str(niu).isalnum()):
@@ -279,16 +285,17 @@ def payload_problems(
 ) -> list[Problem]:
     """Everything wrong with a payload built anywhere, under wire field paths: shape (types,
     required fields, enums), credit-note reference, recipient rules and every totals mismatch."""
-    problems: list[Problem] = []
+    # recipient rules first: they say why a field is missing better than the shape check does
+    problems = recipient_problems(payload)
+    named = {p.field for p in problems}
     try:
         model.model_validate(payload)
     except ValidationError as exc:
-        problems += problems_from_validation_error(exc)
+        problems += [p for p in problems_from_validation_error(exc) if p.field not in named]
     if payload.get("invoice_type") == "creditNote" and not payload.get("reference_invoice_id"):
         problems.append(
             Problem("reference_invoice_id", "credit_note_reference", "required for a creditNote (spec §3)")
         )
-    problems += recipient_problems(payload)
     # the shape check already reports missing, mistyped and negative amounts
     shaped = {p.field for p in problems}
     problems += [
@@ -312,8 +319,20 @@ def validate(invoice: Invoice, settings: SfecSettings) -> list[Problem]:
                 "seller.tax_id", "niu_mismatch", "differs from the NIU in the SFEC settings", settings.niu
             )
         )
-    _, line_problems = _line_inputs(invoice)
+    inputs, line_problems = _line_inputs(invoice)
     problems += line_problems
+    if invoice.discount is not None and invoice.discount.kind == "amount":
+        # pushing it into the lines would silently cap it at the subtotal (spec §5.2 clamps)
+        base = build_totals(inputs, invoice.currency).subtotal
+        if invoice.discount.value > base:
+            problems.append(
+                Problem(
+                    "discount.value",
+                    "discount_exceeds",
+                    f"the invoice discount exceeds the subtotal after line discounts ({base})",
+                    expected=f"<= {base}",
+                )
+            )
     method = _payment_method(invoice)
     if method is None or method not in regime.PAYMENT_METHODS:
         got = invoice.payments[0].method.value if invoice.payments else "none"

@@ -203,19 +203,34 @@ class SfecDriver(AuthorityDriver):
                         uncertain = exc
                     if attempt == settings.max_attempts:
                         if uncertain is not None and uncertain is not exc:
-                            raise OutcomeUnknown(
-                                f"{AUTHORITY}: invoice {payload['invoice_id']} may have been certified "
-                                f"(timed out, then: {exc.message}); reconcile before anything else",
-                                authority=AUTHORITY,
-                                checkpoint={"invoice_id": payload["invoice_id"]},
-                            ) from exc
+                            raise self._still_unknown(payload, exc) from exc
                         raise
                     await anyio.sleep(settings.retry_backoff_seconds * 2 ** (attempt - 1))
                     continue
+                except AuthorityError as exc:
+                    # After an attempt that may have certified, a later refusal (401, 400, 422...)
+                    # does not prove that nothing was certified: the platform may even spell
+                    # "duplicate" as a 422. Only a look-up can tell, so the outcome stays unknown.
+                    if uncertain is not None:
+                        raise self._still_unknown(payload, exc) from exc
+                    raise
                 return convert.to_certification(
                     answer, payload, environment=settings.environment.value, raw={"certify": raw}, kind=kind
                 )
         raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
+
+    @staticmethod
+    def _still_unknown(payload: Mapping[str, Any], later: AuthorityError) -> OutcomeUnknown:
+        return OutcomeUnknown(
+            f"{AUTHORITY}: invoice {payload['invoice_id']} may have been certified "
+            f"(timed out, then: {later.message}); reconcile before anything else",
+            authority=AUTHORITY,
+            http_status=later.http_status,
+            authority_code=later.authority_code,
+            authority_message=later.authority_message,
+            raw=later.raw,
+            checkpoint={"invoice_id": payload["invoice_id"], "invoice_type": payload["invoice_type"]},
+        )
 
     async def _adopt(
         self,

@@ -16,6 +16,7 @@ from fiscalgate.core.errors import (
     AuthorityAuthError,
     AuthorityError,
     AuthorityServerError,
+    ConfigurationError,
     InvoiceRejected,
     Problem,
     RateLimited,
@@ -38,11 +39,11 @@ ERRORS: dict[int, ErrorEntry] = {
         "Données invalides (format incorrect, champs manquants, incohérences dans les totaux)",
     ),
     401: ErrorEntry(
-        AuthorityAuthError, "authority.auth.api_key", "Clé d'authentification invalide ou manquante"
+        AuthorityAuthError, "authority.auth.api_key", "Clé d’authentification invalide ou manquante"
     ),
     # 403 is not in the seed; an inactive key is how implementers read it (spec §4).
     403: ErrorEntry(
-        AuthorityAuthError, "authority.auth.forbidden", "Clé d'authentification invalide ou manquante"
+        AuthorityAuthError, "authority.auth.forbidden", "Clé d’authentification invalide ou manquante"
     ),
     # 404 is not in the seed; the look-up endpoints answer it for an unknown invoice (spec §2).
     404: ErrorEntry(InvoiceRejected, "authority.rejected.not_found", "Facture introuvable"),
@@ -68,6 +69,18 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value.strip() else None
 
 
+def _path(value: Any) -> str | None:
+    """A field path, also from a list location such as FastAPI's ["body", "items", 0, "tax_rate"]."""
+    if isinstance(value, list | tuple):
+        out = ""
+        for part in value:
+            if part == "body" and not out:
+                continue
+            out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        return out or None
+    return str(value) if value else None
+
+
 def _details(body: Mapping[str, Any]) -> list[Any]:
     error = body.get("error")
     candidates: list[Any] = []
@@ -89,7 +102,7 @@ def problems_from_body(body: Any) -> list[Problem]:
     problems = []
     for item in _details(body):
         if isinstance(item, Mapping):
-            field = str(item.get("field") or item.get("path") or item.get("loc") or "(invoice)")
+            field = _path(item.get("field") or item.get("path") or item.get("loc")) or "(invoice)"
             message = item.get("message") or item.get("msg") or item.get("error") or ""
             if isinstance(message, list):
                 message = "; ".join(str(m) for m in message)
@@ -130,6 +143,27 @@ def error_message(body: Any) -> str | None:
         if _text(body.get(key)):
             return str(body[key])
     return None
+
+
+def endpoint_not_found(status: int, body: Any, *, what: str, url: str) -> ConfigurationError:
+    """A 404/405 to a POST: the seed documents no such answer for certify or report (its codes are
+    400, 401, 409, 422, 500), so the path does not exist on this host and the settings are wrong.
+    Telling the user to fix the invoice ("Facture introuvable") would send them the wrong way."""
+    said = error_message(body)
+    return ConfigurationError(
+        f"{AUTHORITY}: {what} answered {status}"
+        + (f" ({said})" if said else "")
+        + f": no such endpoint at {url}; check base_url, path_prefix and the *_path settings",
+        code=f"settings.invalid.{AUTHORITY}",
+        problems=[
+            Problem(
+                "path_prefix",
+                "endpoint_not_found",
+                f"{url} does not exist on the platform (HTTP {status}); the SFEC path families differ "
+                "(/api/invoices/certify, /api/v1/invoices...), see the cg-sfec README",
+            )
+        ],
+    )
 
 
 def classify(status: int, body: Any, *, what: str, raw: Any) -> AuthorityError:

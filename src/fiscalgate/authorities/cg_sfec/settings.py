@@ -25,7 +25,7 @@ TEST_HOST_MARKERS: Final = ("sandbox", "dev-", "dev.", "test", "staging", "akien
 
 
 def _host(url: str) -> str:
-    return (urlsplit(url).hostname or "").lower()
+    return (urlsplit(url).hostname or "").lower().rstrip(".")  # "api.sfec.gouv.cg." is the same host
 
 
 def is_local(host: str) -> bool:
@@ -106,8 +106,12 @@ class SfecSettings(AuthoritySettings):
                 raise ValueError(
                     f"production cannot point at {host}: it is a test, development or local host"
                 )
-        elif self.environment is Environment.SANDBOX and host in PRODUCTION_HOSTS:
-            raise ValueError(f"sandbox cannot point at the production host {host}")
+        elif host in PRODUCTION_HOSTS:
+            # mock credentials or test invoices must never reach the live platform
+            raise ValueError(
+                f"{self.environment.value} cannot point at the production host {host}; "
+                "use environment=production"
+            )
         return self
 
     def path(self, name: Literal["certify", "report", "lookup", "list"], **params: Any) -> str:

@@ -98,7 +98,8 @@ def line_amounts(line: LineInput, currency: str) -> LineAmounts:
         percent = min(max(line.discount_value, ZERO), HUNDRED)
         net = regime.round_amount(subtotal - subtotal * percent / HUNDRED, currency)
     else:
-        net = subtotal - min(max(line.discount_value, ZERO), subtotal)  # clamp to [0, subtotal] (rule 2)
+        # clamp to [0, subtotal] (rule 2), in whole units of the currency like every other amount
+        net = subtotal - regime.round_amount(min(max(line.discount_value, ZERO), subtotal), currency)
     discount = subtotal - net
     tax = regime.round_amount(net * regime.RATES[line.rate] / HUNDRED, currency)
     return LineAmounts(
@@ -122,7 +123,7 @@ def push_down_discount(lines: Sequence[LineInput], amount: Decimal, currency: st
     rounding remainder goes to the largest line so the shares add up exactly."""
     computed = [line_amounts(line, currency) for line in lines]
     base = sum((c.net for c in computed), ZERO)
-    amount = min(max(amount, ZERO), base)
+    amount = regime.round_amount(min(max(amount, ZERO), base), currency)
     if amount == ZERO or base == ZERO:
         return list(lines)
     shares = [regime.round_amount(amount * c.net / base, currency) for c in computed]

@@ -32,7 +32,7 @@ from typing import Any
 import segno
 
 MSG_INVALID = "Données invalides (format incorrect, champs manquants, incohérences dans les totaux)"
-MSG_AUTH = "Clé d'authentification invalide ou manquante"
+MSG_AUTH = "Clé d’authentification invalide ou manquante"
 MSG_DUPLICATE = "Facture déjà certifiée ou déclarée"
 MSG_BUSINESS = "Erreur de validation des données métier"
 MSG_NOT_FOUND = "Facture introuvable"
