@@ -19,6 +19,7 @@ from fiscalgate.core.certification import Certification
 from fiscalgate.core.errors import (
     AuthorityAuthError,
     AuthorityUnreachable,
+    ConfigurationError,
     InvoiceError,
     InvoiceRejected,
     OutcomeUnknown,
@@ -389,3 +390,132 @@ def test_certification_round_trips_through_json(driver: FneDriver) -> None:
         authority_data={"invoice_id": "i", "items": [{"id": "a", "position": 1, "quantity": "2"}]},
     )
     assert Certification.model_validate_json(cert.model_dump_json()) == cert
+
+
+# --- review hardening: failure paths of the refund, the URL, masking, leniency ------------------------
+async def test_refund_timeout_after_recording_is_unknown(
+    sim: Sim, driver: FneDriver, settings: FneSettings
+) -> None:
+    cert = await driver.certify(parse_invoice(invoice_data()), settings, sim.connection)
+    sim.app.add("hang_after_processing", path="/refund", seconds=0.6)
+    saved: list[dict[str, Any]] = []
+
+    async def checkpoint(data: dict[str, Any]) -> None:
+        saved.append(data)
+
+    note = credit(refund_line("5", original_line=1))
+    with pytest.raises(OutcomeUnknown) as caught:
+        await driver.credit_note(note, cert, settings, sim.with_timeout(0.2), checkpoint=checkpoint)
+    assert saved and saved[0]["operation"] == "refund" and caught.value.checkpoint == saved[0]
+    assert saved[0]["items"] == [{"id": cert.authority_data["item_ids"][0], "quantity": "5"}]
+    # the platform did number the credit note and count the 5 bags as refunded
+    stored = (await sim_get(sim, f"/_sim/documents/{cert.reference}")).json()
+    assert stored["items"][0]["refunded"] == "5"
+    assert (await sim_get(sim, f"/_sim/documents/A9606123E{YY}00000001")).status_code == 200
+    verdict = await driver.reconcile(note, settings, sim.connection, caught.value.checkpoint)
+    assert verdict.status == "unknown" and "credit note AV-1" in verdict.detail
+
+
+async def test_drop_before_processing_is_unknown_too(
+    sim: Sim, driver: FneDriver, settings: FneSettings
+) -> None:
+    # From the client's side a dropped request looks exactly like one processed then lost: it cannot
+    # tell, so it must not resend (FNE has no idempotency).
+    sim.app.add("drop_before_processing", path="/sign", seconds=0.6)
+    with pytest.raises(OutcomeUnknown):
+        await driver.certify(parse_invoice(invoice_data()), settings, sim.with_timeout(0.2))
+    assert sim.app.platform.documents == {}
+    # latency under the timeout is just a slow answer
+    sim.app.add("latency", path="/sign", seconds=0.05)
+    cert = await driver.certify(parse_invoice(invoice_data()), settings, sim.with_timeout(2))
+    assert cert.reference == f"9606123E{YY}000000001"
+
+
+async def test_refund_connect_failure_is_unreachable(driver: FneDriver, settings: FneSettings) -> None:
+    original = Certification(
+        authority="ci-fne",
+        environment="mock",
+        reference=f"9606123E{YY}000000001",
+        qr_content="http://x/fr/verification/1",
+        certified_at=datetime.now(UTC),
+        authority_data={
+            "invoice_id": "i",
+            "items": [
+                {
+                    "id": "a",
+                    "position": 1,
+                    "quantity": "30",
+                    "amount": "20000",
+                    "discount": "0",
+                    "vat_code": "TVA",
+                    "custom_taxes": [],
+                }
+            ],
+        },
+    )
+    connection = Connection("http://127.0.0.1:9/ws", Environment.MOCK, timeout=2)
+    with pytest.raises(AuthorityUnreachable):
+        await driver.credit_note(credit(refund_line("1", original_line=1)), original, settings, connection)
+
+
+async def test_a_base_url_without_ws_is_a_configuration_error(
+    sim: Sim, driver: FneDriver, settings: FneSettings
+) -> None:
+    root = sim.connection.base_url.removesuffix("/ws")
+    wrong = Connection(root, Environment.MOCK, sim.connection.transport, 5.0)
+    with pytest.raises(ConfigurationError) as caught:
+        await driver.certify(parse_invoice(invoice_data()), settings, wrong)
+    assert "/ws" in caught.value.message and "404" in caught.value.message
+    assert sim.app.platform.documents == {}
+
+
+async def test_a_key_echoed_in_an_error_body_is_masked(
+    sim: Sim, driver: FneDriver, settings: FneSettings
+) -> None:
+    key = settings.api_key.get_secret_value()
+    sim.app.add(
+        "error",
+        path="/sign",
+        status=401,
+        body={
+            "message": f"Invalid API Key {key}",
+            "error": "unauthorized",
+            "headers": {"Authorization": key},
+        },
+    )
+    with pytest.raises(AuthorityAuthError) as caught:
+        await driver.certify(parse_invoice(invoice_data()), settings, sim.connection)
+    dumped = str(caught.value.to_dict()) + caught.value.message
+    assert key not in dumped
+    assert caught.value.authority_message is not None
+    assert caught.value.authority_message.startswith("Invalid API Key ")
+
+
+async def test_a_credit_note_is_never_sent_to_sign(
+    sim: Sim, driver: FneDriver, settings: FneSettings
+) -> None:
+    note = credit(refund_line("5", original_line=1))
+    with pytest.raises(InvoiceError) as caught:
+        await driver.certify(note, settings, sim.connection)
+    assert [(p.field, p.rule) for p in caught.value.problems] == [("kind", "credit_note_needs_original")]
+    with pytest.raises(InvoiceError):
+        driver.build_payload(note, settings)
+    assert sim.app.platform.documents == {}
+
+
+async def test_blank_echoed_fields_do_not_make_a_certified_invoice_unknown(
+    sim: Sim, driver: FneDriver, settings: FneSettings
+) -> None:
+    real = await driver.certify(parse_invoice(invoice_data()), settings, sim.connection)
+    odd = dict(real.raw["sign"])
+    odd["warning"] = None  # the DOC types `warning` as a string; an absent value is no warning
+    odd["invoice"] = {**odd["invoice"], "foreignCurrencyRate": "", "fiscalStamp": "", "discount": ""}
+    sim.app.add("error", path="/sign", status=200, body=odd)
+    cert = await driver.certify(parse_invoice(invoice_data(number="F-2")), settings, sim.connection)
+    assert cert.reference == real.reference and cert.notices == []
+    assert cert.totals["fiscal_stamp"] == 0
+    # what we need to refund is still required: without item ids the answer is unreadable
+    broken = {**odd, "invoice": {**odd["invoice"], "items": [{"quantity": 1, "amount": 1}]}}
+    sim.app.add("error", path="/sign", status=200, body=broken)
+    with pytest.raises(OutcomeUnknown, match="unreadable"):
+        await driver.certify(parse_invoice(invoice_data(number="F-3")), settings, sim.connection)

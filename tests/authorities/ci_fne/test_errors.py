@@ -8,6 +8,7 @@ from fiscalgate.authorities.ci_fne import errors
 from fiscalgate.core.errors import (
     AuthorityAuthError,
     AuthorityError,
+    ConfigurationError,
     InvoiceRejected,
     OutcomeUnknown,
     RateLimited,
@@ -48,6 +49,14 @@ from fiscalgate.core.errors import (
             "authority.rejected.fne.not_found",
         ),
         (409, {"message": "Conflict"}, InvoiceRejected, "authority.rejected.fne"),
+        # spec §9: rely on the status, not on the `error` label (a proxy's bare 401, another spelling)
+        (401, {}, AuthorityAuthError, "authority.auth.fne.invalid_key"),
+        (
+            401,
+            {"message": "Unauthorized", "error": "Unauthorized", "statusCode": 401},
+            AuthorityAuthError,
+            "authority.auth.fne.invalid_key",
+        ),
         (429, {}, RateLimited, "authority.rate_limited.fne"),
         (
             500,
@@ -69,10 +78,26 @@ from fiscalgate.core.errors import (
         ),
         (503, {"_text": "<html>"}, OutcomeUnknown, "authority.outcome_unknown.fne.server_error"),
     ],
-    ids=["400", "401", "401-doc-spelling", "403", "404", "409", "429", "500-stickers", "500", "503-html"],
+    ids=[
+        "400",
+        "401",
+        "401-doc-spelling",
+        "403",
+        "404-refund",
+        "409",
+        "401-bare",
+        "401-other-label",
+        "429",
+        "500-stickers",
+        "500",
+        "503-html",
+    ],
 )
 def test_classification(status: int, body: dict[str, object], kind: type[AuthorityError], code: str) -> None:
-    error = errors.classify(status, body, operation="sign", checkpoint={"invoice_number": "F-1"})
+    # A 404 names a missing original on a refund; on sign it is a wrong URL (test_missing_sign_endpoint).
+    operation = "refund" if status == 404 else "sign"
+    error = errors.classify(status, body, operation=operation, checkpoint={"invoice_number": "F-1"})
+    assert isinstance(error, AuthorityError)
     assert type(error) is kind
     assert error.code == code and error.http_status == status and error.authority == "ci-fne"
     assert error.raw == body
@@ -128,4 +153,17 @@ def test_neutral_field_names(wire: str, neutral: str) -> None:
 
 def test_every_table_row_has_french_advice() -> None:
     for row in errors.TABLE:
-        assert row.advice_fr and row.neutral_code.startswith("authority.")
+        prefix = "settings." if row.kind is ConfigurationError else "authority."
+        assert row.advice_fr and row.neutral_code.startswith(prefix), row
+
+
+@pytest.mark.parametrize("status", [404, 405])
+def test_missing_sign_endpoint_is_a_configuration_error(status: int) -> None:
+    # A base URL without /ws reaches no sign endpoint: nothing was processed, the settings are wrong.
+    error = errors.classify(status, {"detail": "Not Found"}, operation="sign")
+    assert type(error) is ConfigurationError
+    assert error.code == "settings.invalid.ci-fne.base_url" and "/ws" in error.message
+    refund = errors.classify(
+        status, {"message": "Invoice not found", "error": "not_found"}, operation="refund"
+    )
+    assert type(refund) is InvoiceRejected  # on a refund the path names the original invoice

@@ -28,6 +28,7 @@ from fiscalgate.core.invoice import Invoice, InvoiceKind, InvoiceLine, PaymentMe
 
 OPTION_KEYS = ("template", "payment_method", "is_rne", "rne", "custom_taxes")
 _OPT = f"authority_options.{regime.AUTHORITY}"
+ONE = Decimal(1)
 # A double holds 15 significant digits exactly; JSON numbers beyond that would not survive the trip.
 _WIRE_DIGITS = 15
 
@@ -87,10 +88,10 @@ def compute_totals(
             if line.vat_code is not None:
                 vat_bases[line.vat_code] = vat_bases.get(line.vat_code, Decimal(0)) + base
             for name, rate in line.custom_taxes:
-                key = (name, rate.normalize())
+                key = (name, _plain(rate))
                 other_bases[key] = other_bases.get(key, Decimal(0)) + base
         for name, rate in invoice_custom_taxes:
-            key = (name, rate.normalize())
+            key = (name, _plain(rate))
             other_bases[key] = other_bases.get(key, Decimal(0)) + net
         vat_by_code = {
             code: regime.round_franc(base * regime.VAT_RATES[code] / regime.HUNDRED)
@@ -204,6 +205,8 @@ def _invoice_custom_taxes(invoice: Invoice) -> tuple[list[tuple[str, Decimal]], 
             problems.append(
                 Problem(f"{where}.rate", "required", "a custom tax needs a rate between 0 and 100 %")
             )
+        elif _too_precise(value):
+            problems.append(Problem(f"{where}.rate", "precision", _PRECISION))
         elif isinstance(name, str) and name.strip():
             taxes.append((name.strip(), value))
     return taxes, problems
@@ -219,12 +222,19 @@ def _line_ht_price(invoice: Invoice, line: InvoiceLine, code: str | None) -> Dec
     with localcontext() as ctx:
         ctx.prec = 60
         price = line.unit_price / (1 + rate / regime.HUNDRED)
-    return price.quantize(Decimal(1).scaleb(-regime.PRICE_DECIMALS), rounding=ROUND_HALF_UP).normalize()
+    return _plain(price.quantize(Decimal(1).scaleb(-regime.PRICE_DECIMALS), rounding=ROUND_HALF_UP))
+
+
+def _plain(value: Decimal) -> Decimal:
+    """Without trailing zeros, and without an exponent: 10.00 -> 10, not 1E+1 (stored as text)."""
+    normal = value.normalize()
+    exponent = normal.as_tuple().exponent
+    return normal.quantize(ONE) if isinstance(exponent, int) and exponent > 0 else normal
 
 
 def _percent(value: Decimal) -> Decimal:
     quantum = Decimal(1).scaleb(-regime.PERCENT_DECIMALS)
-    return value.quantize(quantum, rounding=ROUND_HALF_UP).normalize()
+    return _plain(value.quantize(quantum, rounding=ROUND_HALF_UP))
 
 
 def _line_discount(line: InvoiceLine) -> Decimal:
@@ -236,6 +246,9 @@ def _line_discount(line: InvoiceLine) -> Decimal:
 
 def _too_precise(value: Decimal) -> bool:
     return len(value.normalize().as_tuple().digits) > _WIRE_DIGITS
+
+
+_PRECISION = "more than 15 significant digits: the JSON number would not arrive as written"
 
 
 # --- validation ------------------------------------------------------------------------------------
@@ -364,6 +377,8 @@ def validate(invoice: Invoice, *, point_of_sale: str | None, establishment: str 
                         "FNE custom taxes are rates in %; a tax given as an amount cannot be sent",
                     )
                 )
+            elif _too_precise(extra.rate):
+                problems.append(Problem(f"{where}.extra_taxes[{j}].rate", "precision", _PRECISION))
         if line.original_line is not None:
             problems.append(
                 Problem(
@@ -375,8 +390,10 @@ def validate(invoice: Invoice, *, point_of_sale: str | None, establishment: str 
         price = _line_ht_price(invoice, line, code if code in regime.VAT_RATES else None)
         for name, value in (("quantity", line.quantity), ("unit_price", price)):
             if _too_precise(value):
-                problems.append(Problem(f"{where}.{name}", "precision", "more than 15 significant digits"))
+                problems.append(Problem(f"{where}.{name}", "precision", _PRECISION))
 
+    if is_sale and invoice.exchange_rate is not None and _too_precise(invoice.exchange_rate):
+        problems.append(Problem("exchange_rate", "precision", _PRECISION))
     if invoice.discount is not None and invoice.discount.kind == "amount":
         gross = sum((ln.gross - ln.discount_amount for ln in invoice.lines), Decimal(0))
         if invoice.discount.value > gross:
@@ -398,7 +415,7 @@ def validate_credit_note(credit: Invoice) -> list[Problem]:
         )
     for i, line in enumerate(credit.lines):
         if _too_precise(line.quantity):
-            problems.append(Problem(f"lines[{i}].quantity", "precision", "more than 15 significant digits"))
+            problems.append(Problem(f"lines[{i}].quantity", "precision", _PRECISION))
     return problems
 
 
@@ -407,7 +424,8 @@ def _global_discount(invoice: Invoice) -> Decimal | None:
     if invoice.discount is None or invoice.discount.value == 0:
         return None
     if invoice.discount.kind == "percent":
-        return invoice.discount.value
+        # Same 8-decimal cap as line percentages, so the wire carries exactly what our totals use.
+        return _percent(invoice.discount.value) or None
     with localcontext() as ctx:
         ctx.prec = 60
         # The base is what the platform will apply the percentage to: the lines after their discounts.

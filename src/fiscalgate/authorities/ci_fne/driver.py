@@ -22,7 +22,7 @@ from fiscalgate.authorities.ci_fne import convert, regime
 from fiscalgate.authorities.ci_fne.client import FneClient
 from fiscalgate.core.certification import Certification
 from fiscalgate.core.errors import ConfigurationError, InvoiceError, Problem
-from fiscalgate.core.invoice import Invoice
+from fiscalgate.core.invoice import Invoice, InvoiceKind
 
 if TYPE_CHECKING:
     import click
@@ -70,6 +70,16 @@ class FneSettings(AuthoritySettings):
     production_url: str | None = Field(default=None, validate_default=True)
     # Undocumented on the platform; fousco74/fne and yeoyedjande/erp-fne assume 50 (spec §8.6).
     sticker_warning_threshold: int = Field(default=regime.DEFAULT_STICKER_WARNING_THRESHOLD, ge=0)
+
+    @field_validator("api_key")
+    @classmethod
+    def _header_safe_key(cls, value: SecretStr) -> SecretStr:
+        # The key travels in an HTTP header: a pasted space, newline or accented letter would fail
+        # inside httpx on every call. The DOC's key is 32 alphanumerics (spec §3). Never echo it.
+        key = value.get_secret_value().strip()
+        if not key or any(not ("!" <= ch <= "~") for ch in key):
+            raise ValueError("api_key must be printable ASCII without spaces (the key of « Paramétrage »)")
+        return SecretStr(key)
 
     @field_validator("base_url")
     @classmethod
@@ -147,9 +157,24 @@ class FneDriver(AuthorityDriver):
         s = self._settings(settings)
         return convert.validate(invoice, point_of_sale=s.point_of_sale, establishment=s.establishment)
 
+    def _sign_problems(self, invoice: Invoice, settings: FneSettings) -> list[Problem]:
+        """What stops `invoice` from going to the sign endpoint."""
+        if invoice.kind is InvoiceKind.CREDIT_NOTE:
+            # A credit note is a refund of the original's item ids (spec §7): it needs the original's
+            # certification, which only credit_note() receives.
+            return [
+                Problem(
+                    "kind",
+                    "credit_note_needs_original",
+                    "an FNE credit note is a refund of a certified invoice: send it with credit_note() "
+                    "and the original's certification (CLI: --original CERT.json)",
+                )
+            ]
+        return self.validate(invoice, settings)
+
     def build_payload(self, invoice: Invoice, settings: AuthoritySettings) -> dict[str, Any]:
         s = self._settings(settings)
-        problems = self.validate(invoice, s)
+        problems = self._sign_problems(invoice, s)
         if problems:
             raise InvoiceError(problems)
         request = convert.build_sign_request(
@@ -166,7 +191,7 @@ class FneDriver(AuthorityDriver):
         checkpoint: CheckpointFn | None = None,
     ) -> Certification:
         s = self._settings(settings)
-        problems = self.validate(invoice, s)
+        problems = self._sign_problems(invoice, s)
         if problems:
             raise InvoiceError(problems)
         request = convert.build_sign_request(

@@ -15,6 +15,8 @@ from fiscalgate.authorities.ci_fne import regime
 from fiscalgate.core.errors import (
     AuthorityAuthError,
     AuthorityError,
+    ConfigurationError,
+    GatewayError,
     InvoiceRejected,
     OutcomeUnknown,
     Problem,
@@ -26,14 +28,40 @@ from fiscalgate.core.errors import (
 class FneError:
     status: int | None  # None: any status (fallback rows)
     code: str | None  # the body's `error`; None: any
-    kind: type[AuthorityError]
+    kind: type[AuthorityError] | type[ConfigurationError]
     neutral_code: str
     official_message: str  # as the platform sends it
     advice_fr: str  # what the user should do, in French
+    operation: str | None = None  # "sign" or "refund"; None: both
 
 
-# Order matters: the first row matching (status, code) wins; rows with None are fallbacks.
+_NO_ENDPOINT_ADVICE = (
+    "Cette URL ne sert pas l'API FNE : l'URL de base doit se terminer par /ws "
+    "(par exemple http://54.247.95.108/ws ou http://127.0.0.1:8010/ws pour le simulateur)."
+)
+
+# Order matters: the first row matching (operation, status, code) wins; rows with None are fallbacks.
 TABLE: tuple[FneError, ...] = (
+    # The sign path carries no id, so a 404/405 there can only mean the base URL does not serve the
+    # FNE API (typically a missing /ws): nothing was processed, fix the settings.
+    FneError(
+        404,
+        None,
+        ConfigurationError,
+        "settings.invalid.ci-fne.base_url",
+        "Not Found",
+        _NO_ENDPOINT_ADVICE,
+        operation="sign",
+    ),
+    FneError(
+        405,
+        None,
+        ConfigurationError,
+        "settings.invalid.ci-fne.base_url",
+        "Method Not Allowed",
+        _NO_ENDPOINT_ADVICE,
+        operation="sign",
+    ),
     FneError(
         400,
         "bad_request",
@@ -56,6 +84,15 @@ TABLE: tuple[FneError, ...] = (
         AuthorityAuthError,
         "authority.auth.fne.invalid_key",
         "Unauthorized",
+        "Clé API FNE absente ou invalide : vérifiez la clé de l'onglet « Paramétrage » et l'environnement.",
+    ),
+    # Spec §9: "rely on the status, not on the `error` label" (both spellings above, or none at all).
+    FneError(
+        401,
+        None,
+        AuthorityAuthError,
+        "authority.auth.fne.invalid_key",
+        "Invalid API Key",
         "Clé API FNE absente ou invalide : vérifiez la clé de l'onglet « Paramétrage » et l'environnement.",
     ),
     FneError(
@@ -174,8 +211,10 @@ def neutral_field(wire: str) -> str:
     return wire
 
 
-def lookup(status: int, code: str | None) -> FneError:
+def lookup(status: int, code: str | None, operation: str | None = None) -> FneError:
     for row in TABLE:
+        if row.operation is not None and row.operation != operation:
+            continue
         if row.status in (None, status) and row.code in (None, code):
             if row.status is None and status < 500:
                 continue
@@ -203,15 +242,17 @@ def classify(
     *,
     operation: str,
     checkpoint: Mapping[str, Any] | None = None,
-) -> AuthorityError:
-    """One failed HTTP answer -> one error of the right kind. `body` must already be masked."""
+) -> GatewayError:
+    """One failed HTTP answer -> one error of the right kind. `body` must already be masked.
+
+    Always an AuthorityError kind, except a sign endpoint that does not exist (ConfigurationError)."""
     data = body if isinstance(body, Mapping) else {}
     code = data.get("error") if isinstance(data.get("error"), str) else None
     message = data.get("message")
     if isinstance(message, list):  # one integrator's parser handles arrays; harmless to accept
         message = "; ".join(str(m) for m in message)
     errors = data.get("errors") if isinstance(data.get("errors"), Mapping) else {}
-    row = lookup(status, code)
+    row = lookup(status, code, operation)
     authority_message = str(message) if message else row.official_message or None
     problems = field_problems(errors or {})
     text = f"FNE {operation}: HTTP {status}"
@@ -230,4 +271,6 @@ def classify(
     }
     if row.kind is OutcomeUnknown:
         return OutcomeUnknown(text, checkpoint=checkpoint, **common)
-    return row.kind(text, **common)
+    if issubclass(row.kind, AuthorityError):
+        return row.kind(text, **common)
+    return ConfigurationError(text, code=row.neutral_code)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
 
 
 def _wire(value: Decimal) -> int | float:
@@ -22,6 +22,22 @@ def _wire(value: Decimal) -> int | float:
 
 
 WireDecimal = Annotated[Decimal, PlainSerializer(_wire, return_type=int | float, when_used="json")]
+
+
+def _blank_to_none(value: Any) -> Any:
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+def _absent_is_false(value: Any) -> Any:
+    return False if value is None or (isinstance(value, str) and not value.strip()) else value
+
+
+# Response fields we only store: an empty string there (the DOC's purchase example sends
+# `"foreignCurrencyRate": ""`) must not turn a certified invoice into an "unreadable" answer.
+EchoedNumber = Annotated[Decimal | None, BeforeValidator(_blank_to_none)]
+EchoedCount = Annotated[int | None, BeforeValidator(_blank_to_none)]
+# `warning` is typed string in the DOC's table and boolean in its examples (spec §10.1).
+WarningFlag = Annotated[bool, BeforeValidator(_absent_is_false)]
 
 InvoiceType = Literal["sale", "purchase"]
 Template = Literal["B2B", "B2C", "B2G", "B2F"]
@@ -99,7 +115,7 @@ class RefundRequest(_Request):
 class ItemTax(_Response):
     invoice_item_id: str | None = Field(default=None, alias="invoiceItemId")
     vat_rate_id: str | None = Field(default=None, alias="vatRateId")
-    amount: Decimal | None = None  # the RATE (18), not money
+    amount: EchoedNumber = None  # the RATE (18), not money
     name: str | None = None
     short_name: str | None = Field(default=None, alias="shortName")
 
@@ -108,7 +124,7 @@ class ResponseCustomTax(_Response):
     id: str | None = None
     invoice_item_id: str | None = Field(default=None, alias="invoiceItemId")
     invoice_id: str | None = Field(default=None, alias="invoiceId")
-    amount: Decimal | None = None  # rate in %
+    amount: EchoedNumber = None  # rate in %
     name: str | None = None
 
 
@@ -118,7 +134,7 @@ class InvoiceItem(_Response):
     reference: str | None = None
     description: str | None = None
     amount: Decimal  # unit price HT as sent
-    discount: Decimal | None = None
+    discount: EchoedNumber = None
     measurement_unit: str | None = Field(default=None, alias="measurementUnit")
     taxes: list[ItemTax] = Field(default_factory=list)
     custom_taxes: list[ResponseCustomTax] = Field(default_factory=list, alias="customTaxes")
@@ -142,8 +158,8 @@ class StoredInvoice(_Response):
     payment_method: str | None = Field(default=None, alias="paymentMethod")
     amount: Decimal  # total TTC: net HT + VAT (custom taxes excluded, see README)
     vat_amount: Decimal = Field(alias="vatAmount")
-    fiscal_stamp: Decimal | None = Field(default=None, alias="fiscalStamp")
-    discount: Decimal | None = None
+    fiscal_stamp: EchoedNumber = Field(default=None, alias="fiscalStamp")
+    discount: EchoedNumber = None
     client_ncc: str | None = Field(default=None, alias="clientNcc")
     client_company_name: str | None = Field(default=None, alias="clientCompanyName")
     client_phone: str | None = Field(default=None, alias="clientPhone")
@@ -160,7 +176,7 @@ class StoredInvoice(_Response):
     footer: str | None = None
     commercial_message: str | None = Field(default=None, alias="commercialMessage")
     foreign_currency: str | None = Field(default=None, alias="foreignCurrency")
-    foreign_currency_rate: Decimal | None = Field(default=None, alias="foreignCurrencyRate")
+    foreign_currency_rate: EchoedNumber = Field(default=None, alias="foreignCurrencyRate")
     is_rne: bool | None = Field(default=None, alias="isRne")
     rne: str | None = None
     source: str | None = None
@@ -176,9 +192,9 @@ class SignResponse(_Response):
     ncc: str
     reference: str
     token: str
-    warning: bool = False  # typed string in the DOC's table, boolean in every example
-    balance_sticker: int | None = None
-    balance_funds: Decimal | None = None  # accounts billed by provision (spec §8.6 [OBS])
+    warning: WarningFlag = False
+    balance_sticker: EchoedCount = None
+    balance_funds: EchoedNumber = None  # accounts billed by provision (spec §8.6 [OBS])
     invoice: StoredInvoice
 
 
@@ -188,9 +204,9 @@ class RefundResponse(_Response):
     ncc: str
     reference: str
     token: str
-    warning: bool = False
-    balance_sticker: int | None = None
-    balance_funds: Decimal | None = None
+    warning: WarningFlag = False
+    balance_sticker: EchoedCount = None
+    balance_funds: EchoedNumber = None
 
 
 class ErrorBody(_Response):

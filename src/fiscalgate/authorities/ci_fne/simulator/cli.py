@@ -22,12 +22,23 @@ def _ncc(ctx: click.Context, param: click.Parameter, value: str) -> str:
     return value
 
 
+def _api_key(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    # An empty key would let a bare "Authorization: Bearer" in; a space could never arrive in a header.
+    if not re.fullmatch(r"[!-~]+", value):
+        raise click.BadParameter("the API key must be printable ASCII without spaces, e.g. 32 letters/digits")
+    return value
+
+
 @click.command("ci-fne")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8010, show_default=True, type=int)
 @click.option("--ncc", default=DEFAULT_NCC, show_default=True, callback=_ncc, help="The demo taxpayer's NCC.")
 @click.option(
-    "--api-key", default=DEFAULT_API_KEY, show_default=True, help="The Bearer key the simulator accepts."
+    "--api-key",
+    default=DEFAULT_API_KEY,
+    show_default=True,
+    callback=_api_key,
+    help="The Bearer key the simulator accepts.",
 )
 @click.option(
     "--stickers", default=1000, show_default=True, type=click.IntRange(min=0), help="Sticker balance."

@@ -244,8 +244,8 @@ class Platform:
 
     def authenticate(self, authorization: str | None) -> Taxpayer | None:
         scheme, _, key = (authorization or "").strip().partition(" ")
-        if scheme.lower() != "bearer":
-            return None
+        if scheme.lower() != "bearer" or not key.strip():
+            return None  # a bare "Bearer" never matches, even a taxpayer set up with an empty key
         return self.taxpayers.get(key.strip())
 
     def by_token(self, token: str) -> Document | None:
