@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -162,6 +163,9 @@ async def test_emecef_settings_show_the_nim_read_from_the_token(real_app: FastAP
     async with api:
         every = {s["authority"]: s for s in (await api.get("/v1/settings")).json()}
     assert every["bj-emecef"]["configured"] and every["bj-emecef"]["environment"] == "mock"
+    derived = every["bj-emecef"]["derived"]
+    assert derived["nim"] and derived["token_expires_at"] > datetime.now(UTC).isoformat()
+    assert every["bj-emecef"]["problems"] == []
     assert every["ci-fne"] == {**every["ci-fne"], "available": False, "configured": False}
     token = mock_settings("bj-emecef")["token"]
     assert token not in json.dumps(every)
@@ -194,3 +198,25 @@ async def test_healthz_reports_a_broken_database(real_app: FastAPI) -> None:
     async with client(real_app, None) as c:
         r = await c.get("/healthz")
     assert r.status_code == 503 and r.json()["status"] == "error"
+
+
+async def test_stored_settings_that_no_longer_validate_are_reported(real_app: FastAPI) -> None:
+    """Settings valid when saved can stop being valid (an e-MECeF token expires, say)."""
+    from tests.gateway.conftest import real_invoice
+
+    tenant, api = await new_tenant(real_app, country="CI", settings={"ci-fne": mock_settings("ci-fne")})
+
+    def break_it(session: Any) -> None:
+        row = session.scalar(select(AuthorityConfig).where(AuthorityConfig.tenant_id == tenant["id"]))
+        row.data = {**row.data, "ncc": "not-an-ncc"}
+
+    gateway(real_app).db.call(break_it)
+    async with api:
+        shown = (await api.get("/v1/settings/ci-fne")).json()
+        assert [p["field"] for p in shown["problems"]] == ["ncc"]
+        inv = (
+            await api.post("/v1/invoices", json={"invoice": real_invoice("ci-fne"), "approve": True})
+        ).json()
+        r = await api.post(f"/v1/invoices/{inv['id']}/certify")
+    assert r.status_code == 422 and r.json()["kind"] == "ConfigurationError"
+    assert r.json()["invoice_status"] == "failed"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import types
 import typing
+from datetime import datetime
 from typing import Any
 
 from pydantic import SecretStr
@@ -64,11 +65,39 @@ def _masked_view(plain: dict[str, Any], secrets: dict[str, Any]) -> dict[str, An
     return view
 
 
+_DERIVED_TYPES = (str, int, float, bool, datetime)
+
+
+def derived_values(settings: AuthoritySettings) -> dict[str, Any]:
+    """The settings model's read-only properties with plain values (e-MECeF: `nim`,
+    `token_expires_at`), never secrets."""
+    secrets = set(settings.secrets())
+    out: dict[str, Any] = {}
+    for name in dir(type(settings)):
+        if name.startswith("_") or not isinstance(getattr(type(settings), name, None), property):
+            continue
+        try:
+            value = getattr(settings, name)
+        except Exception:  # a property that cannot be computed is just not shown
+            continue
+        if isinstance(value, _DERIVED_TYPES) and value not in secrets:
+            out[name] = value
+    return out
+
+
 def settings_out(gw: Gateway, tenant: Tenant, authority: str, row: AuthorityConfig | None) -> SettingsOut:
     available = authority in available_authorities(tenant.country, tenant.modules)
     if row is None:
         return SettingsOut(authority=authority, available=available, configured=False)
     plain, secrets = _plain_and_secrets(gw, row)
+    derived: dict[str, Any] = {}
+    problems: list[dict[str, Any]] = []
+    try:
+        derived = derived_values(gw.driver(authority).parse_settings({**plain, **secrets}))
+    except ConfigurationError as exc:  # valid when saved, not any more (e.g. an expired token)
+        problems = [p.to_dict() for p in exc.problems] or [
+            {"field": "", "rule": exc.code, "message": exc.message}
+        ]
     return SettingsOut(
         authority=authority,
         available=available,
@@ -77,6 +106,8 @@ def settings_out(gw: Gateway, tenant: Tenant, authority: str, row: AuthorityConf
         active=row.active,
         settings=_masked_view(plain, secrets),
         secret_fields=list(row.secret_fields),
+        derived=derived,
+        problems=problems,
         updated_at=row.updated_at,
     )
 
