@@ -222,3 +222,34 @@ def test_a_template_option_must_be_text(driver: FneDriver, settings: FneSettings
     data = invoice_data(authority_options={"ci-fne": {"template": 2}})
     found = {(p.field, p.rule) for p in driver.validate(parse_invoice(data), settings)}
     assert ("authority_options.ci-fne.template", "enum") in found
+
+
+def test_percentages_travel_and_are_stored_as_plain_numbers(driver: FneDriver, settings: FneSettings) -> None:
+    data = invoice_data(discount={"value": "33.333333333333333333"})
+    data["lines"][0]["extra_taxes"] = [{"name": "GRA", "rate": "10.0"}]
+    invoice = parse_invoice(data)
+    request = convert.build_sign_request(invoice, point_of_sale="Caisse 1", establishment="Siège Plateau")
+    body = request.wire()
+    # what our totals use is exactly what the JSON carries (a 20-digit percentage would not survive)
+    assert request.discount == Decimal("33.33333333")
+    assert Decimal(repr(body["discount"])) == request.discount
+    # stored as text in the certification: never an exponent such as "1E+1"
+    assert str(request.items[0].discount) == "10"
+    assert list(convert.totals_of_request(request).other_by_tax) == ["GRA 10%"]
+
+
+def test_numbers_json_cannot_carry_are_refused(driver: FneDriver, settings: FneSettings) -> None:
+    long = "1.00000000000000001"  # 18 significant digits: a double would send 1.0
+    data = invoice_data(
+        buyer={"kind": "foreign", "name": "ACME GmbH", "phone": "+49301234", "email": "a@acme.de"},
+        foreign_currency="EUR",
+        exchange_rate="655.95700000000000001",
+        authority_options={"ci-fne": {"custom_taxes": [{"name": "DTD", "rate": long}]}},
+    )
+    data["lines"][0]["extra_taxes"] = [{"name": "GRA", "rate": long}]
+    found = {(p.field, p.rule) for p in driver.validate(parse_invoice(data), settings)}
+    assert found == {
+        ("exchange_rate", "precision"),
+        ("lines[0].extra_taxes[0].rate", "precision"),
+        ("authority_options.ci-fne.custom_taxes[0].rate", "precision"),
+    }

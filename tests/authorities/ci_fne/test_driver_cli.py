@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from fiscalgate.authorities import get_driver
 from fiscalgate.authorities.ci_fne.driver import FneDriver, FneSettings
 from fiscalgate.authorities.ci_fne.printing import print_data
+from fiscalgate.authorities.ci_fne.simulator import cli as sim_cli
 from fiscalgate.cli import main
 from fiscalgate.core.certification import Certification
 from fiscalgate.core.errors import ConfigurationError
@@ -291,3 +292,59 @@ def test_print_data_titles_and_rows(kind: str, title: str) -> None:
     ]
     assert (printed.issuer_ncc, printed.original_reference) == ("9606123E", "9606123E26000000001")
     assert printed.vat_labels["TVA"] == "TVA normal - TVA sur HT 18,00% - A"
+
+
+def test_invalid_b2f_example_lists_the_other_rules() -> None:
+    result = CliRunner().invoke(main, ["certify", str(EXAMPLES / "invalid_b2f_invoice.json"), "-a", "ci-fne"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    for expected in (
+        "foreign_currency: a B2F invoice needs the foreign currency and its exchange rate",
+        "authority_options.ci-fne.payment_method: unknown FNE payment method 'bank-transfer'",
+        "authority_options.ci-fne.custom_taxes[0].name: a custom tax needs a name",
+        "lines[0].tax_code: each sale line needs exactly one FNE VAT code",
+    ):
+        assert expected in result.output
+
+
+def test_dry_run_of_a_credit_note_explains_instead_of_crashing() -> None:
+    result = CliRunner().invoke(
+        main, ["certify", str(EXAMPLES / "b2b_credit_note.json"), "-a", "ci-fne", "--dry-run"]
+    )
+    assert result.exit_code == 2, result.output
+    assert "credit_note_needs_original" in result.output and "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+@pytest.mark.parametrize("key", ["clé-avec-accent", "two words", "tab\there"], ids=["accent", "space", "tab"])
+def test_an_api_key_that_cannot_travel_in_a_header_is_refused(driver: FneDriver, key: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        driver.parse_settings(base(api_key=key))
+    problems = {p.field: p.message for p in caught.value.problems}
+    assert "printable ASCII" in problems["api_key"]
+    assert key not in str(caught.value.to_dict())  # the settings error never echoes the key
+
+
+def test_a_pasted_key_is_trimmed(driver: FneDriver) -> None:
+    s = driver.parse_settings(base(api_key=f"  {KEY}\n"))
+    assert isinstance(s, FneSettings) and s.api_key.get_secret_value() == KEY
+
+
+@pytest.mark.socket
+def test_a_url_without_ws_is_explained(driver: FneDriver) -> None:
+    app = driver.mock_app(driver.parse_settings(driver.mock_credentials()))
+    with serve_in_thread(app) as url:
+        result = CliRunner().invoke(
+            main, ["certify", str(EXAMPLES / "b2b_invoice.json"), "-a", "ci-fne", "--url", url]
+        )
+    assert result.exit_code == 2, result.output
+    assert "configuration error" in result.output and "/ws" in result.output
+    assert app.platform.documents == {}  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("key", ["", " ", "a b"], ids=["empty", "blank", "space"])
+def test_simulate_refuses_a_key_no_client_could_send(key: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    served: list[object] = []
+    monkeypatch.setattr(sim_cli, "run_forever", lambda *args: served.append(args))  # never block
+    result = CliRunner().invoke(main, ["simulate", "ci-fne", "--api-key", key])
+    assert result.exit_code == 2 and "API key" in result.output
+    assert served == []

@@ -250,6 +250,8 @@ def test_create_app_serves_several_taxpayers() -> None:
     assert app.platform.authenticate("Bearer b").ncc == "1304777N"  # type: ignore[union-attr]
     assert app.platform.authenticate("bearer a").ncc == "9606123E"  # type: ignore[union-attr]
     assert app.platform.authenticate("Basic a") is None
+    platform.add_taxpayer(Taxpayer("1234567A", "", ["E"], ["P"]))  # misconfigured: empty key
+    assert platform.authenticate("Bearer") is None and platform.authenticate("Bearer   ") is None
 
 
 @pytest.mark.parametrize(
