@@ -146,3 +146,19 @@ def test_python_example_certifies_fv_then_fa(capsys: pytest.CaptureFixture[str])
     assert (fa.counters, fa.totals["total"]) == ("1/2 FA", 1876)
     assert fa.authority_data["original_code"] == fv.authority_data["code"]
     assert "persist before confirming" in capsys.readouterr().out
+
+
+def test_the_invalid_example_reports_every_problem_and_sends_nothing() -> None:
+    result = CliRunner().invoke(main, ["certify", str(EXAMPLES / "invalid_invoice.json"), "-a", "bj-emecef"])
+    assert result.exit_code == 2, result.output
+    fields = {
+        line.split(":")[0].strip(" -") for line in result.output.splitlines() if line.startswith("  - ")
+    }
+    assert fields == {
+        "authority_options.bj-emecef.aib",
+        "discount",
+        "lines[0].tax_category",
+        "lines[1].extra_taxes[0].rate",
+        "buyer.tax_id",
+    }
+    assert "certified by" not in result.output

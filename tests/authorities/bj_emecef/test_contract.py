@@ -368,3 +368,59 @@ async def test_reconcile_never_finalises_a_request_holding_another_invoice(emece
     )
     assert result.status == "unknown" and "different invoice" in result.detail
     assert str(other.uid) in emecef.platform.pending
+
+
+ALL_PATHS = [
+    ("GET", "/api/invoice"),
+    ("POST", "/api/invoice"),
+    ("GET", "/api/invoice/0b6f6b1e-0000-4000-8000-000000000000"),
+    ("PUT", "/api/invoice/0b6f6b1e-0000-4000-8000-000000000000/confirm"),
+    ("PUT", "/api/invoice/0b6f6b1e-0000-4000-8000-000000000000/cancel"),
+    ("GET", "/api/info/status"),
+    ("GET", "/api/info/taxGroups"),
+    ("GET", "/api/info/invoiceTypes"),
+    ("GET", "/api/info/paymentTypes"),
+]
+
+
+async def test_every_endpoint_wants_this_e_mcfs_token(emecef: Emecef) -> None:
+    good = emecef.settings.token.get_secret_value()
+    wrong_secret = mint_token(emecef.settings.ifu, "TS01000001", "another-secret-of-at-least-32-bytes-long")
+    other_emcf = mint_token(emecef.settings.ifu, "TS01000002", emecef.platform.token_secret)
+    async with httpx.AsyncClient(
+        base_url=emecef.connection.base_url, transport=emecef.connection.transport
+    ) as raw:
+        for method, path in ALL_PATHS:
+            body = _raw(emecef) if method == "POST" else None
+            for header in (
+                {},
+                {"Authorization": good},
+                {"Authorization": f"Bearer {wrong_secret}"},
+                {"Authorization": f"Bearer {other_emcf}"},
+            ):
+                answer = await raw.request(method, path, json=body, headers=header)
+                assert answer.status_code == 401, (method, path, header)
+            answer = await raw.request(method, path, json=body, headers={"Authorization": f"Bearer {good}"})
+            assert answer.status_code == 200, (method, path)
+    assert emecef.platform.pending  # the authorised POST went through
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"{not json", b"[]", b"null", b'{"ifu": "0202300000001", "items": [{"name": "x", "price": "abc"}]}'],
+    ids=["syntax", "array", "null", "wrong-type"],
+)
+async def test_a_body_that_does_not_bind_is_http_400_and_records_nothing(
+    emecef: Emecef, content: bytes
+) -> None:
+    headers = {
+        "Authorization": f"Bearer {emecef.settings.token.get_secret_value()}",
+        "Content-Type": "application/json",
+    }
+    async with httpx.AsyncClient(
+        base_url=emecef.connection.base_url, transport=emecef.connection.transport, headers=headers
+    ) as raw:
+        answer = await raw.post("/api/invoice", content=content)
+    assert answer.status_code == 400
+    assert answer.json()["title"] == "One or more validation errors occurred."
+    assert emecef.platform.pending == {}

@@ -241,3 +241,25 @@ async def test_reconcile_when_the_request_expires_between_details_and_confirm(em
     )
     result = await env.driver.reconcile(invoice, env.settings, env.connection, {"uid": answer.uid})
     assert result.status == "unknown" and "no longer pending" in result.detail
+
+
+async def test_latency_within_the_timeout_still_certifies(emecef_local: Emecef) -> None:
+    env = emecef_local
+    env.sim.add("latency", path="/api/invoice", seconds=0.05, times=-1)
+    cert = await env.driver.certify(official_example(), env.settings, env.connection)
+    assert cert.counters == "1/1 FV"
+
+
+async def test_a_post_lost_before_processing_reconciles_to_not_certified_then_certifies_once(
+    emecef_local: Emecef,
+) -> None:
+    env = emecef_local
+    env.sim.add("drop_before_processing", path="/api/invoice", method="POST", seconds=0.5)
+    invoice = official_example(aib="B")
+    with pytest.raises(OutcomeUnknown) as info:
+        await env.driver.certify(invoice, env.settings, env.connection)
+    assert info.value.checkpoint == {"stage": "submit"} and env.platform.pending == {}
+    result = await env.driver.reconcile(invoice, env.settings, env.connection, info.value.checkpoint)
+    assert result.status == "not_certified" and "safe to resubmit" in result.detail
+    cert = await env.driver.certify(invoice, env.settings, env.connection)
+    assert cert.counters == "1/1 FV" and env.platform.total_counter == 1

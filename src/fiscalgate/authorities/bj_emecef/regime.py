@@ -3,9 +3,10 @@ claims, and the e-MCF's tax computation (specs/mecef.md §7, §8, §10, §11).
 
 Rounding: every amount is a whole franc, rounded to the nearest, halves UP. The spec leaves the tie
 rule open (§15.1: .NET `Math.Round` would round halves to even). Ties can only occur for the AIB
-(e.g. a base ending in 50 at 1 %) and for fractional price x quantity; none has been observed live.
-We chose half-up because it is what the DGI's printed examples and every SDK surveyed do; the
-contract tests pin the choice on both sides.
+(e.g. a base ending in 50 at 1 %) and for fractional price x quantity; none has been observed live,
+so no source decides it: half-up is our choice (the usual commercial rule). If the e-MCF turns out
+to round halves to even, the totals comparison catches the difference and the request is cancelled,
+never confirmed with totals we did not compute. The tests pin the choice on both sides.
 """
 
 from __future__ import annotations
