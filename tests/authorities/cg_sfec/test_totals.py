@@ -321,7 +321,8 @@ def invoices(draw: st.DrawFn) -> dict[str, Any]:
         if kind == "percent":
             line["discount"] = {"kind": "percent", "value": str(draw(st.decimals("0", "100", places=2)))}
         elif kind == "amount":
-            line["discount"] = {"kind": "amount", "value": str(draw(_money(currency, 50_000)))}
+            # with cents even in XAF: the builder must still send whole francs
+            line["discount"] = {"kind": "amount", "value": str(draw(st.decimals("0", "50000", places=2)))}
         lines.append(line)
     data: dict[str, Any] = {
         "number": "P-1",
@@ -335,7 +336,7 @@ def invoices(draw: st.DrawFn) -> dict[str, Any]:
         data["discount"] = draw(
             st.one_of(
                 st.builds(lambda v: {"kind": "percent", "value": str(v)}, st.decimals("0", "100", places=1)),
-                st.builds(lambda v: {"kind": "amount", "value": str(v)}, _money(currency, 20_000)),
+                st.builds(lambda v: {"kind": "amount", "value": str(v)}, st.decimals("0", "20000", places=2)),
             )
         )
     return data
@@ -369,6 +370,12 @@ def test_built_totals_are_consistent_and_accepted_by_the_simulator(
     assert h["total_tax_amount"] == h["total_tax_t_amount"] + h["total_tax_r_amount"]
     assert h["amount_due"] == max(h["total_amount"] - paid, D(0))
     assert all(D(str(i["net_amount"])) <= D(str(i["subtotal"])) for i in items)
+    # every amount in whole units of the currency (francs for XAF, cents for USD), fixed
+    # discounts included (spec §5 "Rounding")
+    unit = D(1) if invoice.currency == "XAF" else D("0.01")
+    amounts = [*h.values()] + [D(str(i[k])) for i in items for k in DERIVED_LINE]
+    amounts += [D(str(i["discount_amount"])) for i in items if i["discount_type"] == "fixed"]
+    assert all(a % unit == 0 for a in amounts)
 
 
 @PROPERTY
