@@ -12,6 +12,7 @@ from fiscalgate.core.errors import (
     AuthorityAuthError,
     AuthorityServerError,
     AuthorityUnreachable,
+    InvoiceRejected,
     OutcomeUnknown,
 )
 
@@ -263,3 +264,29 @@ async def test_a_post_lost_before_processing_reconciles_to_not_certified_then_ce
     assert result.status == "not_certified" and "safe to resubmit" in result.detail
     cert = await env.driver.certify(invoice, env.settings, env.connection)
     assert cert.counters == "1/1 FV" and env.platform.total_counter == 1
+
+
+async def test_an_undocumented_error_code_is_a_rejection_for_a_human_not_a_retry(
+    emecef_local: Emecef,
+) -> None:
+    env = emecef_local
+    env.sim.add(
+        "error", path="/api/invoice", status=200, body={"errorCode": 2, "errorDesc": "Jeton invalide"}
+    )
+    with pytest.raises(InvoiceRejected) as info:
+        await env.driver.certify(official_example(), env.settings, env.connection)
+    error = info.value
+    assert (error.code, error.authority_code, error.authority_message) == (
+        "authority.rejected.unknown_code",
+        "2",
+        "Jeton invalide",
+    )
+    assert not error.retryable and env.platform.pending == {}
+
+
+async def test_an_undocumented_error_code_on_confirm_is_an_unknown_outcome(emecef_local: Emecef) -> None:
+    env = emecef_local
+    env.sim.add("error", path="/confirm", status=200, body={"errorCode": "42", "errorDesc": "?"})
+    with pytest.raises(OutcomeUnknown) as info:
+        await env.driver.certify(official_example(), env.settings, env.connection)
+    assert info.value.authority_code == "42" and info.value.checkpoint["uid"] in env.platform.pending

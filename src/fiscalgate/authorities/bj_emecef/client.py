@@ -15,7 +15,7 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from fiscalgate.authorities.base import Connection
-from fiscalgate.authorities.bj_emecef.errors import error_from_code, error_from_http
+from fiscalgate.authorities.bj_emecef.errors import UNKNOWN_CODE, error_from_code, error_from_http
 from fiscalgate.authorities.bj_emecef.regime import AUTHORITY, CODE_RE, parse_local_datetime, undash_code
 from fiscalgate.authorities.bj_emecef.schemas import (
     InfoResponseDto,
@@ -29,7 +29,7 @@ from fiscalgate.authorities.bj_emecef.schemas import (
     TaxGroupsDto,
 )
 from fiscalgate.authorities.http import json_body, make_client, send
-from fiscalgate.core.errors import AuthorityServerError, OutcomeUnknown
+from fiscalgate.core.errors import AuthorityError, AuthorityServerError, InvoiceRejected, OutcomeUnknown
 from fiscalgate.core.masking import mask_mapping
 
 M = TypeVar("M", bound=BaseModel)
@@ -105,6 +105,10 @@ class EmecefClient:
             security = await self._finalize(uid, "confirm")
         except AuthorityServerError as exc:
             raise _unknown_after(exc, checkpoint) from exc
+        except InvoiceRejected as exc:
+            if exc.code != UNKNOWN_CODE:
+                raise
+            raise _unknown_after(exc, checkpoint) from exc  # an undocumented code says nothing for sure
         problem = _unprintable(security)
         if problem is not None:
             # Most likely confirmed, but we cannot print it: keep the answer and the uid for reconcile.
@@ -220,7 +224,7 @@ def _unprintable(security: SecurityElementsDto) -> str | None:
     return None
 
 
-def _unknown_after(exc: AuthorityServerError, checkpoint: dict[str, Any]) -> OutcomeUnknown:
+def _unknown_after(exc: AuthorityError, checkpoint: dict[str, Any]) -> OutcomeUnknown:
     return OutcomeUnknown(
         f"{exc.message}; the confirm may have been processed: reconcile, do not submit again",
         authority=AUTHORITY,

@@ -100,6 +100,7 @@ ERRORS: dict[str, ErrorEntry] = {
 }
 
 NOT_PENDING = "20"
+UNKNOWN_CODE = "authority.rejected.unknown_code"  # the neutral code of an undocumented errorCode
 
 
 def error_from_code(
@@ -113,7 +114,7 @@ def error_from_code(
         return InvoiceRejected(
             f"e-MECeF {operation}: undocumented error {error_code}: {message}",
             authority=AUTHORITY,
-            code="authority.rejected.unknown_code",
+            code=UNKNOWN_CODE,
             http_status=http_status,
             authority_code=error_code,
             authority_message=message,
