@@ -188,3 +188,11 @@ def test_status_lists_pending_requests_with_their_reception_time() -> None:
     status = platform.status()
     assert status["pendingRequestsList"] == [{"date": "2026-07-16T11:00:00+01:00", "uid": uid}]
     assert status["serverDateTime"].endswith("+01:00")
+
+
+def test_a_short_token_secret_is_the_users_call_and_works_without_warnings() -> None:
+    # `fiscalgate simulate bj-emecef --token-secret S`: PyJWT's key-length warning would be an error
+    # under this suite's filterwarnings, and noise on the simulator's console
+    platform = Platform(ifu=IFU, nim=NIM, token_secret="S", clock=FakeClock())
+    assert platform.authenticate("Bearer " + mint_token(IFU, NIM, "S"))
+    assert not platform.authenticate("Bearer " + mint_token(IFU, NIM, "T"))
