@@ -64,10 +64,46 @@ async def test_409_without_a_record_is_not_adopted(
     driver: SfecDriver, settings: SfecSettings, sim: Simulator, connection: Connection, sale: Invoice
 ) -> None:
     sim.app.add("error", path="/invoices/certify", status=409, body={"message": "Facture déjà certifiée"})
-    with pytest.raises(AlreadyCertified, match="finds no such invoice") as caught:
+    with pytest.raises(AlreadyCertified, match="nor the invoice list shows it") as caught:
         await driver.certify(sale, settings, connection)
     assert caught.value.authority_message == "Facture déjà certifiée"
-    assert caught.value.raw["lookup"]["status"] == 404
+    assert caught.value.raw["lookup"]["lookup"]["status"] == 404
+    assert caught.value.raw["lookup"]["pages"] == 1  # the (empty) list was read too
+
+
+async def test_409_adopts_through_the_list_when_get_by_id_knows_only_sfec_ids(
+    driver: SfecDriver, settings: SfecSettings, sim: Simulator, connection: Connection, sale: Invoice
+) -> None:
+    # spec §2: GET /invoices/{id} takes SFEC's identifier; our invoice_id is then found in the list
+    for n in range(45):  # others before it, so that the scan has to turn pages
+        other = sale.model_copy(update={"number": f"OTHER-{n:03d}"})
+        await driver.certify(other, settings, connection)
+    first = await driver.certify(sale, settings, connection)
+    sim.app.add("error", path="/invoices/FAC-2026-0042", method="GET", status=404, times=-1)
+    again = await driver.certify(sale, settings, connection)
+    assert again.reference == first.reference
+    assert [n.code for n in again.notices] == ["sfec.adopted"]
+    assert again.raw["lookup"]["pages"] == 3 and again.raw["lookup"]["match"]["invoice_id"] == "FAC-2026-0042"
+    # reconcile the same way; the list is read page by page, and an unread rest proves nothing
+    result = await driver.reconcile(sale, settings, connection, {"invoice_id": "FAC-2026-0042"})
+    assert result.status == "certified" and result.certification is not None
+    missing = sale.model_copy(update={"number": "NEVER-SENT"})
+    sim.app.add("error", path="/invoices/NEVER-SENT", method="GET", status=404, times=-1)
+    gone = await driver.reconcile(missing, settings, connection, {})
+    assert gone.status == "not_certified"
+    short = settings.model_copy(update={"lookup_max_pages": 2})
+    partial = await driver.reconcile(missing, short, connection, {})
+    assert partial.status == "unknown" and "first 2 pages" in partial.detail
+
+
+async def test_409_whose_look_up_fails_stays_already_certified(
+    driver: SfecDriver, settings: SfecSettings, sim: Simulator, connection: Connection, sale: Invoice
+) -> None:
+    await driver.certify(sale, settings, connection)
+    sim.app.add("error", path="/invoices/FAC-2026-0042", method="GET", status=503)
+    with pytest.raises(AlreadyCertified, match="reconcile later") as caught:
+        await driver.certify(sale, settings, connection)
+    assert caught.value.http_status == 409 and caught.value.raw["lookup_error"]["status"] == 503
 
 
 async def test_invalid_invoice_is_refused_before_any_network(

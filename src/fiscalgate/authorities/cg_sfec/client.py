@@ -143,7 +143,10 @@ class SfecClient:
         if response.status_code == 404:
             return None, raw
         self._raise_for(response, body, f"GET {path}")
-        record = body.get("invoice", body) if isinstance(body, Mapping) else body
+        record = body
+        if isinstance(body, Mapping):  # bare, or wrapped in "invoice" / "data"
+            wrapped = body.get("invoice") or body.get("data")
+            record = wrapped if isinstance(wrapped, Mapping) else body
         try:
             return InvoiceRecord.model_validate(record), raw
         except ValueError:
@@ -159,3 +162,44 @@ class SfecClient:
         except ValueError:
             raw = self.mask({"status": response.status_code, "body": body})
             raise self._unreadable(response, f"GET {path}", "a page of invoices", raw) from None
+
+    async def find(
+        self, invoice_id: str, *, invoice_type: str | None = None
+    ) -> tuple[InvoiceRecord | None, dict[str, Any], bool]:
+        """The certified invoice whose ERP id is `invoice_id`: (record, raw, searched_everything).
+
+        `GET {prefix}/invoices/{id}` may only know SFEC's own `identifier` (spec §2), so a 404
+        there is not the last word: the list is then scanned for the id under `invoice_id`,
+        `invoice_number` or `seller_invoice_number` (how T-CONNECTOR recovers after a 409, spec §3),
+        at most `settings.lookup_max_pages` pages. `searched_everything` is False when pages were
+        left unread: "not found" then proves nothing."""
+        record, raw = await self.lookup(invoice_id)
+        if record is not None and record.invoice_id in (None, invoice_id):
+            return record, raw, True
+        scanned: dict[str, Any] = {"lookup": raw, "pages": 0}
+        filters = {"invoice_type": invoice_type} if invoice_type else {}
+        page = 1
+        while page <= self.settings.lookup_max_pages:
+            found = await self.list(page=page, page_size=self.settings.lookup_page_size, **filters)
+            scanned["pages"] = page
+            for item in found.invoices:
+                ids = {item.get(k) for k in ("invoice_id", "invoice_number", "seller_invoice_number")}
+                if invoice_id in ids:
+                    scanned["match"] = self.mask(item)
+                    try:
+                        return InvoiceRecord.model_validate(item), scanned, True
+                    except ValueError:
+                        raise self._unreadable_list(invoice_id, scanned) from None
+            last = found.total_pages if found.total_pages is not None else page
+            if page >= last or not found.invoices:
+                return None, scanned, True
+            page += 1
+        return None, scanned, False
+
+    @staticmethod
+    def _unreadable_list(invoice_id: str, raw: Any) -> AuthorityServerError:
+        return AuthorityServerError(
+            f"{AUTHORITY}: the invoice list holds {invoice_id} but not as a readable certified invoice",
+            authority=AUTHORITY,
+            raw=raw,
+        )

@@ -245,11 +245,23 @@ class SfecDriver(AuthorityDriver):
         """After a 409, adopt the certification found under our `invoice_id` only if it is this
         invoice (same type, totals, currency, recipient, reference)."""
         invoice_id = str(payload["invoice_id"])
-        record, raw = await client.lookup(invoice_id)
+        try:
+            record, raw, _ = await client.find(invoice_id, invoice_type=str(payload["invoice_type"]))
+        except AuthorityError as exc:
+            # the 409 says it is certified; only adopting it has to wait (reconcile later)
+            raise AlreadyCertified(
+                f"{AUTHORITY}: invoice_id {invoice_id} is already certified or reported, and looking it "
+                f"up failed ({exc.message}); reconcile later to adopt it",
+                authority=AUTHORITY,
+                http_status=conflict.http_status,
+                authority_code=conflict.authority_code,
+                authority_message=conflict.authority_message,
+                raw={"conflict": conflict.raw, "lookup_error": exc.raw},
+            ) from exc
         if record is None:
             raise AlreadyCertified(
-                f"{AUTHORITY}: invoice_id {invoice_id} is already certified or reported, but the look-up "
-                "finds no such invoice; check it on the portail e-Facture",
+                f"{AUTHORITY}: invoice_id {invoice_id} is already certified or reported, but neither the "
+                "look-up nor the invoice list shows it; check it on the portail e-Facture",
                 authority=AUTHORITY,
                 http_status=conflict.http_status,
                 authority_code=conflict.authority_code,
@@ -307,9 +319,9 @@ class SfecDriver(AuthorityDriver):
         original: Certification | None = None,
         decision: Literal["confirm", "cancel"] = "confirm",
     ) -> Reconciliation:
-        """Look the invoice up by `invoice_id`. SFEC has no pending state to confirm or cancel, so
-        `decision` does not apply: found and matching = certified; 404 = not certified (a resend
-        is safe)."""
+        """Look the invoice up by `invoice_id` (GET by id, then the list). SFEC has no pending state
+        to confirm or cancel, so `decision` does not apply: found and matching = certified; absent
+        from both = not certified (a resend is safe: a duplicate would get a 409)."""
         sfec = _sfec(settings)
         reference = original.authority_data.get("invoice_id") if original is not None else None
         payload = convert.build_payload(invoice, sfec, reference_invoice_id=reference)
@@ -317,9 +329,17 @@ class SfecDriver(AuthorityDriver):
         payload["invoice_id"] = invoice_id
         try:
             async with SfecClient(sfec, connection) as client:
-                record, raw = await client.lookup(invoice_id)
+                record, raw, complete = await client.find(
+                    invoice_id, invoice_type=str(payload["invoice_type"])
+                )
         except AuthorityError as exc:
             return Reconciliation("unknown", detail=f"the look-up failed: {exc.message}")
+        if record is None and not complete:
+            return Reconciliation(
+                "unknown",
+                detail=f"{invoice_id} is neither found by id nor in the first {sfec.lookup_max_pages} pages "
+                "of the invoice list",
+            )
         if record is None:
             return Reconciliation(
                 "not_certified", detail=f"SFEC does not know {invoice_id}: resending is safe"

@@ -50,6 +50,10 @@ class SfecSettings(AuthoritySettings):
     report_path: str = "/invoices/report/api"
     lookup_path: str = "/invoices/{invoice_id}"
     list_path: str = "/invoices"
+    # Finding an invoice by its ERP id: the GET by id may only know SFEC's identifier (spec §2), so
+    # the list is scanned too, page by page (20 per page: the cap one client observed, spec §2).
+    lookup_page_size: int = Field(default=20, ge=1, le=500)
+    lookup_max_pages: int = Field(default=50, ge=0, le=1000)
     # Centimes additionnels: computed (5 % of VAT) and sent, or sent as 0 for SFEC to decide
     # (what most implementers do, spec §5.11). Both balance `total_amount`.
     additional_cent_tax: Literal["computed", "zero"] = "computed"
