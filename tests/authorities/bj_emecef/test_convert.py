@@ -269,6 +269,16 @@ def test_every_problem_is_reported_at_once() -> None:
     assert len(_problems(invoice)) == 5
 
 
+def test_payment_problems_are_reported_with_the_other_problems() -> None:
+    invoice = _invoice(
+        [_line(tax_category="reduced"), _line()],
+        payments=[{"method": "card"}, {"method": "cash", "amount": "0.5"}],
+    )
+    expected = {"lines[0].tax_category", "payments[0].amount", "payments[1].amount"}
+    assert set(_problems(invoice)) == expected
+    assert {p.field for p in DRIVER.validate(invoice, SETTINGS)} == expected
+
+
 def test_quantities_keep_their_decimals_on_the_wire() -> None:
     body = _payload(_invoice([_line(quantity="2.5"), _line(quantity="12.250")]))
     assert [i["quantity"] for i in body["items"]] == [2.5, 12.25]

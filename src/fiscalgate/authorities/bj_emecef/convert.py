@@ -271,17 +271,16 @@ def _payments(invoice: Invoice, total: Decimal, out: _Collector) -> list[Payment
     payment at all is sent as ESPECES for the total, which is what the API assumes anyway (DOC p.9)."""
     if not invoice.payments:
         return [PaymentDto(name=PaymentType.ESPECES, amount=int(total))]
-    missing = [i for i, p in enumerate(invoice.payments) if p.amount is None]
-    if missing and len(invoice.payments) > 1:
-        for i in missing:
+    several = len(invoice.payments) > 1
+    result = []
+    for i, payment in enumerate(invoice.payments):
+        if payment.amount is None and several:
             out.add(
                 f"payments[{i}].amount",
                 "emecef.payment_amount",
                 "give an amount for each of several payments",
             )
-        return []
-    result = []
-    for i, payment in enumerate(invoice.payments):
+            continue
         amount = total if payment.amount is None else payment.amount
         if not _whole(amount):
             out.add(f"payments[{i}].amount", "emecef.whole_francs", "amounts are whole francs (XOF)")
@@ -380,17 +379,22 @@ def build_request(
                     f"a {invoice_type} credits an {wanted}, not an {original_type}",
                 )
     client = _client(invoice, out)
-    if out.problems or invoice_type is None:
-        return None, out.problems
+    lines_ok = len(items) == len(invoice.lines)
     totals = compute_totals(engine_lines(items), aib)
-    if original is not None and "total" in original.totals and totals["total"] > original.totals["total"]:
+    if (
+        lines_ok
+        and original is not None
+        and "total" in original.totals
+        and totals["total"] > original.totals["total"]
+    ):
         out.add(
             "lines",
             "emecef.credit_exceeds_original",
             f"the credit note's total {totals['total']} exceeds the original's {original.totals['total']}",
         )
+    # Checked even when other parts failed, so that every problem is reported at once.
     payments = _payments(invoice, totals["total"], out)
-    if out.problems:
+    if out.problems or invoice_type is None:
         return None, out.problems
     assert operator_name is not None
     request = InvoiceRequestDataDto(
