@@ -169,7 +169,8 @@ async def test_refund_of_unknown_or_foreign_invoice_is_not_found(
     other_settings = driver.parse_settings(
         {**driver.mock_credentials(), "ncc": other.ncc, "api_key": other.api_key}
     )
-    theirs = await driver.certify(parse_invoice(invoice_data()), other_settings, sim.connection)
+    theirs_invoice = invoice_data(seller={"name": "Autre société", "tax_id": other.ncc})
+    theirs = await driver.certify(parse_invoice(theirs_invoice), other_settings, sim.connection)
     assert theirs.reference.startswith(f"1304777N{YY}")
     for original in (
         theirs,

@@ -326,3 +326,103 @@ async def test_empty_body_gets_every_required_field(driver: FneDriver, settings:
     ):
         assert errors[name] == {"required": f"{name} is required"}
     assert not_json.status_code == 400 and not_json.json()["error"] == "bad_request"
+
+
+def test_an_invoice_of_another_seller_is_refused(driver: FneDriver, settings: FneSettings) -> None:
+    # The key decides under which NCC FNE numbers the invoice: another company's invoice must not go.
+    data = invoice_data(seller={"name": "Autre société", "tax_id": "1304777N"})
+    found = [(p.field, p.rule, p.expected) for p in driver.validate(parse_invoice(data), settings)]
+    assert found == [("seller.tax_id", "seller_mismatch", settings.ncc)]
+    credit = invoice_data(kind="credit_note", original={"number": "F-1"}, seller=data["seller"])
+    assert ("seller.tax_id", "seller_mismatch") in {
+        (p.field, p.rule) for p in driver.validate(parse_invoice(credit), settings)
+    }
+    # same NCC written in lower case, or no seller NCC at all: nothing to say
+    for seller in ({"name": "ACME", "tax_id": settings.ncc.lower()}, {"name": "ACME"}):
+        assert driver.validate(parse_invoice(invoice_data(seller=seller)), settings) == []
+
+
+STORED_ITEM: dict[str, Any] = {
+    "id": "a",
+    "position": 1,
+    "quantity": "3",
+    "amount": "1000",
+    "discount": "0",
+    "vat_code": "TVA",
+    "custom_taxes": [],
+}
+
+
+async def test_credit_note_for_another_seller_is_refused_before_sending(
+    driver: FneDriver, settings: FneSettings
+) -> None:
+    from datetime import UTC, datetime
+
+    from fiscalgate.core.certification import Certification
+
+    original = Certification(
+        authority="ci-fne",
+        environment="mock",
+        reference="9606123E26000000001",
+        certified_at=datetime.now(UTC),
+        authority_data={"invoice_id": "i", "items": [STORED_ITEM]},
+    )
+    note = parse_invoice(
+        invoice_data(
+            kind="credit_note",
+            original={"number": "F-1"},
+            seller={"name": "Autre", "tax_id": "1304777N"},
+            lines=[{"description": "x", "quantity": "1", "unit_price": "1", "original_line": 1}],
+        )
+    )
+    nowhere = Connection("http://127.0.0.1:9/ws", Environment.MOCK, timeout=1)
+    with pytest.raises(InvoiceError) as caught:
+        await driver.credit_note(note, original, settings, nowhere)
+    assert [(p.field, p.rule) for p in caught.value.problems] == [("seller.tax_id", "seller_mismatch")]
+
+
+@pytest.mark.parametrize(
+    "authority_data",
+    [
+        {"invoice_id": "i", "items": [{k: v for k, v in STORED_ITEM.items() if k != "amount"}]},
+        {"invoice_id": "i", "items": [{**STORED_ITEM, "discount": "beaucoup"}]},
+        {"invoice_id": "i", "items": [STORED_ITEM], "discount": "x"},
+        {"invoice_id": "i", "items": [STORED_ITEM], "custom_taxes": [{"name": "DTD"}]},
+        {"invoice_id": "", "items": [STORED_ITEM]},
+        {"invoice_id": "i", "items": "a"},
+    ],
+    ids=[
+        "item-without-amount",
+        "bad-discount",
+        "bad-invoice-discount",
+        "tax-without-rate",
+        "no-id",
+        "items-text",
+    ],
+)
+async def test_an_altered_original_certification_is_a_problem_not_a_crash(
+    driver: FneDriver, settings: FneSettings, authority_data: dict[str, Any]
+) -> None:
+    from datetime import UTC, datetime
+
+    from fiscalgate.core.certification import Certification
+
+    # e.g. a --original JSON edited by hand: refuse it before any network instead of a KeyError
+    original = Certification(
+        authority="ci-fne",
+        environment="mock",
+        reference="9606123E26000000001",
+        certified_at=datetime.now(UTC),
+        authority_data=authority_data,
+    )
+    note = parse_invoice(
+        invoice_data(
+            kind="credit_note",
+            original={"number": "F-1"},
+            lines=[{"description": "x", "quantity": "1", "unit_price": "1", "original_line": 1}],
+        )
+    )
+    nowhere = Connection("http://127.0.0.1:9/ws", Environment.MOCK, timeout=1)
+    with pytest.raises(InvoiceError) as caught:
+        await driver.credit_note(note, original, settings, nowhere)
+    assert [(p.field, p.rule) for p in caught.value.problems] == [("original", "refundable")]

@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from typing import Any
 
+from pydantic import BaseModel, Field, ValidationError
+
 from fiscalgate.authorities.ci_fne import regime
 from fiscalgate.authorities.ci_fne.schemas import (
     CustomTax,
@@ -628,9 +630,40 @@ class RefundPlan:
     matched: list[dict[str, Any]]  # per credit line: the original item it refunds
 
 
-def _original_items(original: Certification) -> list[dict[str, Any]]:
-    items = original.authority_data.get("items")
-    return [dict(it) for it in items] if isinstance(items, list) else []
+class _StoredRate(BaseModel):
+    name: str
+    rate: Decimal
+
+
+class _StoredItem(BaseModel):
+    """One item as certification_from_sign stores it: what a refund needs from the original."""
+
+    id: str = Field(min_length=1)
+    position: int = Field(ge=1)
+    reference: str | None = None
+    description: str | None = None
+    quantity: Decimal = Field(gt=0)
+    amount: Decimal = Field(ge=0)
+    discount: Decimal = Field(default=Decimal(0), ge=0, le=100)
+    vat_code: str | None = None
+    custom_taxes: list[_StoredRate] = Field(default_factory=list)
+
+
+class _StoredOriginal(BaseModel):
+    invoice_id: str = Field(min_length=1)
+    items: list[_StoredItem] = Field(min_length=1)
+    discount: Decimal = Field(default=Decimal(0), ge=0, le=100)
+    custom_taxes: list[_StoredRate] = Field(default_factory=list)
+
+
+def _original_items(original: Certification) -> list[dict[str, Any]] | None:
+    """The original's stored items, or None when they are missing or do not read back (a certification
+    JSON edited by hand, or not from a sign): better a Problem than a crash or a wrong refund."""
+    try:
+        _StoredOriginal.model_validate(original.authority_data)
+    except ValidationError:
+        return None
+    return [dict(it) for it in original.authority_data["items"]]
 
 
 def plan_refund(credit: Invoice, original: Certification) -> tuple[RefundPlan | None, list[Problem]]:
@@ -643,14 +676,14 @@ def plan_refund(credit: Invoice, original: Certification) -> tuple[RefundPlan | 
         problems.append(
             Problem("original", "authority", f"the original was certified by {original.authority}, not FNE")
         )
-    items = _original_items(original)
-    if not original.authority_data.get("invoice_id") or not items:
+    items = _original_items(original) or []
+    if not items:
         problems.append(
             Problem(
                 "original",
                 "refundable",
-                "the original certification has no FNE invoice id and item ids "
-                "(only a sign result can be refunded)",
+                "the original certification has no readable FNE invoice id and items "
+                "(only a sign result, stored as certify returned it, can be refunded)",
             )
         )
     if (

@@ -155,7 +155,25 @@ class FneDriver(AuthorityDriver):
     # --- invoices ---------------------------------------------------------------------------------
     def validate(self, invoice: Invoice, settings: AuthoritySettings) -> list[Problem]:
         s = self._settings(settings)
-        return convert.validate(invoice, point_of_sale=s.point_of_sale, establishment=s.establishment)
+        problems = convert.validate(invoice, point_of_sale=s.point_of_sale, establishment=s.establishment)
+        return self._seller_problems(invoice, s) + problems
+
+    @staticmethod
+    def _seller_problems(invoice: Invoice, settings: FneSettings) -> list[Problem]:
+        seller_ncc = (invoice.seller.tax_id or "").strip().upper()
+        if not seller_ncc or seller_ncc == settings.ncc:
+            return []
+        # FNE signs under the NCC the API key belongs to (spec §3, §8.1 `ncc`), whatever the invoice
+        # says: another company's invoice would be numbered in this taxpayer's series.
+        return [
+            Problem(
+                "seller.tax_id",
+                "seller_mismatch",
+                f"the invoice's seller NCC {seller_ncc} is not the NCC of these FNE settings "
+                f"({settings.ncc})",
+                expected=settings.ncc,
+            )
+        ]
 
     def _sign_problems(self, invoice: Invoice, settings: FneSettings) -> list[Problem]:
         """What stops `invoice` from going to the sign endpoint."""
@@ -231,7 +249,8 @@ class FneDriver(AuthorityDriver):
     ) -> Certification:
         s = self._settings(settings)
         plan, problems = convert.plan_refund(credit, original)
-        if plan is None:
+        problems = self._seller_problems(credit, s) + problems
+        if plan is None or problems:
             raise InvoiceError(problems)
         invoice_id = str(original.authority_data["invoice_id"])
         marker = {
