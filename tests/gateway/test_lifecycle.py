@@ -220,3 +220,24 @@ async def test_list_filters(fake_app: FastAPI) -> None:
         assert numbers(await api.get("/v1/invoices", params={"limit": 1})) in (["L-1"], ["L-2"])
         r = await api.get("/v1/invoices", params={"status": "nonsense"})
         assert r.status_code == 422 and r.json()["problems"][0]["field"] == "status"
+
+
+async def test_an_unexpected_bug_answers_the_same_json_body(
+    fake_app: FastAPI, fakes: dict[str, FakeDriver]
+) -> None:
+    import httpx
+
+    tenant, _ = await new_tenant(fake_app, settings={"ci-fne": FAKE_SETTINGS})
+
+    def broken(*_: Any) -> list[Any]:
+        raise ZeroDivisionError("boom")
+
+    fakes["ci-fne"].validate = broken  # type: ignore[method-assign]
+    transport = httpx.ASGITransport(app=fake_app, raise_app_exceptions=False)
+    headers = {"Authorization": f"Bearer {tenant['key']}"}
+    async with httpx.AsyncClient(transport=transport, base_url="http://gw", headers=headers) as api:
+        inv = (await api.post("/v1/invoices", json={"invoice": sample_invoice()})).json()
+        r = await api.post(f"/v1/invoices/{inv['id']}/approve")
+    assert r.status_code == 500
+    assert (r.json()["kind"], r.json()["code"]) == ("InternalError", "internal")
+    assert "boom" not in r.text

@@ -114,6 +114,14 @@ def create_app(
         body["status"] = exc.status_code
         return JSONResponse(body, status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
+    @app.exception_handler(Exception)
+    async def _on_bug(_request: Request, exc: Exception) -> JSONResponse:
+        # Same body shape for our own bugs; the traceback goes to the server log (uvicorn).
+        error = _Unhandled(f"internal error ({type(exc).__name__}); see the server log", code="internal")
+        body = error_body(error)
+        body.update(kind="InternalError", status=500)
+        return JSONResponse(body, status_code=500)
+
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, Any]:
         """Liveness and database check."""
