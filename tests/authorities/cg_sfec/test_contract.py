@@ -343,3 +343,19 @@ async def test_credit_note_against_an_unknown_original_is_refused(
         await driver.credit_note(credit, ghost, settings, target.connection)
     assert caught.value.authority_code == "REFERENCE_NOT_FOUND"
     assert convert.invoice_id(credit) not in target.sim.platform.records
+
+
+async def test_printed_mentions_of_a_certified_invoice(
+    driver: SfecDriver, settings: SfecSettings, target: Target, sale: Invoice
+) -> None:
+    from fiscalgate.authorities.cg_sfec import printing
+
+    cert = await driver.certify(sale, settings, target.connection)
+    printed = printing.mentions(cert, invoice=sale)
+    assert printed.title == "FACTURE" and printed.original_reference is None
+    assert printed.seller_ids == [("NIU", "M2400000000001A"), ("RCCM", "CG-BZV-01-2024-B12-00042")]
+    assert (printed.invoice_number, printed.certification_number) == ("FAC-2026-0042", cert.reference)
+    assert printed.qr_image == cert.qr_image and printed.signature == cert.authority_data["signature"]
+    labels = [label for label, _ in printed.totals]
+    assert labels.index("TVA 18 %") < labels.index("TVA 5 %") < labels.index("Total TTC")
+    assert dict(printed.totals)["Centimes additionnels (5 % de la TVA)"] == Decimal(7524)

@@ -258,3 +258,11 @@ async def test_a_wrong_path_is_a_configuration_error_not_a_rejected_invoice(
         await driver.certify(sale, wrong, connection)
     assert caught.value.problems[0].field == "path_prefix"
     assert sim.platform.records == {}
+
+
+async def test_a_408_is_retried(
+    driver: SfecDriver, settings: SfecSettings, sim: Simulator, connection: Connection, sale: Invoice
+) -> None:
+    sim.app.add("error", path="/invoices/certify", status=408, body={"message": "Request Timeout"})
+    cert = await driver.certify(sale, settings, connection)
+    assert cert.reference.startswith("SFEC-API-") and cert.notices == []

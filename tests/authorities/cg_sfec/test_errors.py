@@ -28,6 +28,7 @@ from fiscalgate.core.errors import (
         ),
         (401, AuthorityAuthError, "Clé d’authentification invalide ou manquante"),
         (403, AuthorityAuthError, "Clé d’authentification invalide ou manquante"),
+        (408, AuthorityServerError, "Délai d'attente de la requête dépassé"),
         (409, AlreadyCertified, "Facture déjà certifiée ou déclarée"),
         (422, InvoiceRejected, "Erreur de validation des données métier"),
         (429, RateLimited, "Trop de requêtes"),

@@ -408,6 +408,7 @@ def to_certification(
         totals=certification_totals(payload),
         authority_data={
             "invoice_id": payload.get("invoice_id"),
+            "taxpayer_niu": payload.get("taxpayer_niu"),  # the seller's NIU, a printed mention
             "identifier": answer.identifier,
             "certification_number": answer.certification_number,
             "signature": answer.signature,

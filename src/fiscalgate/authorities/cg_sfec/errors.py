@@ -47,6 +47,11 @@ ERRORS: dict[int, ErrorEntry] = {
     ),
     # 404 is not in the seed; the look-up endpoints answer it for an unknown invoice (spec §2).
     404: ErrorEntry(InvoiceRejected, "authority.rejected.not_found", "Facture introuvable"),
+    # 408 is not in the seed: the server gave up waiting for the request, so it was not processed;
+    # retryable like a 5xx (and a resend is safe anyway, thanks to the 409 on invoice_id).
+    408: ErrorEntry(
+        AuthorityServerError, "authority.server_error.timeout", "Délai d'attente de la requête dépassé"
+    ),
     409: ErrorEntry(AlreadyCertified, "authority.already_certified", "Facture déjà certifiée ou déclarée"),
     422: ErrorEntry(
         InvoiceRejected, "authority.rejected.business_rule", "Erreur de validation des données métier"

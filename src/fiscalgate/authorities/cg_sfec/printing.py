@@ -4,7 +4,8 @@ Sources: spec §4 "Print/PDF" (T-CONNECTOR's gap report citing the doc, and Cong
 the QR image, the certification number and date, the (short) signature, the "SFEC" mention,
 the document type ("FACTURE D'AVOIR" plus the original's number for a credit note), line and
 global discounts on lines of their own, and the VAT 18 % / VAT 5 % / centimes additionnels /
-exempt breakdown; NIU and RCCM of the seller.
+exempt breakdown; NIU and RCCM of the seller. (Not here: the régime fiscal and the total in words,
+which the PDF layer writes from the invoice.)
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from fiscalgate.core.certification import Certification
-from fiscalgate.core.invoice import InvoiceKind
+from fiscalgate.core.invoice import Invoice, InvoiceKind
 
 TITLES = {InvoiceKind.SALE: "FACTURE", InvoiceKind.CREDIT_NOTE: "FACTURE D'AVOIR"}
 MENTION = "Facture certifiée par le SFEC (Système de Facturation Électronique Certifiée)"
@@ -43,11 +44,22 @@ class PrintedMentions:
     qr_image: str  # the QR exactly as SFEC returned it: a data:image/png;base64 URI
     original_reference: str | None
     totals: list[tuple[str, Decimal]] = field(default_factory=list)
+    # the seller's identifiers, labelled as printed: [("NIU", "M24..."), ("RCCM", "CG-BZV-...")]
+    seller_ids: list[tuple[str, str]] = field(default_factory=list)
+    # the invoice's own number (the ERP's `invoice_id`), distinct from the certification number
+    invoice_number: str | None = None
 
 
-def mentions(cert: Certification, *, original_reference: str | None = None) -> PrintedMentions:
+def mentions(
+    cert: Certification, *, original_reference: str | None = None, invoice: Invoice | None = None
+) -> PrintedMentions:
+    """The mentions of a certified invoice; `invoice` adds what SFEC does not hand back (RCCM)."""
     data = cert.authority_data
     reference = original_reference or data.get("reference_invoice_id")
+    niu = data.get("taxpayer_niu") or (invoice.seller.tax_id if invoice else None)
+    seller_ids = [("NIU", str(niu))] if niu else []
+    if invoice is not None and invoice.seller.rccm:
+        seller_ids.append(("RCCM", invoice.seller.rccm))
     return PrintedMentions(
         title=TITLES.get(cert.kind, "FACTURE"),
         mention=MENTION,
@@ -58,4 +70,6 @@ def mentions(cert: Certification, *, original_reference: str | None = None) -> P
         qr_image=cert.qr_image or "",
         original_reference=reference if cert.kind is InvoiceKind.CREDIT_NOTE else None,
         totals=[(label, cert.totals[key]) for key, label in TOTAL_LABELS if key in cert.totals],
+        seller_ids=seller_ids,
+        invoice_number=data.get("invoice_id") or (invoice.number if invoice else None),
     )
