@@ -74,7 +74,9 @@ class RecordingTransport(httpx.AsyncBaseTransport):
         self.records.append(record)
         try:
             response = await self.inner.handle_async_request(request)
-            body = await response.aread()
+            # Raw bytes pass through untouched (the caller's client decodes gzip & co. itself).
+            raw = b"".join([chunk async for chunk in response.aiter_raw()])
+            await response.aclose()
         except BaseException as exc:  # cancellation included: the record must say what happened
             record.duration_ms = (time.perf_counter() - record.started) * 1000
             record.outcome = f"no response ({type(exc).__name__})"
@@ -82,12 +84,13 @@ class RecordingTransport(httpx.AsyncBaseTransport):
         record.duration_ms = (time.perf_counter() - record.started) * 1000
         record.response_status = response.status_code
         record.response_headers = mask_mapping(mask_headers(dict(response.headers)), self.secrets)
-        record.response_body = _body(body, self.secrets)
+        decoded = httpx.Response(response.status_code, headers=response.headers, content=raw).read()
+        record.response_body = _body(decoded, self.secrets)
         record.outcome = f"http {response.status_code}"
         return httpx.Response(
             status_code=response.status_code,
             headers=response.headers,
-            content=body,
+            content=raw,
             request=request,
             extensions=response.extensions,
         )
