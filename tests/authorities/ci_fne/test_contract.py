@@ -172,9 +172,15 @@ async def test_refund_of_unknown_or_foreign_invoice_is_not_found(
     theirs_invoice = invoice_data(seller={"name": "Autre société", "tax_id": other.ncc})
     theirs = await driver.certify(parse_invoice(theirs_invoice), other_settings, sim.connection)
     assert theirs.reference.startswith(f"1304777N{YY}")
+    # locally: the stored NCC already says it is not ours, nothing is sent
+    with pytest.raises(InvoiceError) as refused:
+        await driver.credit_note(credit(refund_line("1", original_line=1)), theirs, settings, sim.connection)
+    assert ("original", "ncc") in {(p.field, p.rule) for p in refused.value.problems}
+    # the platform too, for a stored certification without its NCC: 404 as for an unknown id
+    anonymous = {k: v for k, v in theirs.authority_data.items() if k != "ncc"}
     for original in (
-        theirs,
-        theirs.model_copy(update={"authority_data": {**theirs.authority_data, "invoice_id": "nope"}}),
+        theirs.model_copy(update={"authority_data": anonymous}),
+        theirs.model_copy(update={"authority_data": {**anonymous, "invoice_id": "nope"}}),
     ):
         with pytest.raises(InvoiceRejected) as caught:
             await driver.credit_note(
@@ -520,3 +526,29 @@ async def test_blank_echoed_fields_do_not_make_a_certified_invoice_unknown(
     sim.app.add("error", path="/sign", status=200, body=broken)
     with pytest.raises(OutcomeUnknown, match="unreadable"):
         await driver.certify(parse_invoice(invoice_data(number="F-3")), settings, sim.connection)
+
+
+async def test_credit_note_of_another_environment_is_refused(
+    sim: Sim, driver: FneDriver, settings: FneSettings
+) -> None:
+    cert = await driver.certify(parse_invoice(invoice_data()), settings, sim.connection)
+    from_sandbox = cert.model_copy(update={"environment": "sandbox"})
+    with pytest.raises(InvoiceError) as caught:
+        await driver.credit_note(
+            credit(refund_line("1", original_line=1)), from_sandbox, settings, sim.connection
+        )
+    assert [(p.field, p.rule) for p in caught.value.problems] == [("original", "environment")]
+    assert len(sim.app.platform.documents) == 1  # nothing was sent
+
+
+async def test_a_key_of_another_taxpayer_is_flagged_on_the_result(
+    sim: Sim, driver: FneDriver, settings: FneSettings
+) -> None:
+    # settings say 9606123E, but the key belongs to 1304777N: FNE numbers it in 1304777N's series
+    other = Taxpayer("1304777N", "K" * 32, ["Siège Plateau"], ["Caisse 1"])
+    sim.app.platform.add_taxpayer(other)
+    mixed = driver.parse_settings({**driver.mock_credentials(), "api_key": other.api_key})
+    cert = await driver.certify(parse_invoice(invoice_data()), mixed, sim.connection)
+    assert cert.reference.startswith("1304777N")
+    notice = next(n for n in cert.notices if n.code == "fne.ncc_differs")
+    assert notice.severity == "warning" and "1304777N" in notice.message and "9606123E" in notice.message

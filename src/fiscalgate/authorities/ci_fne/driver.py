@@ -20,7 +20,7 @@ from fiscalgate.authorities.base import (
 )
 from fiscalgate.authorities.ci_fne import convert, regime
 from fiscalgate.authorities.ci_fne.client import FneClient
-from fiscalgate.core.certification import Certification
+from fiscalgate.core.certification import Certification, Notice
 from fiscalgate.core.errors import ConfigurationError, InvoiceError, Problem
 from fiscalgate.core.invoice import Invoice, InvoiceKind
 
@@ -230,13 +230,23 @@ class FneDriver(AuthorityDriver):
             await checkpoint(marker)
         client = FneClient(connection, s.api_key.get_secret_value())
         response, raw = await client.sign(request, checkpoint=marker)
-        return convert.certification_from_sign(
+        cert = convert.certification_from_sign(
             response,
             request,
             raw=raw,
             environment=connection.environment.value,
             warning_threshold=s.sticker_warning_threshold,
         )
+        if response.ncc != s.ncc:
+            # The key decides the taxpayer (spec §3): the invoice IS certified, but in another series.
+            cert.notices.append(
+                Notice(
+                    code="fne.ncc_differs",
+                    message=f"FNE certified this invoice for NCC {response.ncc}, not {s.ncc} as the settings "
+                    "say: the API key belongs to another taxpayer; fix the settings before the next invoice",
+                )
+            )
+        return cert
 
     async def credit_note(
         self,
@@ -250,6 +260,27 @@ class FneDriver(AuthorityDriver):
         s = self._settings(settings)
         plan, problems = convert.plan_refund(credit, original)
         problems = self._seller_problems(credit, s) + problems
+        # The original's ids only exist on the platform (and in the account) that certified it.
+        if original.environment != connection.environment.value:
+            problems.append(
+                Problem(
+                    "original",
+                    "environment",
+                    f"the original was certified in {original.environment}, this credit note would go to "
+                    f"{connection.environment.value}",
+                    expected=connection.environment.value,
+                )
+            )
+        original_ncc = original.authority_data.get("ncc")
+        if isinstance(original_ncc, str) and original_ncc != s.ncc:
+            problems.append(
+                Problem(
+                    "original",
+                    "ncc",
+                    f"the original was certified for NCC {original_ncc}, these settings are for {s.ncc}",
+                    expected=s.ncc,
+                )
+            )
         if plan is None or problems:
             raise InvoiceError(problems)
         invoice_id = str(original.authority_data["invoice_id"])
