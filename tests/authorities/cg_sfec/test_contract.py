@@ -179,11 +179,13 @@ async def test_5xx_then_success_is_retried(
 async def test_5xx_every_time_gives_up_after_max_attempts(
     driver: SfecDriver, settings: SfecSettings, target: Target, sale: Invoice
 ) -> None:
-    target.sim.app.add("error", path="/invoices/certify", status=500, times=-1)
+    # one more failure queued than attempts allowed: exactly max_attempts (3) are made
+    fault = target.sim.app.add("error", path="/invoices/certify", status=500, times=4)
     with pytest.raises(AuthorityServerError) as caught:
         await driver.certify(sale, settings, target.connection)
     assert caught.value.http_status == 500
     assert caught.value.retryable
+    assert fault.times == 1 and target.sim.platform.records == {}
 
 
 async def test_timeout_after_recording_then_retry_adopts_via_409(

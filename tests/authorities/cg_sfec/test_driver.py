@@ -53,9 +53,12 @@ async def test_an_answer_without_a_certification_number_is_retried(
 async def test_rate_limit_is_retried(
     driver: SfecDriver, settings: SfecSettings, sim: Simulator, connection: Connection, sale: Invoice
 ) -> None:
-    sim.app.add("error", path="/invoices/certify", status=429, body={"message": "Too many requests"}, times=3)
+    fault = sim.app.add(
+        "error", path="/invoices/certify", status=429, body={"message": "Too many requests"}, times=4
+    )
     with pytest.raises(RateLimited) as caught:
         await driver.certify(sale, settings, connection)
+    assert fault.times == 1  # three attempts, then it gave up
     assert caught.value.authority_message == "Too many requests"
     assert sim.platform.journal == []
 
@@ -266,3 +269,12 @@ async def test_a_408_is_retried(
     sim.app.add("error", path="/invoices/certify", status=408, body={"message": "Request Timeout"})
     cert = await driver.certify(sale, settings, connection)
     assert cert.reference.startswith("SFEC-API-") and cert.notices == []
+
+
+async def test_an_answer_in_a_data_envelope_is_read(
+    driver: SfecDriver, settings: SfecSettings, sim: Simulator, connection: Connection, sale: Invoice
+) -> None:
+    body = {"success": True, "data": {"certification_number": "N-9", "identifier": "i-9", "qr_code": "q"}}
+    sim.app.add("error", path="/invoices/certify", status=201, body=body)
+    cert = await driver.certify(sale, settings, connection)
+    assert (cert.reference, cert.authority_data["identifier"], cert.qr_image) == ("N-9", "i-9", "q")

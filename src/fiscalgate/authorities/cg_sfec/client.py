@@ -118,8 +118,11 @@ class SfecClient:
         )
         self._raise_for(response, body, what)
         raw = self.mask({"status": response.status_code, "body": body})
+        answer = body
+        if isinstance(body, Mapping) and isinstance(body.get("data"), Mapping):
+            answer = body["data"]  # {"success": true, "data": {...}}, a common envelope
         try:
-            return CertificationResponse.model_validate(body), raw
+            return CertificationResponse.model_validate(answer), raw
         except ValueError:
             raise self._unreadable(response, what, "a certification number", raw) from None
 
