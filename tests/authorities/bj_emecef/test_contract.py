@@ -99,6 +99,26 @@ async def test_sale_with_aib(emecef: Emecef) -> None:
     }
     assert emecef.settings.token.get_secret_value() not in str(cert.raw)
     assert emecef.platform.finalised[cert.authority_data["uid"]] == "confirmed"
+    assert cert.notices == []  # whole-franc prices: nothing was rounded
+
+
+async def test_a_total_changed_by_whole_franc_prices_is_certified_with_a_notice(emecef: Emecef) -> None:
+    water = {
+        "description": "Sachet d'eau",
+        "quantity": "1000",
+        "unit_price": "1.4",
+        "price_includes_tax": True,
+    }
+    invoice = official_example(aib="B", lines=[water])
+    cert = await emecef.driver.certify(invoice, emecef.settings, emecef.connection)
+    # 1 000 x 1 F in B: HT 847, AIB B round(42.35) = 42
+    assert (cert.totals["tab"], cert.totals["hab"], cert.totals["aib"], cert.totals["total"]) == (
+        1000,
+        847,
+        42,
+        1042,
+    )
+    assert [n.code for n in cert.notices] == ["emecef.unit_prices_rounded"]
 
 
 async def test_export_sale(emecef: Emecef) -> None:

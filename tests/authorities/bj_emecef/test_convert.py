@@ -340,3 +340,27 @@ def test_details_matching_compares_the_parties_and_payments() -> None:
     assert not details_match(request, {**echo, "client": {**echo["client"], "ifu": "1111111111111"}})
     assert not details_match(request, {**echo, "payment": [{"name": "CARTEBANCAIRE", "amount": 5170}]})
     assert not details_match(request, {**echo, "payment": [{"name": "ESPECES", "amount": 5000}]})
+
+
+def test_rounded_unit_prices_are_flagged_when_they_change_the_total() -> None:
+    from fiscalgate.authorities.bj_emecef.convert import rounding_notice
+
+    exact = _invoice(
+        [_line(unit_price="1800", quantity="2"), _line(unit_price="2000", discount={"value": "50"})]
+    )
+    request, _ = build_request(exact, SETTINGS)
+    assert request is not None and rounding_notice(exact, request) is None
+
+    # 1 000 bags at 1.40 F TTC: the API takes 1 F, so 1 000 F is certified instead of 1 400 F
+    rounded = _invoice([_line(unit_price="1.4", quantity="1000", tax_category="exempt")])
+    request, _ = build_request(rounded, SETTINGS)
+    assert request is not None and request.items[0].price == 1
+    notice = rounding_notice(rounded, request)
+    assert notice is not None and notice.code == "emecef.unit_prices_rounded"
+    assert "certified total is 1000 F where the invoice's own prices give 1400 F" in notice.message
+
+    # an HT price whose TTC is not whole: 847.46 x 1.18 = 999.9988 -> 1000, x 3 lines of 1
+    ht = _invoice([_line(unit_price="847.46", price_includes_tax=False)])
+    request, _ = build_request(ht, SETTINGS)
+    assert request is not None and request.items[0].price == 1000
+    assert rounding_notice(ht, request) is None  # the group total rounds to the same franc

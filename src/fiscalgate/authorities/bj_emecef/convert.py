@@ -39,7 +39,7 @@ from fiscalgate.authorities.bj_emecef.schemas import (
     PaymentDto,
     SecurityElementsDto,
 )
-from fiscalgate.core.certification import Certification
+from fiscalgate.core.certification import Certification, Notice
 from fiscalgate.core.errors import Problem
 from fiscalgate.core.invoice import (
     BuyerKind,
@@ -188,6 +188,49 @@ def original_reference(invoice: Invoice, original: Certification | None) -> str 
     return None
 
 
+def net_unit_ttc(line: InvoiceLine, group: TaxGroup, percent_off: Decimal) -> Decimal:
+    """The line's unit price after its discount and the invoice's percent discount, tax included,
+    unrounded (what the invoice itself says the article costs)."""
+    net = line.gross - line.discount_amount
+    net = net - net * percent_off / 100
+    return _ttc(net / line.quantity, line.price_includes_tax, group)
+
+
+def _invoice_percent_off(invoice: Invoice) -> Decimal:
+    discount = invoice.discount
+    return discount.value if discount is not None and discount.kind == "percent" else Decimal(0)
+
+
+def rounding_notice(invoice: Invoice, request: InvoiceRequestDataDto) -> Notice | None:
+    """A warning when whole-franc unit prices make the certified total differ from the invoice's own
+    (the API takes integer TTC unit prices, §6.2; the e-MCF's amounts prevail on the printed invoice,
+    §12). None when they agree or when the request does not come line for line from the invoice."""
+    if len(request.items) != len(invoice.lines):
+        return None
+    percent_off = _invoice_percent_off(invoice)
+    exact = [
+        EngineLine(
+            net_unit_ttc(line, item.tax_group, percent_off),
+            item.quantity,
+            item.tax_group,
+            Decimal(item.tax_specific or 0),
+        )
+        for line, item in zip(invoice.lines, request.items, strict=True)
+    ]
+    own = compute_totals(exact, request.aib)["total"]
+    certified = expected_totals(request)["total"]
+    if own == certified:
+        return None
+    return Notice(
+        code="emecef.unit_prices_rounded",
+        message=(
+            f"e-MECeF takes whole-franc unit prices: the certified total is {certified} F where the "
+            f"invoice's own prices give {own} F; print the certified amounts (they prevail)"
+        ),
+        severity="warning",
+    )
+
+
 def _line_item(
     line: InvoiceLine, group: TaxGroup, percent_off: Decimal, index: int, out: _Collector
 ) -> ItemDto | None:
@@ -197,10 +240,7 @@ def _line_item(
     rounded half-up to the franc (the e-MCF recomputes everything from it)."""
     where = f"lines[{index}]"
     gross_unit_ttc = _ttc(line.unit_price, line.price_includes_tax, group)
-    net = line.gross - line.discount_amount
-    net = net - net * percent_off / 100
-    net_unit_ttc = _ttc(net / line.quantity, line.price_includes_tax, group)
-    price = round_franc(net_unit_ttc)
+    price = round_franc(net_unit_ttc(line, group, percent_off))
     tax_specific = Decimal(0)
     ok = True
     for j, extra in enumerate(line.extra_taxes):
@@ -311,17 +351,15 @@ def build_request(
         )
     invoice_type = _invoice_type(invoice, original, out)
     aib = _aib(invoice, settings, out)
-    percent_off = Decimal(0)
-    if invoice.discount is not None and invoice.discount.value > 0:
-        if invoice.discount.kind == "percent":
-            percent_off = invoice.discount.value
-        else:
-            out.add(
-                "discount",
-                "emecef.invoice_discount_amount",
-                "e-MECeF has no invoice discount: give it as a percentage (spread over the lines) "
-                "or as line discounts",
-            )
+    percent_off = _invoice_percent_off(invoice)
+    discount = invoice.discount
+    if discount is not None and discount.value > 0 and discount.kind != "percent":
+        out.add(
+            "discount",
+            "emecef.invoice_discount_amount",
+            "e-MECeF has no invoice discount: give it as a percentage (spread over the lines) "
+            "or as line discounts",
+        )
     items: list[ItemDto] = []
     for i, line in enumerate(invoice.lines):
         group = line_group(line, invoice, i, out)

@@ -19,6 +19,7 @@ from fiscalgate.authorities.bj_emecef.convert import (
     build_request,
     details_match,
     expected_totals,
+    rounding_notice,
     to_certification,
     totals_mismatches,
 )
@@ -140,7 +141,7 @@ class EmecefDriver(AuthorityDriver):
     ) -> Certification:
         s = _settings(settings)
         request = self._request(invoice, s, None)
-        return await self._run(request, s, connection, checkpoint)
+        return await self._run(invoice, request, s, connection, checkpoint)
 
     async def credit_note(
         self,
@@ -157,10 +158,11 @@ class EmecefDriver(AuthorityDriver):
             raise InvoiceError(
                 [Problem("kind", "emecef.credit_note", "a credit note must be of kind credit_note")]
             )
-        return await self._run(request, s, connection, checkpoint)
+        return await self._run(credit, request, s, connection, checkpoint)
 
     async def _run(
         self,
+        invoice: Invoice,
         request: InvoiceRequestDataDto,
         settings: EmecefSettings,
         connection: Connection,
@@ -187,14 +189,18 @@ class EmecefDriver(AuthorityDriver):
                 exc.checkpoint.update(saved)
                 raise
             raw_confirm = client.last_raw
-        return to_certification(
-            request=request,
-            totals=submitted.totals(),
-            uid=uid,
-            security=security,
-            environment=settings.environment.value,
-            credit=request.type in CREDIT_TYPES,
-            raw=mask_mapping({"submit": raw_submit, "confirm": raw_confirm}, secrets),
+        return _with_notices(
+            to_certification(
+                request=request,
+                totals=submitted.totals(),
+                uid=uid,
+                security=security,
+                environment=settings.environment.value,
+                credit=request.type in CREDIT_TYPES,
+                raw=mask_mapping({"submit": raw_submit, "confirm": raw_confirm}, secrets),
+            ),
+            invoice,
+            request,
         )
 
     @staticmethod
@@ -284,15 +290,19 @@ class EmecefDriver(AuthorityDriver):
                 if exc.authority_code != NOT_PENDING:
                     raise
                 return Reconciliation("unknown", detail=_gone(uid))  # expired (or finalised) meanwhile
-            cert = to_certification(
-                request=request,
-                totals=totals,
-                uid=uid,
-                security=security,
-                environment=s.environment.value,
-                credit=request.type in CREDIT_TYPES,
-                raw=mask_mapping({"confirm": client.last_raw}, s.secrets()),
-                totals_source="e-mcf" if submitted else "local",
+            cert = _with_notices(
+                to_certification(
+                    request=request,
+                    totals=totals,
+                    uid=uid,
+                    security=security,
+                    environment=s.environment.value,
+                    credit=request.type in CREDIT_TYPES,
+                    raw=mask_mapping({"confirm": client.last_raw}, s.secrets()),
+                    totals_source="e-mcf" if submitted else "local",
+                ),
+                invoice,
+                request,
             )
             return Reconciliation("certified", cert, detail=f"pending request {uid} confirmed")
 
@@ -316,6 +326,13 @@ class EmecefDriver(AuthorityDriver):
                 return None
             raise
         return details.model_dump(by_alias=True)
+
+
+def _with_notices(cert: Certification, invoice: Invoice, request: InvoiceRequestDataDto) -> Certification:
+    notice = rounding_notice(invoice, request)
+    if notice is not None:
+        cert.notices.append(notice)
+    return cert
 
 
 def _gone(uid: str) -> str:
