@@ -297,3 +297,18 @@ def test_a_report_without_a_signature_is_refused_before_sending(
     assert report["certification_signature"] is None  # never the certification number in its place
     problems = convert.payload_problems(report, model=ReportRequest)
     assert [p.field for p in problems] == ["certification_signature"]
+
+
+def test_optional_fields_some_clients_send_are_accepted_and_checked(
+    driver: SfecDriver, settings: SfecSettings
+) -> None:
+    payload = driver.build_payload(invoice(), settings)
+    assert "invoice_number" not in payload and "amount_after_discount" not in payload["items"][0]
+    payload["invoice_number"] = "FAC-2026-0042"
+    for item in payload["items"]:
+        item["amount_after_discount"] = item["net_amount"]
+    assert convert.payload_problems(payload) == []
+    payload["items"][0]["amount_after_discount"] = 700000
+    payload["items"][0]["colour"] = "red"
+    problems = {p.field: p.expected for p in convert.payload_problems(payload)}
+    assert problems == {"items[0].amount_after_discount": "685000", "items[0].colour": None}

@@ -212,7 +212,9 @@ def report_payload(
 def to_wire(payload: Mapping[str, Any]) -> dict[str, Any]:
     """Decimals -> JSON numbers, keeping the field order; invalid payloads are rendered as is."""
     try:
-        return CertifyRequest.model_validate(payload).model_dump(mode="python", by_alias=True)
+        return CertifyRequest.model_validate(payload).model_dump(
+            mode="python", by_alias=True, exclude_unset=True
+        )
     except ValidationError:
         return dict(_plain(payload))
 

@@ -46,6 +46,7 @@ class SfecItem(_Wire):
     discount_amount: Amount
     discount_type: Literal["fixed", "percentage"]
     net_amount: Amount
+    amount_after_discount: Amount | None = None  # = net_amount; sent by some versions (spec §3)
     tax_rate: TaxRate  # a string on the wire (spec §3)
     tax_amount: Amount
     total_amount: Amount
@@ -58,6 +59,7 @@ class CertifyRequest(_Wire):
     # Identification and status
     taxpayer_niu: Annotated[str, Field(min_length=1, max_length=20)]
     invoice_id: Annotated[str, Field(min_length=1, max_length=120)]
+    invoice_number: str | None = None  # the printed number, "some clients also send" it (spec §3)
     invoice_type: Literal["salesInvoice", "creditNote"]
     invoice_subject: str | None = None
     invoice_due_date: str | None = None  # ISO 8601

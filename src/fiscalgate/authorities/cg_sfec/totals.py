@@ -290,6 +290,10 @@ def check_totals(payload: Mapping[str, Any], *, paid: Decimal | None = None) -> 
             )
             net_exact = ZERO
         net = c.product(f"{p}.net_amount", "line_net", net_d, net_exact, how)
+        if item.get("amount_after_discount") is not None:  # another name for the net (spec §3)
+            after = c.number(item, "amount_after_discount", f"{p}.amount_after_discount")
+            if after is not None:
+                c.exact(f"{p}.amount_after_discount", "line_net", after, net, "net_amount")
         rate_value = regime.RATES[rate_key]
         tax = c.product(
             f"{p}.tax_amount", "line_tax", tax_d, net * rate_value / HUNDRED, f"net_amount × {rate_key} %"
