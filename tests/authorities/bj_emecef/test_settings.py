@@ -134,3 +134,8 @@ def test_a_pasted_api_url_is_cut_back_to_the_swagger_host(pasted: str) -> None:
     assert DRIVER.base_url(_parse(environment="sandbox", base_url=pasted)) == (
         "https://developper.impots.bj/sygmef-emcf"
     )
+
+
+def test_mock_never_points_at_the_dgi_test_platform() -> None:
+    problems = _problems(environment="mock", base_url="https://developper.impots.bj/sygmef-emcf")
+    assert "use environment=sandbox" in problems["base_url"]

@@ -71,8 +71,11 @@ def test_security_elements_format() -> None:
 
 def test_production_mode_codes_do_not_start_with_test() -> None:
     platform = _platform(test_mode=False)
-    codes = {_certify(platform)["codeMECeFDGI"][:4] for _ in range(5)}
-    assert codes != {"TEST"}
+    answers = [_certify(platform) for _ in range(5)]
+    codes = [a["codeMECeFDGI"] for a in answers]
+    assert all(re.fullmatch(r"[A-Z2-7]{4}(-[A-Z2-7]{4}){5}", c) for c in codes)
+    assert not any(c.startswith("TEST") for c in codes) and len(set(codes)) == 5
+    assert all(a["qrCode"].split(";")[2] == a["codeMECeFDGI"].replace("-", "") for a in answers)
 
 
 def test_counters_per_type_and_overall_and_cancel_consumes_none() -> None:

@@ -312,6 +312,9 @@ class EmecefSettings(AuthoritySettings):
                 raise ValueError("production must use https")
         if env == Environment.MOCK and host in PRODUCTION_HOSTS:
             raise ValueError(f"mock points at the production host {host!r}: use environment=production")
+        if env == Environment.MOCK and host in SANDBOX_HOSTS:
+            # Invoices numbered by the DGI's test platform would be recorded as simulator ones.
+            raise ValueError(f"mock points at the DGI test platform {host!r}: use environment=sandbox")
         if env == Environment.SANDBOX and host in PRODUCTION_HOSTS:
             raise ValueError(
                 f"sandbox points at the production host {host!r}: test invoices would become real ones"
