@@ -552,3 +552,13 @@ async def test_a_key_of_another_taxpayer_is_flagged_on_the_result(
     assert cert.reference.startswith("1304777N")
     notice = next(n for n in cert.notices if n.code == "fne.ncc_differs")
     assert notice.severity == "warning" and "1304777N" in notice.message and "9606123E" in notice.message
+
+
+async def test_a_redirecting_url_is_a_configuration_error(
+    sim: Sim, driver: FneDriver, settings: FneSettings
+) -> None:
+    sim.app.add("error", path="/sign", status=301, body={"message": "Moved Permanently"})
+    with pytest.raises(ConfigurationError) as caught:
+        await driver.certify(parse_invoice(invoice_data()), settings, sim.connection)
+    assert "301" in caught.value.message and "redirige" in caught.value.message
+    assert sim.app.platform.documents == {}  # never followed: the POST was not replayed elsewhere

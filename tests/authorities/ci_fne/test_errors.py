@@ -167,3 +167,17 @@ def test_missing_sign_endpoint_is_a_configuration_error(status: int) -> None:
         status, {"message": "Invoice not found", "error": "not_found"}, operation="refund"
     )
     assert type(refund) is InvoiceRejected  # on a refund the path names the original invoice
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+@pytest.mark.parametrize("operation", ["sign", "refund"])
+def test_a_redirect_is_a_configuration_error(status: int, operation: str) -> None:
+    # e.g. an http:// URL the host redirects to https://: the POST was not processed, fix the URL
+    error = errors.classify(status, {"_text": "<html>Moved</html>"}, operation=operation)
+    assert type(error) is ConfigurationError and error.code == "settings.invalid.ci-fne.redirect"
+
+
+def test_an_unexpected_3xx_is_not_assumed_unprocessed() -> None:
+    # 303 "See Other" is how some servers answer a POST they DID process: stay on the safe side
+    error = errors.classify(303, {}, operation="sign", checkpoint={"invoice_number": "F-1"})
+    assert type(error) is OutcomeUnknown and error.checkpoint == {"invoice_number": "F-1"}

@@ -62,6 +62,19 @@ TABLE: tuple[FneError, ...] = (
         _NO_ENDPOINT_ADVICE,
         operation="sign",
     ),
+    # httpx does not follow redirects. A 301/302/307/308 (e.g. http -> https, or a host that moved)
+    # tells where to go and processes nothing; only the URL in the settings can fix it.
+    *(
+        FneError(
+            status,
+            None,
+            ConfigurationError,
+            "settings.invalid.ci-fne.redirect",
+            "",
+            "L'URL de base FNE redirige ailleurs (http/https, hôte déplacé) : configurez l'URL finale.",
+        )
+        for status in (301, 302, 307, 308)
+    ),
     FneError(
         400,
         "bad_request",
@@ -216,7 +229,7 @@ def lookup(status: int, code: str | None, operation: str | None = None) -> FneEr
         if row.operation is not None and row.operation != operation:
             continue
         if row.status in (None, status) and row.code in (None, code):
-            if row.status is None and status < 500:
+            if row.status is None and status < 500 and not 300 <= status < 400:
                 continue
             return row
     # Unlisted 4xx: the platform refused the content.
