@@ -206,6 +206,22 @@ async def test_resume_after_crash_with_the_uid(emecef: Emecef) -> None:
     assert again.status == "unknown" and "can neither say which" in again.detail
 
 
+async def test_resume_after_crash_never_confirms_totals_that_differed(emecef: Emecef) -> None:
+    saved: dict[str, Any] = {}
+
+    async def crash(data: dict[str, Any]) -> None:
+        saved.update(data)
+        raise Crash  # died before comparing the e-MCF's totals with ours
+
+    emecef.platform.next_totals_skew.update({"vab": 1, "hab": -1})
+    invoice = official_example()
+    with pytest.raises(Crash):
+        await emecef.driver.certify(invoice, emecef.settings, emecef.connection, checkpoint=crash)
+    result = await emecef.driver.reconcile(invoice, emecef.settings, emecef.connection, saved)
+    assert result.status == "not_certified" and "totals.hab, totals.vab" in result.detail
+    assert emecef.platform.finalised[saved["uid"]] == "cancelled" and emecef.platform.total_counter == 0
+
+
 async def test_resume_without_uid_finds_the_pending_request(emecef: Emecef) -> None:
     invoice = official_example(aib="B")
     async with emecef.client() as client:

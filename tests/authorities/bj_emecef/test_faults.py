@@ -30,7 +30,7 @@ async def test_timeout_after_the_post_is_unknown_then_reconcile_finds_and_confir
     invoice = official_example(aib="B")
     with pytest.raises(OutcomeUnknown) as info:
         await env.driver.certify(invoice, env.settings, env.connection)
-    assert "uid" not in info.value.checkpoint  # no uid was received
+    assert info.value.checkpoint["uid"] is None  # no uid was received
     assert len(env.platform.pending) == 1  # but the e-MCF recorded it
     result = await env.driver.reconcile(invoice, env.settings, env.connection, info.value.checkpoint)
     assert result.status == "certified" and result.certification is not None
@@ -259,7 +259,8 @@ async def test_a_post_lost_before_processing_reconciles_to_not_certified_then_ce
     invoice = official_example(aib="B")
     with pytest.raises(OutcomeUnknown) as info:
         await env.driver.certify(invoice, env.settings, env.connection)
-    assert info.value.checkpoint == {"stage": "submit"} and env.platform.pending == {}
+    assert info.value.checkpoint == {"stage": "submit", "uid": None, "submitted_totals": None}
+    assert env.platform.pending == {}
     result = await env.driver.reconcile(invoice, env.settings, env.connection, info.value.checkpoint)
     assert result.status == "not_certified" and "safe to resubmit" in result.detail
     cert = await env.driver.certify(invoice, env.settings, env.connection)
@@ -290,3 +291,27 @@ async def test_an_undocumented_error_code_on_confirm_is_an_unknown_outcome(emece
     with pytest.raises(OutcomeUnknown) as info:
         await env.driver.certify(official_example(), env.settings, env.connection)
     assert info.value.authority_code == "42" and info.value.checkpoint["uid"] in env.platform.pending
+
+
+async def test_a_lost_post_overrides_a_uid_left_by_an_earlier_attempt(emecef_local: Emecef) -> None:
+    env = emecef_local
+    invoice = official_example(aib="B")
+    # attempt 1 got a uid, then failed definitively (the token was refused on confirm)
+    env.sim.add("error", path="/confirm", status=401, body=None)
+    stored: dict[str, Any] = {}
+
+    async def remember(data: dict[str, Any]) -> None:
+        stored.update(data)  # what the gateway does: merge every checkpoint into the invoice's row
+
+    with pytest.raises(AuthorityAuthError):
+        await env.driver.certify(invoice, env.settings, env.connection, checkpoint=remember)
+    first = stored["uid"]
+    env.platform.finalise(first, "cancel")  # gone: finalised or expired by now
+    # attempt 2: the POST is recorded but its answer is lost
+    env.sim.add("hang_after_processing", path="/api/invoice", method="POST", seconds=0.5)
+    with pytest.raises(OutcomeUnknown) as info:
+        await env.driver.certify(invoice, env.settings, env.connection, checkpoint=remember)
+    stored.update(info.value.checkpoint)
+    result = await env.driver.reconcile(invoice, env.settings, env.connection, stored)
+    assert result.status == "certified" and result.certification is not None
+    assert result.certification.authority_data["uid"] != first

@@ -171,7 +171,14 @@ class EmecefDriver(AuthorityDriver):
         expected = expected_totals(request)
         secrets = settings.secrets()
         async with EmecefClient(connection, settings.token.get_secret_value()) as client:
-            submitted = await client.submit(request)
+            try:
+                submitted = await client.submit(request)
+            except OutcomeUnknown as exc:
+                # No uid is known for THIS attempt. Saying so explicitly matters to callers that merge
+                # checkpoints across attempts (the gateway does): a uid left over from an earlier
+                # attempt would send reconcile() to that request instead of searching the pending ones.
+                exc.checkpoint.update(uid=None, submitted_totals=None)
+                raise
             raw_submit = client.last_raw
             uid = str(submitted.uid)
             saved = {"uid": uid, "submitted_totals": _totals_text(submitted.totals())}
