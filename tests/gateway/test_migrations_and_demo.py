@@ -148,3 +148,40 @@ def test_serve_demo_prints_a_working_key_and_example(
     assert "Administrator token" in first and "export FG=http://127.0.0.1:8123 KEY=" + keys[1] in second
     for app, _, _ in ran:
         gateway(app).db.dispose()  # type: ignore[arg-type]
+
+
+def test_the_database_keeps_a_certified_invoice_immutable(empty_database: str) -> None:
+    migrate(empty_database)
+    engine = create_engine(normalise_url(empty_database))
+    at = "2026-01-01 00:00:00+00:00"
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO tenants (id, name, country, modules, created_at)"
+                    " VALUES ('t', 'T', 'CI', '[]', :at)"
+                ),
+                {"at": at},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO invoices (id, tenant_id, authority, number, kind, status, document,"
+                    " currency, environment, reference, certification, certified_at, attempts, created_at,"
+                    " updated_at) VALUES ('a', 't', 'ci-fne', '1', 'sale', 'certified', '{}', 'XOF', 'mock',"
+                    " 'R1', '{}', :at, 0, :at, :at)"
+                ),
+                {"at": at},
+            )
+        for statement in [
+            "UPDATE invoices SET status = 'approved', reference = NULL, certification = NULL WHERE id = 'a'",
+            "UPDATE invoices SET reference = 'R2' WHERE id = 'a'",
+            "UPDATE invoices SET document = '{\"x\": 1}' WHERE id = 'a'",
+            "DELETE FROM invoices WHERE id = 'a'",
+        ]:
+            with pytest.raises(Exception, match="immutable"), engine.begin() as conn:
+                conn.execute(text(statement))
+        with engine.begin() as conn:  # bookkeeping columns may still move
+            conn.execute(text("UPDATE invoices SET status_detail = 'noted' WHERE id = 'a'"))
+            assert conn.execute(text("SELECT reference FROM invoices WHERE id = 'a'")).scalar() == "R1"
+    finally:
+        engine.dispose()
