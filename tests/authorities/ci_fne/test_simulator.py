@@ -300,3 +300,19 @@ def test_bodies_other_fne_clients_send(changes: dict[str, Any], status: int, fie
     assert reply.status == status, reply.body
     if field is not None:
         assert field in reply.body["errors"]
+
+
+async def test_unknown_routes_answer_in_the_platform_error_shape() -> None:
+    app = make_simulator()
+    async with client(app) as http:
+        missing = await http.post("/ws/external/invoice/sign", json=SALE, headers=AUTH)
+        wrong_method = await http.get("/ws/external/invoices/sign", headers=AUTH)
+    assert missing.status_code == 404
+    assert missing.json() == {
+        "message": "Cannot POST /ws/external/invoice/sign",
+        "error": "Not Found",
+        "statusCode": 404,
+        "errors": {},
+    }
+    assert wrong_method.status_code == 405 and wrong_method.json()["statusCode"] == 405
+    assert wrong_method.headers["allow"] == "POST"

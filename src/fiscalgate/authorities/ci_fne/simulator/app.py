@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field, ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fiscalgate.authorities.ci_fne.simulator.state import UNAUTHORIZED, Document, Platform, Reply, Taxpayer
 from fiscalgate.simkit.faults import FaultInjector
@@ -89,6 +90,19 @@ def _page(doc: Document) -> str:
 
 def create_app(platform: Platform) -> FneSimulator:
     api = FastAPI(title="FNE simulator (fiscalgate)", docs_url=None, redoc_url=None, openapi_url=None)
+
+    @api.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # Unknown routes and methods answer in the platform's error shape (spec §9), not FastAPI's
+        # {"detail": ...}, so a client reading `message`/`statusCode` gets something it can show.
+        names = {404: "Not Found", 405: "Method Not Allowed"}
+        body = {
+            "message": f"Cannot {request.method} {request.url.path}",
+            "error": names.get(exc.status_code, "error"),
+            "statusCode": exc.status_code,
+            "errors": {},
+        }
+        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
     def bad_json() -> JSONResponse:
         body = {"message": "Invalid JSON body", "error": "bad_request", "statusCode": 400, "errors": {}}
