@@ -21,6 +21,7 @@ def parse(driver: SfecDriver, **changes: Any) -> Any:
         ("mock", "http://127.0.0.1:8083/", "http://127.0.0.1:8083"),
         ("sandbox", None, "https://sandbox.api.sfec.gouv.cg"),
         ("sandbox", "https://sandbox-pgsfec.akieni.tech", "https://sandbox-pgsfec.akieni.tech"),
+        ("sandbox", "http://localhost:9000/", "http://localhost:9000"),  # a local proxy
         ("production", None, "https://api.sfec.gouv.cg"),
     ],
 )
@@ -40,6 +41,7 @@ def test_base_url_per_environment(
         ("production", "https://localhost", "test, development or local host"),
         ("production", "http://api.sfec.gouv.cg", "production must use https"),
         ("sandbox", "https://api.sfec.gouv.cg", "sandbox cannot point at the production host"),
+        ("sandbox", "http://sandbox-pgsfec.akieni.tech", "sandbox must use https"),
         ("mock", "ftp://x", "http(s) URL"),
     ],
 )

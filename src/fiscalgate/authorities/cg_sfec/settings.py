@@ -110,6 +110,9 @@ class SfecSettings(AuthoritySettings):
                 raise ValueError(
                     f"production cannot point at {host}: it is a test, development or local host"
                 )
+        elif self.environment is Environment.SANDBOX and parts.scheme != "https" and not is_local(host):
+            # a real sandbox key would cross the internet in clear text
+            raise ValueError("sandbox must use https (http only for a local host)")
         elif host in PRODUCTION_HOSTS:
             # mock credentials or test invoices must never reach the live platform
             raise ValueError(
