@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from fiscalgate.authorities import get_driver
 from fiscalgate.authorities.ci_fne import convert
 from fiscalgate.authorities.ci_fne.convert import TotalsLine, compute_totals
-from fiscalgate.authorities.ci_fne.schemas import SignRequest
+from fiscalgate.authorities.ci_fne.schemas import SignRequest, SignResponse
 from fiscalgate.authorities.ci_fne.simulator.app import make_simulator
 from fiscalgate.core.invoice import parse_invoice
 
@@ -209,4 +209,54 @@ def test_client_totals_equal_simulator_totals(data: dict[str, Any]) -> None:
         "ttc": ours.total_incl_vat,
         "other_taxes": ours.other_taxes,
         "to_pay": ours.total_to_pay,
+    }
+
+
+@settings(max_examples=100, deadline=None)
+@given(invoices, st.data())
+def test_credit_note_totals_equal_simulator_totals(data: dict[str, Any], draw: st.DataObject) -> None:
+    """A random partial refund of a random invoice: the totals we compute locally for the credit note
+    (the 201 has no amounts) equal what the simulated platform computed for it."""
+    request = _request(data)
+    sim = make_simulator()
+    platform = sim.platform
+    taxpayer = next(iter(platform.taxpayers.values()))
+    wire = json.loads(json.dumps(request.wire()))
+    signed = platform.sign(taxpayer, wire, "http://sim")
+    assert signed.status == 200, signed.body
+    original = convert.certification_from_sign(
+        SignResponse.model_validate(signed.body),
+        request,
+        raw=signed.body,
+        environment="mock",
+        warning_threshold=50,
+    )
+    lines = []
+    for position, item in enumerate(request.items, start=1):
+        if draw.draw(st.booleans(), label=f"refund line {position}"):
+            fraction = draw.draw(st.sampled_from(["1", "0.5", "0.25", "0.001"]), label="share")
+            quantity = max((item.quantity * Decimal(fraction)).quantize(Decimal("0.001")), Decimal("0.001"))
+            lines.append(
+                {"description": item.description, "quantity": str(quantity), "unit_price": "1",
+                 "original_line": position}
+            )  # fmt: skip
+    if not lines:
+        lines.append({"description": "x", "quantity": "0.001", "unit_price": "1", "original_line": 1})
+    credit = parse_invoice(
+        invoice_data(number="AV-1", kind="credit_note", original={"number": "F-1"}, lines=lines)
+    )
+    plan, problems = convert.plan_refund(credit, original)
+    assert plan is not None, problems
+    refunded = platform.refund(
+        taxpayer, original.authority_data["invoice_id"], json.loads(json.dumps(plan.request.wire())), "x"
+    )
+    assert refunded.status == 201, refunded.body
+    doc = platform.by_reference(refunded.body["reference"])
+    assert doc is not None
+    assert doc.totals == {
+        "ht": plan.totals.total_excl_tax,
+        "vat": plan.totals.vat,
+        "ttc": plan.totals.total_incl_vat,
+        "other_taxes": plan.totals.other_taxes,
+        "to_pay": plan.totals.total_to_pay,
     }
