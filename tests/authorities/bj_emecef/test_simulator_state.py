@@ -132,6 +132,10 @@ def test_finalised_requests_answer_20_everywhere() -> None:
         (11, {"type": "FA", "reference": "TESTAAAAAAAAAAAAAAAAAAAA"}),
         (99, {"ifu": "9999999999999"}),
         (99, {"operator": {"name": ""}}),
+        (99, {"items": [{"name": "x", "price": -1800, "quantity": 1, "taxGroup": "B"}]}),
+        (99, {"items": [{"name": "x", "price": 1800, "quantity": 0, "taxGroup": "B"}]}),
+        (99, {"items": [{"name": "x", "price": 1800, "quantity": "-2", "taxGroup": "B"}]}),
+        (99, {"items": [{"name": "x", "price": 1800, "quantity": 1, "taxGroup": "B", "taxSpecific": -5}]}),
     ],
 )
 def test_request_errors(error: int, change: dict[str, Any]) -> None:

@@ -241,6 +241,15 @@ class Platform:
             raise BusinessError(8)
         if any(item.get("taxGroup") not in RATES for item in items):
             raise BusinessError(9)
+        # Decision (README, spec §15.9 open): negative amounts and non-positive quantities are refused
+        # with the generic code; credit notes carry positive amounts (the live FA samples do).
+        if any(
+            Fraction(str(item["price"])) < 0
+            or Fraction(str(item["quantity"])) <= 0
+            or Fraction(str(item.get("taxSpecific") or 0)) < 0
+            for item in items
+        ):
+            raise BusinessError(99)
         if any(p.get("name") not in dict(PAYMENT_TYPES) for p in request.get("payment") or []):
             raise BusinessError(7)
         operator = request.get("operator") or {}
