@@ -562,3 +562,16 @@ async def test_a_redirecting_url_is_a_configuration_error(
         await driver.certify(parse_invoice(invoice_data()), settings, sim.connection)
     assert "301" in caught.value.message and "redirige" in caught.value.message
     assert sim.app.platform.documents == {}  # never followed: the POST was not replayed elsewhere
+
+
+async def test_wrong_key_on_a_refund_is_an_auth_error(
+    sim: Sim, driver: FneDriver, settings: FneSettings
+) -> None:
+    cert = await driver.certify(parse_invoice(invoice_data()), settings, sim.connection)
+    bad = driver.parse_settings({**driver.mock_credentials(), "api_key": "WrongKey000000000000000000000000"})
+    with pytest.raises(AuthorityAuthError) as caught:
+        await driver.credit_note(credit(refund_line("1", original_line=1)), cert, bad, sim.connection)
+    assert (caught.value.http_status, caught.value.authority_code) == (401, "unauthorized")
+    assert "refund" in caught.value.message
+    stored = (await sim_get(sim, f"/_sim/documents/{cert.reference}")).json()
+    assert stored["items"][0]["refunded"] == "0"  # nothing refunded, no credit note numbered
