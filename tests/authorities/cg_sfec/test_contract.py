@@ -361,3 +361,31 @@ async def test_printed_mentions_of_a_certified_invoice(
     labels = [label for label, _ in printed.totals]
     assert labels.index("TVA 18 %") < labels.index("TVA 5 %") < labels.index("Total TTC")
     assert dict(printed.totals)["Centimes additionnels (5 % de la TVA)"] == Decimal(7524)
+
+
+async def test_latency_within_the_timeout_is_only_slower(
+    driver: SfecDriver, settings: SfecSettings, target: Target, sale: Invoice
+) -> None:
+    target.sim.app.add("latency", path="/invoices/certify", seconds=0.1)
+    cert = await driver.certify(sale, settings, target.with_timeout(2))
+    assert cert.notices == [] and len(target.sim.platform.records) == 1
+
+
+async def test_latency_beyond_the_timeout_still_certifies_once(
+    driver: SfecDriver, settings: SfecSettings, target: Target, sale: Invoice
+) -> None:
+    # the first attempt times out; depending on the transport it is processed late or never:
+    # either way the resends end with exactly one certification
+    target.sim.app.add("latency", path="/invoices/certify", seconds=0.5)
+    cert = await driver.certify(sale, settings, target.with_timeout(0.3))
+    assert list(target.sim.platform.records) == ["FAC-2026-0042"]
+    assert cert.reference == target.sim.platform.records["FAC-2026-0042"].certification_number
+
+
+async def test_a_request_dropped_before_processing_is_simply_resent(
+    driver: SfecDriver, settings: SfecSettings, target: Target, sale: Invoice
+) -> None:
+    target.sim.app.add("drop_before_processing", path="/invoices/certify", seconds=0.5)
+    cert = await driver.certify(sale, settings, target.with_timeout(0.3))
+    assert cert.notices == []  # nothing to adopt: the first never reached the platform
+    assert len(target.sim.platform.records) == 1
