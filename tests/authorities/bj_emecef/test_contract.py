@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from fiscalgate.authorities.bj_emecef.errors import ERRORS
 from fiscalgate.authorities.bj_emecef.simulator.state import mint_token
@@ -460,3 +461,12 @@ async def test_a_body_that_does_not_bind_is_http_400_and_records_nothing(
     assert answer.status_code == 400
     assert answer.json()["title"] == "One or more validation errors occurred."
     assert emecef.platform.pending == {}
+
+
+async def test_certifying_with_a_token_about_to_expire_warns(emecef: Emecef) -> None:
+    token = mint_token(
+        emecef.settings.ifu, "TS01000001", emecef.platform.token_secret, lifetime=timedelta(days=5)
+    )
+    settings = emecef.settings.model_copy(update={"token": SecretStr(token)})
+    cert = await emecef.driver.certify(official_example(), settings, emecef.connection)
+    assert [n.code for n in cert.notices] == ["emecef.token_expires_soon"]

@@ -364,3 +364,15 @@ def test_rounded_unit_prices_are_flagged_when_they_change_the_total() -> None:
     request, _ = build_request(ht, SETTINGS)
     assert request is not None and request.items[0].price == 1000
     assert rounding_notice(ht, request) is None  # the group total rounds to the same franc
+
+
+def test_a_token_close_to_its_expiry_is_flagged() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from fiscalgate.authorities.bj_emecef.convert import token_notice
+
+    now = datetime(2026, 7, 16, 10, 0, tzinfo=UTC)
+    assert token_notice(now + timedelta(days=31), now) is None
+    notice = token_notice(datetime(2026, 8, 4, 23, 0, tzinfo=UTC), now)  # local midnight, as seen live
+    assert notice is not None and notice.code == "emecef.token_expires_soon"
+    assert "expires on 05/08/2026 00:00 (Bénin time)" in notice.message

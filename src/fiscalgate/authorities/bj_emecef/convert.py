@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from fiscalgate.authorities.bj_emecef.regime import (
     AUTHORITY,
+    BENIN_TZ,
     CODE_RE,
     CREDITED_TYPE,
     GROUP_RATES,
@@ -226,6 +228,25 @@ def rounding_notice(invoice: Invoice, request: InvoiceRequestDataDto) -> Notice 
         message=(
             f"e-MECeF takes whole-franc unit prices: the certified total is {certified} F where the "
             f"invoice's own prices give {own} F; print the certified amounts (they prevail)"
+        ),
+        severity="warning",
+    )
+
+
+# The DGI issues tokens by hand (no refresh endpoint, §11) and every call fails with 401 once one has
+# expired: a month's warning leaves time to ask for the next one. Our choice; the spec says nothing.
+TOKEN_WARNING = timedelta(days=30)
+
+
+def token_notice(expires_at: datetime, now: datetime) -> Notice | None:
+    """A warning on every certification made with a token that expires within TOKEN_WARNING."""
+    if expires_at - now > TOKEN_WARNING:
+        return None
+    return Notice(
+        code="emecef.token_expires_soon",
+        message=(
+            f"the e-MCF token expires on {expires_at.astimezone(BENIN_TZ):%d/%m/%Y %H:%M} (Bénin time): "
+            "ask the DGI for a new one before then, every call will be refused after it"
         ),
         severity="warning",
     )

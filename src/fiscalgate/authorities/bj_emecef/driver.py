@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -21,6 +22,7 @@ from fiscalgate.authorities.bj_emecef.convert import (
     expected_totals,
     rounding_notice,
     to_certification,
+    token_notice,
     totals_mismatches,
 )
 from fiscalgate.authorities.bj_emecef.errors import NOT_PENDING
@@ -208,6 +210,7 @@ class EmecefDriver(AuthorityDriver):
             ),
             invoice,
             request,
+            settings,
         )
 
     @staticmethod
@@ -310,6 +313,7 @@ class EmecefDriver(AuthorityDriver):
                 ),
                 invoice,
                 request,
+                s,
             )
             return Reconciliation("certified", cert, detail=f"pending request {uid} confirmed")
 
@@ -335,10 +339,14 @@ class EmecefDriver(AuthorityDriver):
         return details.model_dump(by_alias=True)
 
 
-def _with_notices(cert: Certification, invoice: Invoice, request: InvoiceRequestDataDto) -> Certification:
-    notice = rounding_notice(invoice, request)
-    if notice is not None:
-        cert.notices.append(notice)
+def _with_notices(
+    cert: Certification, invoice: Invoice, request: InvoiceRequestDataDto, settings: EmecefSettings
+) -> Certification:
+    notices = (
+        rounding_notice(invoice, request),
+        token_notice(settings.token_expires_at, datetime.now(UTC)),
+    )
+    cert.notices.extend(n for n in notices if n is not None)
     return cert
 
 
