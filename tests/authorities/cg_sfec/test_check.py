@@ -61,6 +61,9 @@ def test_a_valid_payload(tmp_path: Path) -> None:
     assert run(str(path)) == (0, "no problem found\n")
     code, output = run(str(path), "--paid", "189469")
     assert code == 2 and "amount_due" in output and "[expected 1000000]" in output
+    code, output = run(str(path), "--paid", "lots")
+    assert code == 2 and "'lots' is not an amount" in output
+    assert run(str(path), "--url", "http://127.0.0.1:9")[0] == 2  # --url without --api-key
 
 
 @pytest.mark.socket

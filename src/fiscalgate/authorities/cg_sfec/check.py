@@ -11,7 +11,7 @@ refused or failed.
 from __future__ import annotations
 
 import json
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +80,11 @@ def command(
     payload = json.loads(payload_file.read_text(encoding="utf-8"))
     if not isinstance(payload, dict):
         raise click.UsageError("the file must hold one JSON object")
-    problems = problems_of(payload, Decimal(paid) if paid is not None else None)
+    try:
+        paid_amount = Decimal(paid) if paid is not None else None
+    except InvalidOperation:
+        raise click.BadParameter(f"{paid!r} is not an amount", param_hint="--paid") from None
+    problems = problems_of(payload, paid_amount)
     if url is None:
         if problems:
             click.echo(_show(problems))
