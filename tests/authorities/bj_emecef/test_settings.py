@@ -139,3 +139,9 @@ def test_a_pasted_api_url_is_cut_back_to_the_swagger_host(pasted: str) -> None:
 def test_mock_never_points_at_the_dgi_test_platform() -> None:
     problems = _problems(environment="mock", base_url="https://developper.impots.bj/sygmef-emcf")
     assert "use environment=sandbox" in problems["base_url"]
+
+
+@pytest.mark.parametrize("prefix", ["Bearer ", "bearer ", "BEARER  "])
+def test_a_pasted_authorization_header_is_reduced_to_the_token(prefix: str) -> None:
+    token = _token()
+    assert _parse(token=prefix + token).token.get_secret_value() == token

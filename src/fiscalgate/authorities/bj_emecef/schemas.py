@@ -327,7 +327,8 @@ class EmecefSettings(AuthoritySettings):
     @classmethod
     def _token_matches(cls, value: SecretStr, info: ValidationInfo) -> SecretStr:
         token = value.get_secret_value().strip()
-        token = token.removeprefix("Bearer ").strip()
+        if token[:7].lower() == "bearer ":  # a pasted header value, whatever its case
+            token = token[7:].strip()
         try:
             claims = read_token(token)
         except TokenFormatError as exc:
