@@ -376,3 +376,10 @@ def test_a_token_close_to_its_expiry_is_flagged() -> None:
     notice = token_notice(datetime(2026, 8, 4, 23, 0, tzinfo=UTC), now)  # local midnight, as seen live
     assert notice is not None and notice.code == "emecef.token_expires_soon"
     assert "expires on 05/08/2026 00:00 (Bénin time)" in notice.message
+
+
+def test_a_credit_note_must_go_to_the_platform_that_certified_its_original() -> None:
+    credit = _invoice([_line()], kind="credit_note", original={"number": "F-1"})
+    sandbox_original = _original("FV").model_copy(update={"environment": "sandbox"})
+    problems = _problems(credit, original=sandbox_original)
+    assert problems == {"original": "the original was certified in sandbox, this credit note goes to mock"}

@@ -429,6 +429,15 @@ def build_request(
                     "emecef.original_authority",
                     f"the original was certified by {original.authority}",
                 )
+            elif original.environment != settings.environment.value:
+                # Each platform knows only its own codes (error 11 otherwise).
+                out.add(
+                    "original",
+                    "emecef.original_environment",
+                    f"the original was certified in {original.environment}, this credit note goes to "
+                    f"{settings.environment.value}",
+                    settings.environment.value,
+                )
             wanted = CREDITED_TYPE[invoice_type]
             original_type = original.authority_data.get("type")
             if original_type is not None and original_type != wanted:
