@@ -131,8 +131,9 @@ def _print_certification(cert: Certification) -> None:
         click.echo(f"  counters         {cert.counters}")
     if cert.sticker_balance is not None:
         click.echo(f"  sticker balance  {cert.sticker_balance}")
+    width = max([16, *(len(key) for key in cert.totals)])
     for key, value in cert.totals.items():
-        click.echo(f"  {key:<16} {value}")
+        click.echo(f"  {key:<{width}} {value}")
     for notice in cert.notices:
         if notice.severity == "warning":
             click.secho(f"  warning: {notice.message}", fg="yellow")
@@ -234,9 +235,12 @@ def certify(
     except GatewayError as exc:
         click.secho(f"error: {exc.message}", fg="red", err=True)
         sys.exit(2)
-    _print_certification(cert)
+    # Write the file first: the invoice is certified now, and a broken stdout (`| head`) must not
+    # lose the only record of a number the authority has already used.
     if out_file is not None:
         out_file.write_text(cert.model_dump_json(indent=2), encoding="utf-8")
+    _print_certification(cert)
+    if out_file is not None:
         click.echo(f"certification written to {out_file}")
 
 

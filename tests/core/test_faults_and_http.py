@@ -9,7 +9,7 @@ from starlette.routing import Route
 
 from fiscalgate.authorities.base import Connection, Environment
 from fiscalgate.authorities.http import make_client, send
-from fiscalgate.core.errors import AuthorityUnreachable, OutcomeUnknown
+from fiscalgate.core.errors import AuthorityUnreachable, ConfigurationError, OutcomeUnknown
 from fiscalgate.simkit.faults import FaultInjector
 
 pytestmark = pytest.mark.anyio
@@ -69,3 +69,15 @@ async def test_connect_failure_is_unreachable() -> None:
     async with make_client(conn, {}) as client:
         with pytest.raises(AuthorityUnreachable, match="nothing was sent"):
             await send(client, "POST", "/x", authority="test")
+
+
+async def test_request_that_cannot_be_built_is_a_configuration_error() -> None:
+    app, seen = _app()
+    conn = Connection("http://sim", Environment.MOCK, httpx.ASGITransport(app=app))
+    with pytest.raises(ConfigurationError, match="cannot build requests") as caught:
+        make_client(conn, {"X-API-Key": "clé-accentuée"})
+    assert "clé-accentuée" not in caught.value.message
+    bad_url = Connection("http://sim:notaport", Environment.MOCK, httpx.ASGITransport(app=app))
+    with pytest.raises(ConfigurationError, match="cannot build requests"):
+        make_client(bad_url, {})
+    assert seen == []

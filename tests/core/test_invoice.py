@@ -59,19 +59,30 @@ def test_unknown_field_is_refused() -> None:
     assert caught.value.problems[0].field == "colour"
 
 
-def test_line_discount_amount_is_capped_and_percent_derived() -> None:
-    line = InvoiceLine(
-        description="x",
-        quantity=Decimal(2),
-        unit_price=Decimal(100),
-        discount={"kind": "amount", "value": Decimal(50)},
-    )  # type: ignore[arg-type]
+def test_line_discount_amount_and_percent_derived() -> None:
+    line = InvoiceLine.model_validate(
+        {"description": "x", "quantity": 2, "unit_price": 100, "discount": {"kind": "amount", "value": 50}}
+    )
     assert line.discount_amount == Decimal(50)
     assert line.discount_percent == Decimal(25)
-    capped = InvoiceLine.model_validate(
-        {**line.model_dump(), "discount": {"kind": "amount", "value": Decimal(500)}}
-    )
-    assert capped.discount_amount == Decimal(200)
+    whole = InvoiceLine.model_validate({**line.model_dump(), "discount": {"kind": "amount", "value": 200}})
+    assert whole.discount_percent == Decimal(100)
+
+
+def test_amount_discount_larger_than_the_line_is_refused() -> None:
+    lines = [
+        {
+            "description": "x",
+            "quantity": "2",
+            "unit_price": "100",
+            "discount": {"kind": "amount", "value": "500"},
+        }
+    ]
+    with pytest.raises(InvoiceError) as caught:
+        parse_invoice({**BASE, "lines": lines})
+    problem = caught.value.problems[0]
+    assert problem.field == "lines[0]"
+    assert "exceeds the line amount (2 x 100 = 200)" in problem.message
 
 
 def test_percent_discount_over_100_refused() -> None:

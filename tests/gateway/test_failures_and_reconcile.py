@@ -132,6 +132,33 @@ async def test_emecef_checkpoint_uid_survives_and_decides(
             assert again.status_code == 200 and again.json()["status"] == "certified"
 
 
+async def test_a_new_attempt_starts_with_a_fresh_checkpoint(fake_app: FastAPI) -> None:
+    """What a settled attempt checkpointed (a cancelled e-MECeF uid, say) must not reach the next
+    attempt's reconciliation: a fresh certify claim empties the checkpoint."""
+    from fiscalgate.gateway.invoices.models import InvoiceRow
+    from fiscalgate.simkit.faults import FaultInjector
+    from tests.gateway.conftest import gateway
+    from tests.gateway.fake_driver import FakeSimulator
+
+    tenant, api = await new_tenant(fake_app, settings={"ci-fne": {**FAKE_SETTINGS, **FAST}})
+    injector = FaultInjector(FakeSimulator(FAKE_SETTINGS["api_key"]).app)
+    gateway(fake_app).simulators.install(tenant["id"], "ci-fne", injector)
+    injector.add("error", path="/sign", status=503, body={"message": "Service indisponible"})
+    async with api:
+        inv = (await api.post("/v1/invoices", json={"invoice": sample_invoice(), "approve": True})).json()
+        assert (await _certify(api, inv)).json()["invoice_status"] == "failed"
+
+        def plant(session: Any) -> None:  # as if an earlier attempt had recorded a uid
+            row = session.get(InvoiceRow, inv["id"])
+            row.checkpoint = {**(row.checkpoint or {}), "uid": "stale-uid-of-a-cancelled-attempt"}
+
+        gateway(fake_app).db.call(plant)
+        injector.add("hang_after_processing", path="/sign")
+        assert (await _certify(api, inv)).json()["invoice_status"] == "unknown"
+        stored = (await api.get(f"/v1/invoices/{inv['id']}")).json()
+    assert stored["checkpoint"] == {"number": inv["number"]}  # this attempt's data only
+
+
 async def test_sfec_driver_resends_after_a_timeout_and_adopts(real_app: FastAPI) -> None:
     _, api, counter, injector = await real_tenant(real_app, "cg-sfec", **FAST)
     injector.add("hang_after_processing", path="/certify")
@@ -245,7 +272,7 @@ async def test_a_call_cancelled_midway_leaves_the_invoice_unknown(fake_app: Fast
     from tests.gateway.conftest import gateway
     from tests.gateway.fake_driver import FakeSimulator
 
-    tenant, api = await new_tenant(fake_app, settings={"ci-fne": FAKE_SETTINGS})
+    tenant, api = await new_tenant(fake_app, settings={"ci-fne": {**FAKE_SETTINGS, **FAST}})
     injector = FaultInjector(FakeSimulator(FAKE_SETTINGS["api_key"]).app)
     injector.add("hang_after_processing", path="/sign")
     gateway(fake_app).simulators.install(tenant["id"], "ci-fne", injector)

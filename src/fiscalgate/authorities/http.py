@@ -13,18 +13,27 @@ import anyio
 import httpx
 
 from fiscalgate.authorities.base import Connection
-from fiscalgate.core.errors import AuthorityUnreachable, OutcomeUnknown
+from fiscalgate.core.errors import AuthorityUnreachable, ConfigurationError, OutcomeUnknown
 
 
 def make_client(connection: Connection, headers: dict[str, str]) -> httpx.AsyncClient:
     """An httpx client for one authority call; the transport is injected (in-process simulator,
     recording wrapper, or None for the real network)."""
-    return httpx.AsyncClient(
-        base_url=connection.base_url.rstrip("/"),
-        transport=connection.transport,
-        timeout=httpx.Timeout(connection.timeout, connect=min(connection.timeout, 10.0)),
-        headers={"Accept": "application/json", **dict(connection.headers), **headers},
-    )
+    try:
+        return httpx.AsyncClient(
+            base_url=connection.base_url.rstrip("/"),
+            transport=connection.transport,
+            timeout=httpx.Timeout(connection.timeout, connect=min(connection.timeout, 10.0)),
+            headers={"Accept": "application/json", **dict(connection.headers), **headers},
+        )
+    except (UnicodeEncodeError, httpx.InvalidURL, ValueError) as exc:
+        # A header or URL that cannot go on the wire (e.g. a pasted key with an accented letter).
+        # The value itself is not repeated: it may be a secret.
+        raise ConfigurationError(
+            f"cannot build requests to {connection.base_url}: {type(exc).__name__} in a header or the "
+            "URL; check the settings (key, token, URL)",
+            code="settings.unusable",
+        ) from None
 
 
 async def send(
@@ -48,6 +57,13 @@ async def send(
     try:
         with anyio.fail_after(limit):
             return await client.request(method, path, json=json, params=params)
+    except (httpx.LocalProtocolError, UnicodeEncodeError, httpx.InvalidURL) as exc:
+        # The request could not even be built (a key with a non-ASCII character, a bad URL):
+        # nothing left this machine, and only the settings can fix it.
+        raise ConfigurationError(
+            f"{authority}: cannot build the request {what}: {exc}; check the settings (key, token, URL)",
+            code="settings.unusable",
+        ) from exc
     except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol) as exc:
         raise AuthorityUnreachable(
             f"{authority}: could not reach the authority for {what} ({type(exc).__name__}); nothing was sent",

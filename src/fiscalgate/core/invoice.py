@@ -165,6 +165,15 @@ class InvoiceLine(_Model):
     # Credit notes only: 1-based position of the credited line in the original invoice.
     original_line: int | None = Field(default=None, ge=1)
 
+    @model_validator(mode="after")
+    def _discount_within_line(self) -> InvoiceLine:
+        if self.discount is not None and self.discount.kind == "amount" and self.discount.value > self.gross:
+            raise ValueError(
+                f"the discount ({self.discount.value}) exceeds the line amount "
+                f"({self.quantity} x {self.unit_price} = {self.gross})"
+            )
+        return self
+
     @property
     def gross(self) -> Decimal:
         """quantity x unit price, before any discount, unrounded."""
@@ -172,7 +181,7 @@ class InvoiceLine(_Model):
 
     @property
     def discount_amount(self) -> Decimal:
-        """The line discount as an amount of money, unrounded, never more than the gross."""
+        """The line discount as an amount of money, unrounded (validation keeps it within the gross)."""
         if self.discount is None:
             return Decimal(0)
         if self.discount.kind == "percent":

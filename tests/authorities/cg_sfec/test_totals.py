@@ -4,7 +4,7 @@ by property tests against the simulator's independent audit."""
 from __future__ import annotations
 
 import json
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 import pytest
@@ -309,10 +309,12 @@ def invoices(draw: st.DrawFn) -> dict[str, Any]:
     currency = draw(st.sampled_from(["XAF", "USD"]))
     lines = []
     for _ in range(draw(st.integers(1, 6))):
+        quantity = draw(st.decimals("0.001", "500", places=3))
+        unit_price = draw(_money(currency, 2_000_000 if currency == "XAF" else 5_000))
         line: dict[str, Any] = {
             "description": "article",
-            "quantity": str(draw(st.decimals("0.001", "500", places=3))),
-            "unit_price": str(draw(_money(currency, 2_000_000 if currency == "XAF" else 5_000))),
+            "quantity": str(quantity),
+            "unit_price": str(unit_price),
             "tax_category": draw(st.sampled_from(["standard", "reduced", "exempt", "export", "special"])),
             "price_includes_tax": draw(st.booleans()),
             "kind": draw(st.sampled_from(["product", "service"])),
@@ -321,8 +323,10 @@ def invoices(draw: st.DrawFn) -> dict[str, Any]:
         if kind == "percent":
             line["discount"] = {"kind": "percent", "value": str(draw(st.decimals("0", "100", places=2)))}
         elif kind == "amount":
-            # with cents even in XAF: the builder must still send whole francs
-            line["discount"] = {"kind": "amount", "value": str(draw(st.decimals("0", "50000", places=2)))}
+            # with cents even in XAF: the builder must still send whole francs. A fixed discount
+            # larger than the line is refused by the neutral model, so stay within the line.
+            ceiling = min(Decimal(50000), (quantity * unit_price).quantize(Decimal("0.01"), ROUND_DOWN))
+            line["discount"] = {"kind": "amount", "value": str(draw(st.decimals("0", ceiling, places=2)))}
         lines.append(line)
     data: dict[str, Any] = {
         "number": "P-1",

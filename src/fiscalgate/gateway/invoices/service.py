@@ -630,6 +630,10 @@ def _finish(
 
 
 def _claim(session: Session, tenant_id: str, invoice_id: str, token: str, allowed: tuple[str, ...]) -> bool:
+    # A fresh submission (from approved/failed) starts with an empty checkpoint: what an earlier,
+    # settled attempt recorded (an e-MECeF uid since cancelled, say) must not steer a later
+    # reconciliation. Reconciling an `unknown` invoice keeps its checkpoint: that is its input.
+    fresh: dict[str, Any] = {} if "unknown" in allowed else {"checkpoint": {}}
     return _transition(
         session,
         tenant_id,
@@ -638,6 +642,7 @@ def _claim(session: Session, tenant_id: str, invoice_id: str, token: str, allowe
         status="submitting",
         claim_token=token,
         attempts=InvoiceRow.attempts + 1,
+        **fresh,
     )
 
 
