@@ -1,11 +1,16 @@
 """The generic parts of the `fiscalgate` command (each authority tests its own flows)."""
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
+import pytest
 from click.testing import CliRunner
 
+from fiscalgate.authorities import get_driver
 from fiscalgate.cli import main
+from fiscalgate.simkit.serve import serve_in_thread
 
 FNE_EXAMPLES = Path(__file__).parents[1] / "src/fiscalgate/authorities/ci_fne/examples"
 
@@ -58,3 +63,109 @@ def test_credit_note_in_throwaway_mock_gets_a_hint(tmp_path: Path) -> None:
     )
     assert credit.exit_code == 3
     assert "hint: without --url" in credit.output
+
+
+# --- reconcile: an unknown outcome resolved across two runs of the CLI, over a real socket ---------
+EXAMPLES = Path(__file__).parents[1] / "src/fiscalgate/authorities"
+
+
+def _simulator(code: str) -> Iterator[str]:
+    driver = get_driver(code)
+    settings = driver.parse_settings({"environment": "mock", **driver.mock_credentials()})
+    with serve_in_thread(driver.mock_app(settings)) as url:
+        yield url
+
+
+@pytest.fixture
+def emecef_url() -> Iterator[str]:
+    yield from _simulator("bj-emecef")
+
+
+@pytest.fixture
+def fne_url() -> Iterator[str]:
+    yield from _simulator("ci-fne")
+
+
+@pytest.fixture
+def sfec_url() -> Iterator[str]:
+    yield from _simulator("cg-sfec")
+
+
+def _fault(url: str, **spec: object) -> None:
+    assert httpx.post(f"{url}/_sim/faults", json=spec).status_code == 201
+
+
+@pytest.mark.socket
+def test_emecef_lost_confirm_is_reconciled_from_the_pending_file(emecef_url: str, tmp_path: Path) -> None:
+    runner = CliRunner()
+    invoice = str(EXAMPLES / "bj_emecef/examples/fv_with_aib.json")
+    common = ["-a", "bj-emecef", "--url", emecef_url, "--set", "timeout_seconds=0.5"]
+    out = tmp_path / "fv.json"
+    _fault(emecef_url, kind="drop_before_processing", path="/confirm")
+    lost = runner.invoke(main, ["certify", invoice, *common, "--out", str(out)])
+    assert lost.exit_code == 4, lost.output
+    assert "OutcomeUnknown" in lost.output and "checkpoint:" in lost.output
+    pending = tmp_path / "fv.json.pending.json"
+    assert json.loads(pending.read_text())["uid"]
+    assert not out.exists()
+    done = runner.invoke(
+        main, ["reconcile", invoice, *common, "--checkpoint", str(pending), "--out", str(out)]
+    )
+    assert done.exit_code == 0, done.output
+    assert "certified by bj-emecef" in done.output
+    assert json.loads(out.read_text())["reference"].startswith("TEST-")
+    again = runner.invoke(main, ["reconcile", invoice, *common, "--checkpoint", str(pending)])
+    assert again.exit_code == 4 and "still unknown" in again.output  # finalised: e-MECeF cannot say more
+
+
+@pytest.mark.socket
+def test_emecef_pending_request_can_be_cancelled(emecef_url: str, tmp_path: Path) -> None:
+    runner = CliRunner()
+    invoice = str(EXAMPLES / "bj_emecef/examples/fv_with_aib.json")
+    common = ["-a", "bj-emecef", "--url", emecef_url, "--set", "timeout_seconds=0.5"]
+    _fault(emecef_url, kind="drop_before_processing", path="/confirm")
+    lost = runner.invoke(main, ["certify", invoice, *common])
+    checkpoint = lost.output.split("checkpoint: ", 1)[1].splitlines()[0]
+    cancelled = runner.invoke(
+        main, ["reconcile", invoice, *common, "--checkpoint", checkpoint, "--decision", "cancel"]
+    )
+    assert cancelled.exit_code == 0, cancelled.output
+    assert "not certified" in cancelled.output and "safe" in cancelled.output
+
+
+@pytest.mark.socket
+def test_fne_cannot_be_reconciled_automatically(fne_url: str, tmp_path: Path) -> None:
+    runner = CliRunner()
+    invoice = str(EXAMPLES / "ci_fne/examples/b2b_invoice.json")
+    common = ["-a", "ci-fne", "--url", f"{fne_url}/ws", "--set", "timeout_seconds=0.5"]
+    _fault(fne_url, kind="hang_after_processing", path="/sign")
+    lost = runner.invoke(main, ["certify", invoice, *common, "--out", str(tmp_path / "c.json")])
+    assert lost.exit_code == 4, lost.output
+    result = runner.invoke(
+        main, ["reconcile", invoice, *common, "--checkpoint", str(tmp_path / "c.json.pending.json")]
+    )
+    assert result.exit_code == 4
+    assert "still unknown" in result.output and "portal" in result.output
+
+
+@pytest.mark.socket
+def test_sfec_timeout_is_found_by_invoice_id(sfec_url: str, tmp_path: Path) -> None:
+    runner = CliRunner()
+    invoice = str(EXAMPLES / "cg_sfec/examples/invoice.json")
+    common = ["-a", "cg-sfec", "--url", sfec_url, "--set", "timeout_seconds=0.5", "--set", "max_attempts=1"]
+    _fault(sfec_url, kind="hang_after_processing", path="/invoices")
+    lost = runner.invoke(main, ["certify", invoice, *common, "--out", str(tmp_path / "s.json")])
+    assert lost.exit_code == 4, lost.output
+    found = runner.invoke(
+        main, ["reconcile", invoice, *common, "--checkpoint", str(tmp_path / "s.json.pending.json")]
+    )
+    assert found.exit_code == 0, found.output
+    assert "certified by cg-sfec" in found.output
+
+
+def test_reconcile_rejects_a_checkpoint_that_is_neither_file_nor_json() -> None:
+    result = CliRunner().invoke(
+        main,
+        ["reconcile", str(FNE_EXAMPLES / "b2b_invoice.json"), "-a", "ci-fne", "--checkpoint", "not-json"],
+    )
+    assert result.exit_code == 2 and "neither a file nor JSON" in result.output

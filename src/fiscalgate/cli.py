@@ -1,20 +1,34 @@
-"""The `fiscalgate` command: serve the gateway, run a simulator, certify an invoice from a file."""
+"""The `fiscalgate` command: serve the gateway, run a simulator, certify or reconcile an invoice."""
 
 from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 import click
 import httpx
 
 from fiscalgate import authorities
-from fiscalgate.authorities.base import AuthorityDriver, AuthoritySettings, Connection, Environment
+from fiscalgate.authorities.base import (
+    AuthorityDriver,
+    AuthoritySettings,
+    Connection,
+    Environment,
+    Reconciliation,
+)
 from fiscalgate.core.certification import Certification
-from fiscalgate.core.errors import AuthorityError, ConfigurationError, GatewayError, InvoiceError
+from fiscalgate.core.errors import (
+    AuthorityError,
+    ConfigurationError,
+    GatewayError,
+    InvoiceError,
+    OutcomeUnknown,
+)
 from fiscalgate.core.invoice import Invoice, InvoiceKind, parse_invoice
 
 
@@ -141,44 +155,133 @@ def _print_certification(cert: Certification) -> None:
             click.echo(f"  note: {notice.message}")
 
 
+_AUTHORITY_OPTIONS = [
+    click.argument("invoice_file", type=click.Path(path_type=Path, dir_okay=False)),
+    click.option(
+        "-a", "--authority", required=True, help="ci-fne, bj-emecef or cg-sfec (or fne, mecef, sfec)."
+    ),
+    click.option(
+        "-e",
+        "--environment",
+        type=click.Choice([e.value for e in Environment]),
+        default="mock",
+        show_default=True,
+    ),
+    click.option(
+        "--url",
+        default=None,
+        help="Base URL to call instead of the environment's default "
+        "(e.g. a simulator started with `fiscalgate simulate`).",
+    ),
+    click.option(
+        "--settings",
+        "settings_file",
+        type=click.Path(path_type=Path, dir_okay=False),
+        default=None,
+        help="JSON file with the authority settings (credentials...).",
+    ),
+    click.option("--set", "pairs", multiple=True, metavar="KEY=VALUE", help="One setting (repeatable)."),
+    click.option(
+        "--original",
+        "original_file",
+        type=click.Path(path_type=Path, dir_okay=False),
+        default=None,
+        help="For a credit note: the certification JSON of the original (from --out).",
+    ),
+    click.option(
+        "--out",
+        "out_file",
+        type=click.Path(path_type=Path, dir_okay=False),
+        default=None,
+        help="Write the certification as JSON here (needed later for credit notes). When the outcome "
+        "is unknown, what `reconcile` needs is written to OUT.pending.json instead.",
+    ),
+]
+
+
+def _authority_options(command: Callable[..., None]) -> Callable[..., None]:
+    for option in reversed(_AUTHORITY_OPTIONS):
+        command = option(command)
+    return command
+
+
+def _pending_file(out_file: Path | None) -> Path | None:
+    return None if out_file is None else out_file.with_name(out_file.name + ".pending.json")
+
+
+@contextmanager
+def _reported(
+    environment: str, url: str | None, original_file: Path | None, out_file: Path | None
+) -> Iterator[None]:
+    """Turn every fiscalgate error into a readable message and an exit code (2: fix the input or
+    settings, 3: the authority refused or failed, 4: outcome unknown, reconcile)."""
+    try:
+        yield
+    except InvoiceError as exc:
+        _print_problems(f"the invoice is invalid ({len(exc.problems)} problem(s)):", exc.problems)
+        sys.exit(2)
+    except ConfigurationError as exc:
+        if exc.problems:
+            _print_problems(f"configuration error: {exc.message}", exc.problems)
+        else:
+            click.secho(f"configuration error: {exc.message}", fg="red", err=True)
+        sys.exit(2)
+    except AuthorityError as exc:
+        click.secho(f"{type(exc).__name__}: {exc.message}", fg="red", err=True)
+        if exc.authority_code or exc.authority_message:
+            click.echo(f"  authority says: [{exc.authority_code}] {exc.authority_message}", err=True)
+        for p in exc.problems:
+            click.echo(f"  - {p.field}: {p.message}", err=True)
+        click.echo(f"  what to do: {exc.resolution.value}", err=True)
+        if isinstance(exc, OutcomeUnknown):
+            checkpoint = json.dumps(exc.checkpoint, ensure_ascii=False, default=str)
+            click.echo(f"  checkpoint: {checkpoint}", err=True)
+            pending = _pending_file(out_file)
+            if pending is not None:
+                pending.write_text(checkpoint, encoding="utf-8")
+                click.echo(
+                    f"  written to {pending}; resolve with `fiscalgate reconcile ... --checkpoint {pending}`",
+                    err=True,
+                )
+            else:
+                click.echo(
+                    "  resolve with `fiscalgate reconcile <same invoice and options> --checkpoint "
+                    "'<the JSON above>'`",
+                    err=True,
+                )
+            sys.exit(4)
+        if environment == Environment.MOCK and not url and original_file is not None:
+            click.echo(
+                "  hint: without --url, mock mode starts a fresh in-process simulator that has never seen "
+                "the original; run `fiscalgate simulate <authority>` and pass its --url for credit notes",
+                err=True,
+            )
+        sys.exit(3)
+    except GatewayError as exc:
+        click.secho(f"error: {exc.message}", fg="red", err=True)
+        sys.exit(2)
+
+
+def _load_original(invoice: Invoice, original_file: Path | None) -> Certification | None:
+    if invoice.kind is not InvoiceKind.CREDIT_NOTE:
+        return None
+    if original_file is None:
+        raise click.UsageError("a credit note needs --original (the original's certification JSON)")
+    return Certification.model_validate(_read_json(original_file, "original certification"))
+
+
+def _save(cert: Certification, out_file: Path | None) -> None:
+    # Write the file first: the invoice is certified now, and a broken stdout (`| head`) must not
+    # lose the only record of a number the authority has already used.
+    if out_file is not None:
+        out_file.write_text(cert.model_dump_json(indent=2), encoding="utf-8")
+    _print_certification(cert)
+    if out_file is not None:
+        click.echo(f"certification written to {out_file}")
+
+
 @main.command()
-@click.argument("invoice_file", type=click.Path(path_type=Path, dir_okay=False))
-@click.option("-a", "--authority", required=True, help="ci-fne, bj-emecef or cg-sfec (or fne, mecef, sfec).")
-@click.option(
-    "-e",
-    "--environment",
-    type=click.Choice([e.value for e in Environment]),
-    default="mock",
-    show_default=True,
-)
-@click.option(
-    "--url",
-    default=None,
-    help="Base URL to call instead of the environment's default "
-    "(e.g. a simulator started with `fiscalgate simulate`).",
-)
-@click.option(
-    "--settings",
-    "settings_file",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=None,
-    help="JSON file with the authority settings (credentials...).",
-)
-@click.option("--set", "pairs", multiple=True, metavar="KEY=VALUE", help="One setting (repeatable).")
-@click.option(
-    "--original",
-    "original_file",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=None,
-    help="For a credit note: the certification JSON of the original (from --out).",
-)
-@click.option(
-    "--out",
-    "out_file",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=None,
-    help="Write the certification as JSON here (needed later for credit notes).",
-)
+@_authority_options
 @click.option("--dry-run", is_flag=True, help="Validate and print the payload; send nothing.")
 def certify(
     invoice_file: Path,
@@ -191,8 +294,11 @@ def certify(
     out_file: Path | None,
     dry_run: bool,
 ) -> None:
-    """Certify the neutral invoice in INVOICE_FILE (JSON) with an authority."""
-    try:
+    """Certify the neutral invoice in INVOICE_FILE (JSON) with an authority.
+
+    Exit codes: 0 certified, 2 invalid invoice or settings, 3 refused or failed by the authority,
+    4 outcome unknown (the authority may have certified it: run `fiscalgate reconcile`)."""
+    with _reported(environment, url, original_file, out_file):
         driver = authorities.get_driver(authority)
         settings = _settings(driver, environment, url, settings_file, pairs)
         invoice = parse_invoice(_read_json(invoice_file, "invoice file"))
@@ -204,44 +310,75 @@ def certify(
                 json.dumps(driver.build_payload(invoice, settings), indent=2, ensure_ascii=False, default=str)
             )
             return
-        original = None
-        if invoice.kind is InvoiceKind.CREDIT_NOTE:
-            if original_file is None:
-                raise click.UsageError("a credit note needs --original (the original's certification JSON)")
-            original = Certification.model_validate(_read_json(original_file, "original certification"))
+        original = _load_original(invoice, original_file)
         cert = anyio.run(_certify, driver, invoice, settings, original)
-    except InvoiceError as exc:
-        _print_problems(f"the invoice is invalid ({len(exc.problems)} problem(s)):", exc.problems)
-        sys.exit(2)
-    except ConfigurationError as exc:
-        _print_problems(f"configuration error: {exc.message}", exc.problems) if exc.problems else click.secho(
-            f"configuration error: {exc.message}", fg="red", err=True
+        _save(cert, out_file)
+
+
+@main.command()
+@_authority_options
+@click.option(
+    "--checkpoint",
+    "checkpoint_arg",
+    required=True,
+    help="What the unknown attempt left: the JSON printed by `certify`, or the file it wrote.",
+)
+@click.option(
+    "--decision",
+    type=click.Choice(["confirm", "cancel"]),
+    default="confirm",
+    show_default=True,
+    help="For a request still pending at the authority (e-MECeF): confirm it or cancel it.",
+)
+def reconcile(
+    invoice_file: Path,
+    authority: str,
+    environment: str,
+    url: str | None,
+    settings_file: Path | None,
+    pairs: tuple[str, ...],
+    original_file: Path | None,
+    out_file: Path | None,
+    checkpoint_arg: str,
+    decision: str,
+) -> None:
+    """Find out whether an invoice whose certification ended `unknown` was certified.
+
+    e-MECeF finds the pending request and confirms or cancels it; SFEC looks the invoice up by its
+    id; FNE has no look-up (check the portal). Exit codes: 0 certified or definitely not certified
+    (safe to certify again), 4 still unknown, 2/3 as for `certify`."""
+    with _reported(environment, url, original_file, out_file):
+        driver = authorities.get_driver(authority)
+        settings = _settings(driver, environment, url, settings_file, pairs)
+        invoice = parse_invoice(_read_json(invoice_file, "invoice file"))
+        checkpoint_path = Path(checkpoint_arg)
+        raw = (
+            _read_json(checkpoint_path, "checkpoint file")
+            if checkpoint_path.is_file()
+            else _parse_checkpoint(checkpoint_arg)
         )
-        sys.exit(2)
-    except AuthorityError as exc:
-        click.secho(f"{type(exc).__name__}: {exc.message}", fg="red", err=True)
-        if environment == Environment.MOCK and not url and original_file is not None:
-            click.echo(
-                "  hint: without --url, mock mode starts a fresh in-process simulator that has never seen "
-                "the original; run `fiscalgate simulate <authority>` and pass its --url for credit notes",
-                err=True,
-            )
-        if exc.authority_code or exc.authority_message:
-            click.echo(f"  authority says: [{exc.authority_code}] {exc.authority_message}", err=True)
-        for p in exc.problems:
-            click.echo(f"  - {p.field}: {p.message}", err=True)
-        click.echo(f"  what to do: {exc.resolution.value}", err=True)
-        sys.exit(3)
-    except GatewayError as exc:
-        click.secho(f"error: {exc.message}", fg="red", err=True)
-        sys.exit(2)
-    # Write the file first: the invoice is certified now, and a broken stdout (`| head`) must not
-    # lose the only record of a number the authority has already used.
-    if out_file is not None:
-        out_file.write_text(cert.model_dump_json(indent=2), encoding="utf-8")
-    _print_certification(cert)
-    if out_file is not None:
-        click.echo(f"certification written to {out_file}")
+        original = _load_original(invoice, original_file)
+        choice: Literal["confirm", "cancel"] = "cancel" if decision == "cancel" else "confirm"
+        outcome = anyio.run(_reconcile, driver, invoice, settings, raw, original, choice)
+        if outcome.status == "certified" and outcome.certification is not None:
+            _save(outcome.certification, out_file)
+            return
+        if outcome.status == "not_certified":
+            click.secho(f"not certified: {outcome.detail}", fg="yellow")
+            click.echo("  the authority has no trace of it: certifying it again is safe")
+            return
+        click.secho(f"still unknown: {outcome.detail}", fg="red", err=True)
+        sys.exit(4)
+
+
+def _parse_checkpoint(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise click.UsageError(f"--checkpoint is neither a file nor JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise click.UsageError("--checkpoint must be a JSON object")
+    return value
 
 
 async def _certify(
@@ -251,6 +388,20 @@ async def _certify(
     if original is not None:
         return await driver.credit_note(invoice, original, settings, connection)
     return await driver.certify(invoice, settings, connection)
+
+
+async def _reconcile(
+    driver: AuthorityDriver,
+    invoice: Invoice,
+    settings: AuthoritySettings,
+    checkpoint: dict[str, Any],
+    original: Certification | None,
+    decision: Literal["confirm", "cancel"],
+) -> Reconciliation:
+    connection = _connection(driver, settings)
+    return await driver.reconcile(
+        invoice, settings, connection, checkpoint, original=original, decision=decision
+    )
 
 
 @main.command("authorities")

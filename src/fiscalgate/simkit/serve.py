@@ -34,7 +34,10 @@ def serve_in_thread(app: ASGIApp, port: int | None = None) -> Iterator[str]:
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
+        # Force: a fault test may leave a request hanging on purpose, and a graceful shutdown would
+        # wait for it.
         server.should_exit = True
+        server.force_exit = True
         thread.join(timeout=10)
 
 
