@@ -7,7 +7,9 @@ Before the request is fully sent, a failure means nothing reached the authority
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any, Self
 
 import anyio
 import httpx
@@ -84,3 +86,30 @@ def json_body(response: httpx.Response) -> Any:
         return response.json()
     except ValueError:
         return {"_text": response.text[:4000]}
+
+
+class AuthoritySession:
+    """One httpx client held for the duration of `async with`: the base of authority clients that
+    make several calls in a row (e-MECeF's submit/confirm, SFEC's certify/look-up)."""
+
+    def __init__(self, connection: Connection, headers: Mapping[str, str]) -> None:
+        self.connection = connection
+        self._headers = dict(headers)
+        self._http: httpx.AsyncClient | None = None
+
+    async def __aenter__(self) -> Self:
+        self._http = make_client(self.connection, self._headers)
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        if self._http is None:
+            raise RuntimeError(f"use `async with {type(self).__name__}(...)` before calling it")
+        return self._http

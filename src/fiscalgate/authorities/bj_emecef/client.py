@@ -8,10 +8,8 @@ there); every answer is classified here with `errors.py` (HTTP status, then `err
 from __future__ import annotations
 
 from collections.abc import Mapping
-from types import TracebackType
 from typing import Any, TypeVar
 
-import httpx
 from pydantic import BaseModel, ValidationError
 
 from fiscalgate.authorities.base import Connection
@@ -28,7 +26,7 @@ from fiscalgate.authorities.bj_emecef.schemas import (
     StatusResponseDto,
     TaxGroupsDto,
 )
-from fiscalgate.authorities.http import json_body, make_client, send
+from fiscalgate.authorities.http import AuthoritySession, json_body, send
 from fiscalgate.core.errors import AuthorityError, AuthorityServerError, InvoiceRejected, OutcomeUnknown
 from fiscalgate.core.masking import mask_mapping
 
@@ -38,31 +36,16 @@ INVOICE_PATH = "/api/invoice"
 INFO_PATH = "/api/info"
 
 
-class EmecefClient:
+class EmecefClient(AuthoritySession):
     """Use as `async with EmecefClient(connection, token) as client: ...`.
 
     `last_raw` holds the latest answer (secrets masked) for audit; errors carry it in `.raw`.
     """
 
     def __init__(self, connection: Connection, token: str) -> None:
-        self._connection = connection
+        super().__init__(connection, {"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
         self._token = token
-        self._http: httpx.AsyncClient | None = None
         self.last_raw: Any = None
-
-    async def __aenter__(self) -> EmecefClient:
-        self._http = make_client(
-            self._connection,
-            {"Authorization": f"Bearer {self._token}", "Content-Type": "application/json"},
-        )
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if self._http is not None:
-            await self._http.aclose()
-            self._http = None
 
     # --- the invoicing API ------------------------------------------------------------------------
     async def status(self) -> StatusResponseDto:
@@ -162,9 +145,7 @@ class EmecefClient:
         json: Any = None,
         checkpoint: dict[str, Any] | None = None,
     ) -> Any:
-        if self._http is None:
-            raise RuntimeError("use `async with EmecefClient(...)`")
-        response = await send(self._http, method, path, authority=AUTHORITY, json=json, checkpoint=checkpoint)
+        response = await send(self.http, method, path, authority=AUTHORITY, json=json, checkpoint=checkpoint)
         body = mask_mapping(json_body(response), [self._token])
         self.last_raw = body
         if response.status_code >= 300:

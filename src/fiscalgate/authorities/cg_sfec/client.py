@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from decimal import Decimal
-from types import TracebackType
 from typing import Any
 from urllib.parse import quote
 
@@ -22,36 +21,18 @@ from fiscalgate.authorities.cg_sfec.schemas import (
     ReportRequest,
 )
 from fiscalgate.authorities.cg_sfec.settings import SfecSettings
-from fiscalgate.authorities.http import json_body, make_client, send
+from fiscalgate.authorities.http import AuthoritySession, json_body, send
 from fiscalgate.core.errors import AuthorityServerError, InvoiceError
 from fiscalgate.core.masking import mask_mapping
 
 AUTHORITY = errors.AUTHORITY
 
 
-class SfecClient:
+class SfecClient(AuthoritySession):
     def __init__(self, settings: SfecSettings, connection: Connection) -> None:
+        headers = {"X-API-Key": settings.api_key.get_secret_value(), "Content-Type": "application/json"}
+        super().__init__(connection, headers)
         self.settings = settings
-        self.connection = connection
-        self._http: httpx.AsyncClient | None = None
-
-    async def __aenter__(self) -> SfecClient:
-        headers = {"X-API-Key": self.settings.api_key.get_secret_value(), "Content-Type": "application/json"}
-        self._http = make_client(self.connection, headers)
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if self._http is not None:
-            await self._http.aclose()
-            self._http = None
-
-    @property
-    def http(self) -> httpx.AsyncClient:
-        if self._http is None:
-            raise RuntimeError("use `async with SfecClient(...)`")
-        return self._http
 
     def mask(self, data: Any) -> Any:
         return mask_mapping(data, self.settings.secrets())
