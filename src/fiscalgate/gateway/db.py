@@ -84,11 +84,19 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+READ_ONLY = "fiscalgate_read_only"  # execution option of the engine `Database.read` uses
+
+
 def _sqlite_begin_immediate(connection: Any) -> None:
     # Take the write lock when the transaction starts, not when its first write comes: a read that
     # later upgrades to a write could otherwise fail at once with "database is locked" instead of
     # waiting its turn. Transactions here are short (never held across an authority call).
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # Read-only units (`Database.read`) never write, so they take a plain deferred BEGIN: in WAL
+    # mode it reads one consistent snapshot without queueing behind the writer.
+    if connection.get_execution_options().get(READ_ONLY):
+        connection.exec_driver_sql("BEGIN")
+    else:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _tune_sqlite(sync_engine: Engine) -> None:

@@ -14,7 +14,7 @@ from starlette.types import ASGIApp
 from fiscalgate.authorities.base import AuthorityDriver, AuthoritySettings
 from fiscalgate.gateway.authorities import DriverLookup, default_lookup
 from fiscalgate.gateway.crypto import SecretBox
-from fiscalgate.gateway.db import make_engine, make_sessionmaker
+from fiscalgate.gateway.db import READ_ONLY, make_engine, make_sessionmaker
 
 T = TypeVar("T")
 
@@ -27,9 +27,12 @@ class Database:
         # SQLite runs one write transaction at a time (ours all start with BEGIN IMMEDIATE). Queue
         # them on a lock in this process instead of SQLite's busy handler, which polls with sleeps
         # of up to 100 ms; other processes on the same file still wait through busy_timeout.
-        self._serial: AbstractContextManager[Any] = (
-            threading.Lock() if self.engine.dialect.name == "sqlite" else nullcontext()
-        )
+        sqlite = self.engine.dialect.name == "sqlite"
+        self._serial: AbstractContextManager[Any] = threading.Lock() if sqlite else nullcontext()
+        # Pure reads (the API-key look-up of every request, GETs) need no place in that queue:
+        # on SQLite they start a deferred transaction (one WAL snapshot, beside the writer, see
+        # db.py); on PostgreSQL nothing changes (autocommit was measured: no gain).
+        self.readers = make_sessionmaker(self.engine.execution_options(**{READ_ONLY: True}))
 
     def call(self, fn: Callable[..., T], *args: Any) -> T:
         """Run `fn(session, *args)` in one transaction, committed when it returns."""
@@ -40,6 +43,21 @@ class Database:
         """`call` in a worker thread; not abandoned on cancellation, so a started transaction
         always finishes (commit or rollback) before the caller moves on."""
         return await anyio.to_thread.run_sync(self.call, fn, *args)
+
+    def read_call(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run `fn(session, *args)`, which must only read (checked: it may not add, change or
+        delete anything), outside the write queue."""
+        with self.readers() as session:
+            result = fn(session, *args)
+            if session.new or session.dirty or session.deleted:
+                session.rollback()
+                raise RuntimeError(f"{getattr(fn, '__name__', fn)!r} changed data inside a read-only unit")
+            session.rollback()  # nothing to commit; ends the SQLite read transaction
+            return result
+
+    async def read(self, fn: Callable[..., T], *args: Any) -> T:
+        """`read_call` in a worker thread."""
+        return await anyio.to_thread.run_sync(self.read_call, fn, *args)
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -28,7 +28,7 @@ async def caller(
     gw = gateway(request)
     if secrets.compare_digest(token.encode(), gw.admin_token.encode()):
         return Caller(tenant_id=None, trigger="admin")
-    found = await gw.db.run(authenticate_key, token)
+    found = await gw.db.read(authenticate_key, token)  # a pure read: outside the write queue
     if found is None:
         raise Unauthorized("unknown or revoked API key", code="auth.invalid_key")
     return found

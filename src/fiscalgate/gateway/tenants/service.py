@@ -131,7 +131,12 @@ def authenticate_key(session: Session, key: str) -> Caller | None:
     if not key.startswith(KEY_PREFIX):
         return None
     prefix = key[len(KEY_PREFIX) :].split("_", 1)[0]
-    row = session.scalar(select(ApiKey).where(ApiKey.prefix == prefix))
+    # Runs on every request: read the three columns it needs, not a whole ORM entity.
+    row = session.execute(
+        select(ApiKey.tenant_id, ApiKey.prefix, ApiKey.key_hash, ApiKey.revoked_at).where(
+            ApiKey.prefix == prefix
+        )
+    ).first()
     if row is None or row.revoked_at is not None:
         return None
     if not secrets.compare_digest(row.key_hash, hash_key(key)):
