@@ -194,7 +194,7 @@ async def test_the_claim_is_decided_by_the_database_under_threads(real_app: Fast
 
     def contender(i: int) -> None:
         barrier.wait()
-        wins.append(gw.db.call(_claim, tenant["id"], inv["id"], f"t{i}", ("approved",)))
+        wins.append(gw.db.call(_claim, tenant["id"], inv["id"], f"t{i}", ("approved",)) is not None)
 
     threads = [threading.Thread(target=contender, args=(i,)) for i in range(8)]
     for t in threads:

@@ -16,9 +16,10 @@ from decimal import Decimal
 from typing import Any, Literal
 
 import anyio
+import anyio.to_thread
 import httpx
 from sqlalchemy import Select, delete, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from fiscalgate.authorities.base import (
@@ -453,6 +454,12 @@ def create_credit_note(
 
 
 # --- certification --------------------------------------------------------------------------------
+# One certification attempt is three short transactions, each committed on its own:
+#   1. claim + prepare: the conditional UPDATE that makes the attempt ours, then the settings it
+#      will use (and the environment recorded on the row), all before anything is sent;
+#   2. each checkpoint the driver asks for, before its point of no return;
+#   3. finish: the outcome, the audit records of the calls and the lifecycle event.
+# (It used to be five: claiming and preparing were apart, and finishing re-read the row twice.)
 @dataclass
 class _Call:
     driver: AuthorityDriver
@@ -460,10 +467,37 @@ class _Call:
     invoice: Invoice
     original: Certification | None
     checkpoint: dict[str, Any]
+    authority: str
+    environment: str
 
 
-def _prepare(session: Session, gw: Gateway, tenant_id: str, invoice_id: str) -> _Call:
-    row = get_invoice(session, tenant_id, invoice_id)
+@dataclass
+class _Claim:
+    """What the claiming transaction found and committed."""
+
+    row: InvoiceRow  # after the claim when it is ours, else the row as it stands
+    claimed: bool
+    call: _Call | None = None
+    # Why the claimed invoice cannot be sent (no settings, say): it becomes the attempt's outcome.
+    error: Exception | None = None
+
+
+def _update_returning(session: Session, invoice_id: str, stmt: Any) -> InvoiceRow | None:
+    """Run a conditional `UPDATE invoices` and return the updated row (None when the WHERE did not
+    match), fresh from the database, in one statement where the database has RETURNING."""
+    stmt = stmt.execution_options(synchronize_session=False)
+    if session.get_bind().dialect.update_returning:
+        return session.scalars(
+            stmt.returning(InvoiceRow).execution_options(populate_existing=True)
+        ).one_or_none()
+    if session.execute(stmt).rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    return session.get(InvoiceRow, invoice_id, populate_existing=True)
+
+
+def _prepare(session: Session, gw: Gateway, tenant_id: str, row: InvoiceRow) -> _Call:
+    """Everything the call needs; it raises before writing anything, so a failure here leaves the
+    claim (committed with it) as the only change."""
     tenant = get_tenant(session, tenant_id)
     driver, settings = load_settings(session, gw, tenant, row.authority)
     original = None
@@ -474,10 +508,30 @@ def _prepare(session: Session, gw: Gateway, tenant_id: str, invoice_id: str) -> 
                 "the original invoice lost its certification", code="credit_note.original"
             )
         original = Certification.model_validate(source.certification)
-    session.execute(
-        update(InvoiceRow).where(InvoiceRow.id == invoice_id).values(environment=settings.environment.value)
-    )
-    return _Call(driver, settings, Invoice.model_validate(row.document), original, dict(row.checkpoint or {}))
+    invoice = Invoice.model_validate(row.document)
+    environment = settings.environment.value
+    if row.environment != environment:
+        session.execute(
+            update(InvoiceRow)
+            .where(InvoiceRow.id == row.id)
+            .values(environment=environment)
+            .execution_options(synchronize_session=False)
+        )
+    return _Call(driver, settings, invoice, original, dict(row.checkpoint or {}), row.authority, environment)
+
+
+def _claim_and_prepare(
+    session: Session, gw: Gateway, tenant_id: str, invoice_id: str, token: str, allowed: tuple[str, ...]
+) -> _Claim:
+    row = _claim(session, tenant_id, invoice_id, token, allowed)
+    if row is None:
+        return _Claim(get_invoice(session, tenant_id, invoice_id), claimed=False)
+    try:
+        return _Claim(row, claimed=True, call=_prepare(session, gw, tenant_id, row))
+    except SQLAlchemyError:
+        raise  # the database failed: roll the claim back too, nothing happened
+    except Exception as exc:
+        return _Claim(row, claimed=True, error=exc)
 
 
 def _connection(gw: Gateway, tenant_id: str, call: _Call) -> tuple[Connection, RecordingTransport]:
@@ -554,16 +608,24 @@ def _finish(
     trigger: str,
     event: str,
     started_at: datetime,
+    call: _Call | None,
 ) -> InvoiceRow:
-    row = get_invoice(session, tenant_id, invoice_id)
+    if call is not None and not outcome.checkpoint:
+        # Both were fixed by the claiming transaction and cannot change while the claim is ours.
+        authority: str = call.authority
+        environment: str | None = call.environment
+        stored_checkpoint = None
+    else:
+        current = get_invoice(session, tenant_id, invoice_id)
+        authority, environment, stored_checkpoint = current.authority, current.environment, current.checkpoint
     values: dict[str, Any] = {"status": outcome.status, "status_detail": outcome.detail, "claim_token": None}
     cert = outcome.certification
     if cert is not None:
         clash = session.scalar(
             select(InvoiceRow.id).where(
                 InvoiceRow.tenant_id == tenant_id,
-                InvoiceRow.authority == row.authority,
-                InvoiceRow.environment == row.environment,
+                InvoiceRow.authority == authority,
+                InvoiceRow.environment == environment,
                 InvoiceRow.reference == cert.reference,
                 InvoiceRow.id != invoice_id,
             )
@@ -589,32 +651,31 @@ def _finish(
     elif outcome.error is not None:
         values.update(error={**outcome.error.to_dict(), "raw": outcome.raw}, raw_response=outcome.raw)
     if outcome.checkpoint:
-        values["checkpoint"] = {**(row.checkpoint or {}), **outcome.checkpoint}
-    result = session.execute(
+        values["checkpoint"] = {**(stored_checkpoint or {}), **outcome.checkpoint}
+    row = _update_returning(
+        session,
+        invoice_id,
         update(InvoiceRow)
         .where(
             InvoiceRow.id == invoice_id, InvoiceRow.status == "submitting", InvoiceRow.claim_token == token
         )
-        .values(updated_at=utcnow(), **values)
-        .execution_options(synchronize_session=False)
+        .values(updated_at=utcnow(), **values),
     )
-    done = result.rowcount == 1  # type: ignore[attr-defined]
-    if recorder is not None and row.environment is not None:
+    if recorder is not None and environment is not None:
         record_calls(
             session,
             gw.box,
             recorder.records,
             tenant_id=tenant_id,
-            authority=row.authority,
-            environment=row.environment,
+            authority=authority,
+            environment=environment,
             trigger=trigger,
             invoice_id=invoice_id,
             event=event,
             started_at=started_at,
         )
-    if not done:  # cannot happen unless someone bypassed the claim; say so loudly
+    if row is None:  # cannot happen unless someone bypassed the claim; say so loudly
         raise Conflict(f"invoice {invoice_id} changed while being submitted", code="invoice.claim_lost")
-    row = get_invoice(session, tenant_id, invoice_id)
     _event(
         session,
         row,
@@ -629,28 +690,38 @@ def _finish(
     return row
 
 
-def _claim(session: Session, tenant_id: str, invoice_id: str, token: str, allowed: tuple[str, ...]) -> bool:
+def _claim(
+    session: Session, tenant_id: str, invoice_id: str, token: str, allowed: tuple[str, ...]
+) -> InvoiceRow | None:
+    """Make the attempt ours (status in `allowed` -> submitting); the claimed row, or None."""
     # A fresh submission (from approved/failed) starts with an empty checkpoint: what an earlier,
     # settled attempt recorded (an e-MECeF uid since cancelled, say) must not steer a later
     # reconciliation. Reconciling an `unknown` invoice keeps its checkpoint: that is its input.
     fresh: dict[str, Any] = {} if "unknown" in allowed else {"checkpoint": {}}
-    return _transition(
+    return _update_returning(
         session,
-        tenant_id,
         invoice_id,
-        allowed,
-        status="submitting",
-        claim_token=token,
-        attempts=InvoiceRow.attempts + 1,
-        **fresh,
+        update(InvoiceRow)
+        .where(InvoiceRow.id == invoice_id, InvoiceRow.tenant_id == tenant_id, InvoiceRow.status.in_(allowed))
+        .values(
+            updated_at=utcnow(),
+            status="submitting",
+            claim_token=token,
+            attempts=InvoiceRow.attempts + 1,
+            **fresh,
+        ),
     )
 
 
-def _save_checkpoint(session: Session, invoice_id: str, token: str, data: dict[str, Any]) -> None:
-    row = session.get(InvoiceRow, invoice_id, populate_existing=True)
-    if row is not None and row.claim_token == token:
-        row.checkpoint = {**(row.checkpoint or {}), **data}
-        row.updated_at = utcnow()
+def _save_checkpoint(session: Session, invoice_id: str, token: str, checkpoint: dict[str, Any]) -> None:
+    # One conditional UPDATE, no read: while the claim is ours nothing else writes the checkpoint,
+    # so the caller's merged copy is the stored value (`checkpoint` is the whole new value).
+    session.execute(
+        update(InvoiceRow)
+        .where(InvoiceRow.id == invoice_id, InvoiceRow.claim_token == token)
+        .values(checkpoint=checkpoint, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def _run_claimed(
@@ -658,25 +729,50 @@ async def _run_claimed(
     caller: Caller,
     tenant_id: str,
     invoice_id: str,
-    token: str,
+    allowed: tuple[str, ...],
     event: str,
     action: Any,
     on_error_status: str | None = None,
-) -> InvoiceRow:
-    """Prepare, call the authority through `action(call, connection, checkpoint)`, record the outcome."""
+) -> tuple[bool, InvoiceRow]:
+    """Claim the invoice (status in `allowed`) and prepare, call the authority through
+    `action(call, connection, checkpoint)`, record the outcome. Returns (claimed, row): when the
+    invoice was not in an `allowed` status nothing is done and the row is returned as it is."""
+    token = new_id()
     started_at = utcnow()
     recorder: RecordingTransport | None = None
     secrets: list[str] = []
+    claim: _Claim | None = None
+    call: _Call | None = None
+
+    def claim_unit() -> None:
+        # Assigned in the worker thread once committed, so a caller cancelled meanwhile still
+        # knows the claim is its own (and marks it unknown below instead of leaving it stuck).
+        nonlocal claim
+        claim = gw.db.call(_claim_and_prepare, gw, tenant_id, invoice_id, token, allowed)
+
     try:
-        call = await gw.db.run(_prepare, gw, tenant_id, invoice_id)
+        await anyio.to_thread.run_sync(claim_unit)
+        assert claim is not None
+        if not claim.claimed:
+            return False, claim.row
+        if claim.error is not None:
+            raise claim.error
+        assert claim.call is not None
+        call = claim.call
         secrets = call.settings.secrets()
         connection, recorder = _connection(gw, tenant_id, call)
+        saved = dict(call.checkpoint)
 
         async def checkpoint(data: dict[str, Any]) -> None:
-            await gw.db.run(_save_checkpoint, invoice_id, token, mask_mapping(data, secrets))
+            nonlocal saved
+            merged = {**saved, **mask_mapping(data, secrets)}
+            await gw.db.run(_save_checkpoint, invoice_id, token, merged)
+            saved = merged
 
         outcome: _Outcome = await action(call, connection, checkpoint)
     except BaseException as exc:
+        if claim is None or not claim.claimed:  # nothing was ours: nothing to record
+            raise
         if not isinstance(exc, Exception):  # cancelled: mark it unknown so nobody resends blindly
             with anyio.CancelScope(shield=True):
                 await gw.db.run(
@@ -690,17 +786,18 @@ async def _run_claimed(
                     caller.trigger,
                     event,
                     started_at,
+                    call,
                 )
             raise
         outcome = _classify(exc, recorder.sent_anything if recorder else False, secrets)
         if on_error_status is not None:
             outcome.status = on_error_status
     row = await gw.db.run(
-        _finish, gw, tenant_id, invoice_id, token, outcome, recorder, caller.trigger, event, started_at
+        _finish, gw, tenant_id, invoice_id, token, outcome, recorder, caller.trigger, event, started_at, call
     )
     if outcome.error is not None and row.status != "certified":
         raise InvoiceOperationError(outcome.error, row.id, row.status)
-    return row
+    return True, row
 
 
 async def certify_invoice(
@@ -708,12 +805,6 @@ async def certify_invoice(
 ) -> tuple[InvoiceRow, bool]:
     """Certify once. Returns (row, fresh): `fresh` is False when it was already certified (the
     stored certification is returned, nothing is sent)."""
-    token = new_id()
-    if not await gw.db.run(_claim, tenant_id, invoice_id, token, CERTIFIABLE):
-        row = await gw.db.run(get_invoice, tenant_id, invoice_id)
-        if row.status == "certified":
-            return row, False
-        raise _refuse(row, "certify")
 
     async def action(call: _Call, connection: Connection, checkpoint: Any) -> _Outcome:
         problems = call.driver.validate(call.invoice, call.settings)
@@ -727,7 +818,13 @@ async def certify_invoice(
             cert = await call.driver.certify(call.invoice, call.settings, connection, checkpoint=checkpoint)
         return _Outcome("certified", f"certified by {call.driver.code}", certification=cert)
 
-    row = await _run_claimed(gw, caller, tenant_id, invoice_id, token, "invoice.certify", action)
+    claimed, row = await _run_claimed(
+        gw, caller, tenant_id, invoice_id, CERTIFIABLE, "invoice.certify", action
+    )
+    if not claimed:
+        if row.status == "certified":
+            return row, False
+        raise _refuse(row, "certify")
     return row, True
 
 
@@ -794,9 +891,6 @@ async def reconcile_invoice(
 ) -> InvoiceRow:
     if body.action in ("record_reference", "not_certified"):
         return await gw.db.run(_resolve_by_hand, caller, tenant_id, invoice_id, body)
-    token = new_id()
-    if not await gw.db.run(_claim, tenant_id, invoice_id, token, ("unknown",)):
-        raise _refuse(await gw.db.run(get_invoice, tenant_id, invoice_id), "reconcile")
     decision: Literal["confirm", "cancel"] = "cancel" if body.action == "cancel" else "confirm"
 
     async def action(call: _Call, connection: Connection, _checkpoint: Any) -> _Outcome:
@@ -823,13 +917,16 @@ async def reconcile_invoice(
         )
 
     # Whatever goes wrong while reconciling, the original outcome is still unknown.
-    return await _run_claimed(
+    claimed, row = await _run_claimed(
         gw,
         Caller(caller.tenant_id, f"reconcile:{caller.trigger}"),
         tenant_id,
         invoice_id,
-        token,
+        ("unknown",),
         f"invoice.reconcile.{decision}",
         action,
         on_error_status="unknown",
     )
+    if not claimed:
+        raise _refuse(row, "reconcile")
+    return row
