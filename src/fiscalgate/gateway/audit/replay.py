@@ -52,7 +52,7 @@ async def replay_entry(gw: Gateway, caller: Caller, tenant_id: str, entry_id: st
     ):
         inner = httpx.ASGITransport(app=gw.simulators.get(tenant_id, driver, settings))
     else:
-        inner = httpx.AsyncHTTPTransport()
+        inner = gw.network_transport()
     recorder = RecordingTransport(inner, settings.secrets())
     headers = {k: v for k, v in dict(exact["headers"]).items() if k.lower() not in _DROP}
     started_at = utcnow()

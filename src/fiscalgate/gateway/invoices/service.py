@@ -540,7 +540,7 @@ def _connection(gw: Gateway, tenant_id: str, call: _Call) -> tuple[Connection, R
     if settings.environment == Environment.MOCK and not settings.base_url:
         inner = httpx.ASGITransport(app=gw.simulators.get(tenant_id, call.driver, settings))
     else:
-        inner = httpx.AsyncHTTPTransport()
+        inner = gw.network_transport()
     recorder = RecordingTransport(inner, settings.secrets())
     connection = Connection(
         base_url=call.driver.base_url(settings),
