@@ -281,7 +281,7 @@ def _closed_local_url() -> str:
     "certified in another one (SFEC driver does not check; gateway does not either)",
 )
 async def test_a_credit_note_goes_to_the_environment_of_its_original(real_app: FastAPI) -> None:
-    _, api, _, _ = await real_tenant(real_app, "cg-sfec")
+    _, api, _, _ = await real_tenant(real_app, "cg-sfec", max_attempts=1)
     async with api:
         original = await _certified(api, "cg-sfec")
         assert original["environment"] == "mock"
@@ -485,6 +485,24 @@ async def test_the_audit_filter_accepts_the_authority_aliases(fake_app: FastAPI)
         assert len(canonical) == 1
         alias = await api.get("/v1/audit", params={"authority": "fne", "kind": "authority_call"})
     assert alias.status_code == 200 and alias.json() == canonical
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="review: every authority call of one operation is stamped with the operation's start "
+    "time, so the audit log cannot tell e-MECeF's submit from its later confirm",
+)
+async def test_the_audit_log_keeps_the_order_of_the_calls(real_app: FastAPI) -> None:
+    _, api, _, injector = await real_tenant(real_app, "bj-emecef")
+    injector.add("latency", seconds=0.05, path="/api/invoice", method="POST")
+    async with api:
+        inv = await _certified(api, "bj-emecef")
+        calls = (
+            await api.get("/v1/audit", params={"invoice_id": inv["id"], "kind": "authority_call"})
+        ).json()
+    by_method = {c["method"]: c for c in calls}
+    assert set(by_method) == {"POST", "PUT"}  # submit, then confirm
+    assert by_method["POST"]["created_at"] < by_method["PUT"]["created_at"]
 
 
 @pytest.mark.xfail(
