@@ -10,6 +10,9 @@ CPU: `process` is the whole process's CPU time per invoice (all threads: gateway
 driver, simulators, the httpx client driving it); `simulators` is the CPU measured inside the
 simulators' ASGI calls in the sequential run; `gateway` = process - simulators.
 
+Database work per invoice: `transactions` started and SQL `statements` sent by the gateway
+(BEGIN/COMMIT and the pool's pre-ping not counted), from the engine's events.
+
     python benchmarks/gateway_throughput.py --n 60 --concurrency 8
 """
 
@@ -29,7 +32,7 @@ from typing import Any
 import anyio
 import httpx
 from cryptography.fernet import Fernet
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 
 from fiscalgate.authorities import get_driver
@@ -38,6 +41,23 @@ from fiscalgate.gateway.db import normalise_url
 
 AUTHORITIES = ("ci-fne", "bj-emecef", "cg-sfec")
 ADMIN = "bench-admin"
+
+
+class SqlCounter:
+    """Counts the transactions the gateway starts and the statements it sends."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.transactions = 0
+        self.statements = 0
+        event.listen(engine, "begin", self._begin)
+        event.listen(engine, "before_cursor_execute", self._statement)
+
+    def _begin(self, _conn: Any) -> None:
+        self.transactions += 1
+
+    def _statement(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if not statement.lstrip().upper().startswith(("BEGIN", "COMMIT", "ROLLBACK")):
+            self.statements += 1
 
 
 class TimedSimulator:
@@ -64,6 +84,8 @@ class Result:
     latencies: list[float]
     cpu: float
     simulator_cpu: float
+    transactions: int
+    statements: int
 
     @property
     def rate(self) -> float:
@@ -129,6 +151,7 @@ async def one(api: httpx.AsyncClient, authority: str, latencies: list[float]) ->
 
 async def run(app: Any, database: str, n: int, concurrency: int) -> list[Result]:
     api, sims = await setup(app)
+    sql = SqlCounter(app.state.gateway.db.engine)
     results = []
     try:
         for _ in range(3):  # warm-up: first calls build simulators, import code, fill pools
@@ -138,6 +161,7 @@ async def run(app: Any, database: str, n: int, concurrency: int) -> list[Result]
             latencies: list[float] = []
             jobs = [AUTHORITIES[i % 3] for i in range(n)]
             sim_cpu0 = sum(s.cpu for s in sims)
+            tx0, st0 = sql.transactions, sql.statements
             cpu0, t0 = time.process_time(), time.perf_counter()
 
             async def worker(jobs: list[str] = jobs, latencies: list[float] = latencies) -> None:
@@ -149,7 +173,17 @@ async def run(app: Any, database: str, n: int, concurrency: int) -> list[Result]
                     tg.start_soon(worker)
             seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
             results.append(
-                Result(database, mode, n, seconds, latencies, cpu, sum(s.cpu for s in sims) - sim_cpu0)
+                Result(
+                    database,
+                    mode,
+                    n,
+                    seconds,
+                    latencies,
+                    cpu,
+                    sum(s.cpu for s in sims) - sim_cpu0,
+                    sql.transactions - tx0,
+                    sql.statements - st0,
+                )
             )
     finally:
         await api.aclose()
@@ -178,15 +212,16 @@ def table(results: list[Result]) -> str:
     seq_sim = {r.database: r.simulator_cpu / r.n for r in results if r.mode == "sequential"}
     rows = [
         "| database | mode | invoices | invoices/s | p50 ms | p99 ms "
-        "| CPU ms/invoice: process | simulators | gateway |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| CPU ms/invoice: process | simulators | gateway | transactions/invoice | statements/invoice |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         process = r.cpu / r.n * 1000
         sim = seq_sim[r.database] * 1000
         rows.append(
             f"| {r.database} | {r.mode} | {r.n} | {r.rate:.1f} | {r.pct(0.5):.1f} | {r.pct(0.99):.1f} | "
-            f"{process:.1f} | {sim:.1f} | {process - sim:.1f} |"
+            f"{process:.1f} | {sim:.1f} | {process - sim:.1f} | {r.transactions / r.n:.1f} | "
+            f"{r.statements / r.n:.1f} |"
         )
     return "\n".join(rows)
 

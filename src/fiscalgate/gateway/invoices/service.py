@@ -56,7 +56,7 @@ from fiscalgate.gateway.invoices.schemas import (
     ReconcileRequest,
 )
 from fiscalgate.gateway.runtime import Gateway
-from fiscalgate.gateway.settings.service import load_settings, require_available
+from fiscalgate.gateway.settings.service import load_settings, load_tenant_settings, require_available
 from fiscalgate.gateway.tenants.models import Tenant
 from fiscalgate.gateway.tenants.service import Caller, get_tenant
 
@@ -498,8 +498,7 @@ def _update_returning(session: Session, invoice_id: str, stmt: Any) -> InvoiceRo
 def _prepare(session: Session, gw: Gateway, tenant_id: str, row: InvoiceRow) -> _Call:
     """Everything the call needs; it raises before writing anything, so a failure here leaves the
     claim (committed with it) as the only change."""
-    tenant = get_tenant(session, tenant_id)
-    driver, settings = load_settings(session, gw, tenant, row.authority)
+    driver, settings = load_tenant_settings(session, gw, tenant_id, row.authority)
     original = None
     if row.original_id is not None:
         source = get_invoice(session, tenant_id, row.original_id)

@@ -176,12 +176,41 @@ def load_settings(
     session: Session, gw: Gateway, tenant: Tenant, authority: str
 ) -> tuple[AuthorityDriver, AuthoritySettings]:
     """The driver and validated settings to call `authority` with, or ConfigurationError."""
+    _require_callable(tenant, authority)
+    return _settings_from(gw, authority, _row(session, tenant.id, authority))
+
+
+def load_tenant_settings(
+    session: Session, gw: Gateway, tenant_id: str, authority: str
+) -> tuple[AuthorityDriver, AuthoritySettings]:
+    """`load_settings` for a tenant known by its id: the tenant and its settings row are read in
+    one statement (every certification attempt runs this)."""
+    found = session.execute(
+        select(Tenant, AuthorityConfig)
+        .outerjoin(
+            AuthorityConfig,
+            (AuthorityConfig.tenant_id == Tenant.id) & (AuthorityConfig.authority == authority),
+        )
+        .where(Tenant.id == tenant_id)
+    ).first()
+    if found is None:
+        raise NotFound(f"no tenant {tenant_id}", code="tenant.not_found")
+    tenant, row = found
+    _require_callable(tenant, authority)
+    return _settings_from(gw, authority, row)
+
+
+def _require_callable(tenant: Tenant, authority: str) -> None:
     if authority not in available_authorities(tenant.country, tenant.modules):
         raise ConfigurationError(
             f"{authority} is not available to this tenant (neither its country nor an active module)",
             code="settings.authority_unavailable",
         )
-    row = _row(session, tenant.id, authority)
+
+
+def _settings_from(
+    gw: Gateway, authority: str, row: AuthorityConfig | None
+) -> tuple[AuthorityDriver, AuthoritySettings]:
     if row is None:
         raise ConfigurationError(
             f"no {authority} settings for this tenant: PUT /v1/settings/{authority} first",
