@@ -99,11 +99,6 @@ async def test_a_claim_left_by_a_crashed_process_can_be_resolved(make_app: Calla
     assert counter.count("POST") == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: an Idempotency-Key left in progress (crash or cancelled request) answers 409 "
-    "`in_progress` forever",
-)
 async def test_an_abandoned_idempotency_key_does_not_block_its_retry_forever(fake_app: FastAPI) -> None:
     tenant, api = await new_tenant(fake_app, settings={"ci-fne": FAKE_SETTINGS})
     body = json.dumps({"invoice": sample_invoice("POS-42")}).encode()
@@ -126,11 +121,6 @@ async def test_an_abandoned_idempotency_key_does_not_block_its_retry_forever(fak
     assert r.status_code == 201, r.text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: a revoked API key still gets stored answers replayed (Idempotency-Key is "
-    "handled before authentication)",
-)
 async def test_a_revoked_key_gets_no_idempotent_replay(fake_app: FastAPI) -> None:
     tenant, api = await new_tenant(fake_app, settings={"ci-fne": FAKE_SETTINGS})
     body = {"invoice": sample_invoice("IDEM-REVOKED")}
@@ -148,11 +138,6 @@ async def test_a_revoked_key_gets_no_idempotent_replay(fake_app: FastAPI) -> Non
     assert "IDEM-REVOKED" not in r.text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: a 429 (RateLimited, retryable) answer is stored under its Idempotency-Key, so "
-    "the retry the error asks for replays the 429 forever",
-)
 async def test_a_rate_limited_certify_can_be_retried_with_its_idempotency_key(real_app: FastAPI) -> None:
     _, api, counter, injector = await real_tenant(real_app, "ci-fne")
     injector.add("error", status=429, path="/sign", body={"message": "Too Many Requests"})
@@ -169,11 +154,6 @@ async def test_a_rate_limited_certify_can_be_retried_with_its_idempotency_key(re
     assert counter.count("POST") == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: a transient 409 `cannot_certify.submitting` is stored under its Idempotency-Key "
-    "and replayed forever, even once the invoice is certified",
-)
 async def test_an_in_progress_answer_is_not_replayed_after_the_certification(real_app: FastAPI) -> None:
     _, api, _, injector = await real_tenant(real_app, "ci-fne")
     injector.add("latency", seconds=0.3, path="/sign", method="POST")

@@ -3,16 +3,25 @@
 Same caller + same key + same request (method, path, query, body) -> the stored response, replayed
 with `Idempotent-Replayed: true`; same key with a different request -> 422; while the first one is
 still running -> 409. The key is claimed by inserting a row (the unique constraint arbitrates
-between concurrent duplicates). Keys are scoped by the caller's credential (its SHA-256). Responses
-401/403 and 5xx are not stored, so the request can be retried.
+between concurrent duplicates).
+
+- Keys are scoped by who calls, resolved BEFORE any replay: a tenant (whichever of its API keys is
+  used) or the administrator. An unknown or revoked credential is never answered from the store:
+  the request goes on to the app, which answers 401.
+- Answers that say "not now" rather than "here is the result" are not stored, so the same key can
+  be retried: 401/403, 409 (in progress, claimed elsewhere), 429 and 5xx.
+- A key whose first request never finished (the process died) is taken over after `LEASE`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import secrets
+from datetime import timedelta
 from typing import Any
 
+import anyio
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -25,8 +34,13 @@ from fiscalgate.gateway.api.models import IdempotencyRecord
 from fiscalgate.gateway.db import utcnow
 from fiscalgate.gateway.errors import Conflict, InvalidRequest, error_body
 from fiscalgate.gateway.runtime import Gateway
+from fiscalgate.gateway.tenants.service import authenticate_key
 
 HEADER = "idempotency-key"
+# Longer than any authority call can last (timeouts are at most 300 s, SFEC tries 3 times).
+LEASE = timedelta(minutes=30)
+# Statuses that describe the moment, not the request's result: never replayed.
+NOT_STORED = frozenset({401, 403, 409, 429})
 
 
 def _claim(session: Session, scope: str, key: str, request_hash: str, method: str, path: str) -> None:
@@ -55,6 +69,45 @@ def _release(session: Session, scope: str, key: str) -> None:
     session.execute(
         delete(IdempotencyRecord).where(IdempotencyRecord.scope == scope, IdempotencyRecord.key == key)
     )
+
+
+def _take_over_abandoned(session: Session, scope: str, key: str) -> bool:
+    """Delete a claim whose request never finished within LEASE (its process died); the row count
+    says whether this caller is the one that removed it."""
+    result = session.execute(
+        delete(IdempotencyRecord).where(
+            IdempotencyRecord.scope == scope,
+            IdempotencyRecord.key == key,
+            IdempotencyRecord.response_status.is_(None),
+            IdempotencyRecord.created_at < utcnow() - LEASE,
+        )
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+async def _scope_of(gw: Gateway, auth: str) -> str | None:
+    """`tenant:<id>` or `admin` for a valid credential, None otherwise."""
+    scheme, _, token = auth.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        return None
+    if secrets.compare_digest(token.encode(), gw.admin_token.encode()):
+        return "admin"
+    found = await gw.db.read(authenticate_key, token)
+    return None if found is None else f"tenant:{found.tenant_id}"
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A `receive` that hands the already-read body to the app once, then defers to the server."""
+    sent = False
+
+    async def replayed() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replayed
 
 
 class IdempotencyMiddleware:
@@ -86,52 +139,19 @@ class IdempotencyMiddleware:
             more = message.get("more_body", False)
         body = b"".join(chunks)
         gw: Gateway = scope["app"].state.gateway
-        who = hashlib.sha256(auth.encode()).hexdigest()
+        who = await _scope_of(gw, auth)
+        if who is None:  # let the app refuse the credential; never replay anything to it
+            await self.app(scope, _replay(body, receive), send)
+            return
         path = scope["path"]
         digest = hashlib.sha256(
             b"\n".join([b"POST", path.encode(), scope.get("query_string", b""), body])
         ).hexdigest()
 
-        try:
-            await gw.db.run(_claim, who, key, digest, "POST", path)
-        except IntegrityError:
-            row = await gw.db.run(_existing, who, key)
-            error: GatewayError
-            if row is None:  # released in between: let the caller try again
-                error = Conflict(
-                    "a request with this Idempotency-Key just failed; retry", code="idempotency.retry"
-                )
-                await JSONResponse(error_body(error), status_code=409)(scope, receive, send)
-            elif row.request_hash != digest:
-                error = InvalidRequest(
-                    f"Idempotency-Key {key!r} was already used for a different request "
-                    f"({row.method} {row.path} with another body); use a new key for a new request",
-                    code="idempotency.key_reused",
-                )
-                await JSONResponse(error_body(error), status_code=422)(scope, receive, send)
-            elif row.response_status is None:
-                error = Conflict(
-                    f"the first request with Idempotency-Key {key!r} is still being processed; retry later",
-                    code="idempotency.in_progress",
-                )
-                await JSONResponse(error_body(error), status_code=409)(scope, receive, send)
-            else:
-                replay = JSONResponse(
-                    row.response_body,
-                    status_code=row.response_status,
-                    headers={"Idempotent-Replayed": "true"},
-                )
-                await replay(scope, receive, send)
+        existing = await self._claim_or_existing(gw, who, key, digest, path)
+        if existing is not None:
+            await self._answer_existing(existing, key, digest, scope, receive, send)
             return
-
-        sent_body = False
-
-        async def replay_receive() -> Message:
-            nonlocal sent_body
-            if not sent_body:
-                sent_body = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
 
         status = 500
         out: list[bytes] = []
@@ -146,8 +166,8 @@ class IdempotencyMiddleware:
 
         stored = False
         try:
-            await self.app(scope, replay_receive, capture)
-            if status < 500 and status not in (401, 403):
+            await self.app(scope, _replay(body, receive), capture)
+            if status < 500 and status not in NOT_STORED:
                 raw = b"".join(out)
                 try:
                     payload = json.loads(raw) if raw else None
@@ -157,4 +177,52 @@ class IdempotencyMiddleware:
                 stored = True
         finally:
             if not stored:
-                await gw.db.run(_release, who, key)
+                # Shielded: a cancelled request must not leave its key claimed.
+                with anyio.CancelScope(shield=True):
+                    await gw.db.run(_release, who, key)
+
+    @staticmethod
+    async def _claim_or_existing(
+        gw: Gateway, who: str, key: str, digest: str, path: str
+    ) -> IdempotencyRecord | None:
+        """Claim the key (None), or return the row that already holds it."""
+        for _ in range(2):
+            try:
+                await gw.db.run(_claim, who, key, digest, "POST", path)
+                return None
+            except IntegrityError:
+                row = await gw.db.run(_existing, who, key)
+                if row is None or row.response_status is not None:
+                    return row
+                if not await gw.db.run(_take_over_abandoned, who, key):
+                    return row
+        return await gw.db.run(_existing, who, key)
+
+    @staticmethod
+    async def _answer_existing(
+        row: IdempotencyRecord | None, key: str, digest: str, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        error: GatewayError
+        if row is None:  # released in between: let the caller try again
+            error = Conflict(
+                "a request with this Idempotency-Key just failed; retry", code="idempotency.retry"
+            )
+            await JSONResponse(error_body(error), status_code=409)(scope, receive, send)
+        elif row.request_hash != digest:
+            error = InvalidRequest(
+                f"Idempotency-Key {key!r} was already used for a different request "
+                f"({row.method} {row.path} with another body); use a new key for a new request",
+                code="idempotency.key_reused",
+            )
+            await JSONResponse(error_body(error), status_code=422)(scope, receive, send)
+        elif row.response_status is None:
+            error = Conflict(
+                f"the first request with Idempotency-Key {key!r} is still being processed; retry later",
+                code="idempotency.in_progress",
+            )
+            await JSONResponse(error_body(error), status_code=409)(scope, receive, send)
+        else:
+            replay = JSONResponse(
+                row.response_body, status_code=row.response_status, headers={"Idempotent-Replayed": "true"}
+            )
+            await replay(scope, receive, send)
