@@ -485,11 +485,6 @@ async def test_a_settings_error_names_the_settings_field(real_app: FastAPI) -> N
     assert [p["field"] for p in r.json()["problems"]] == ["base_url"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: GET /v1/audit?authority=fne silently returns nothing (no alias normalisation, "
-    "unlike /v1/invoices and /v1/settings)",
-)
 async def test_the_audit_filter_accepts_the_authority_aliases(fake_app: FastAPI) -> None:
     _, api = await new_tenant(fake_app, settings={"ci-fne": FAKE_SETTINGS})
     async with api:
@@ -502,11 +497,6 @@ async def test_the_audit_filter_accepts_the_authority_aliases(fake_app: FastAPI)
     assert alias.status_code == 200 and alias.json() == canonical
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: every authority call of one operation is stamped with the operation's start "
-    "time, so the audit log cannot tell e-MECeF's submit from its later confirm",
-)
 async def test_the_audit_log_keeps_the_order_of_the_calls(real_app: FastAPI) -> None:
     _, api, _, injector = await real_tenant(real_app, "bj-emecef")
     injector.add("latency", seconds=0.05, path="/api/invoice", method="POST")

@@ -47,14 +47,14 @@ async def list_audit(
     f: Annotated[AuditFilter, Query()], who: Caller = Depends(tenant_caller), gw: Gateway = Depends(gateway)
 ) -> list[AuditOut]:
     """The tenant's audit log, newest first: authority calls, settings changes, lifecycle events."""
-    return await gw.db.run(lambda s: [audit_out(e) for e in service.list_entries(s, tenant_id_of(who), f)])
+    return await gw.db.read(lambda s: [audit_out(e) for e in service.list_entries(s, tenant_id_of(who), f)])
 
 
 @router.get("/{entry_id}")
 async def get_audit(
     entry_id: str, who: Caller = Depends(tenant_caller), gw: Gateway = Depends(gateway)
 ) -> AuditOut:
-    return await gw.db.run(lambda s: audit_out(service.get_entry(s, tenant_id_of(who), entry_id)))
+    return await gw.db.read(lambda s: audit_out(service.get_entry(s, tenant_id_of(who), entry_id)))
 
 
 @router.post("/{entry_id}/replay")

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from fiscalgate.gateway.audit.models import AuditEntry
 from fiscalgate.gateway.audit.schemas import AuditFilter
 from fiscalgate.gateway.audit.transport import CallRecord
+from fiscalgate.gateway.authorities import authority_code as _authority_code
 from fiscalgate.gateway.crypto import SecretBox
 from fiscalgate.gateway.db import utcnow
 from fiscalgate.gateway.errors import NotFound
@@ -75,9 +76,10 @@ def record_calls(
             response_body=record.response_body,
             duration_ms=record.duration_ms,
             outcome=record.outcome,
-            detail=record.extra or None,
+            # The call's own time is `created_at`; the operation it belonged to started here.
+            detail={**record.extra, "operation_started_at": started_at.isoformat()},
             sealed_request=box.seal(record.exact),
-            created_at=started_at,
+            created_at=record.at,
         )
         session.add(entry)
         entries.append(entry)
@@ -86,7 +88,8 @@ def record_calls(
 
 def _filtered(query: Select[AuditEntry], f: AuditFilter) -> Select[AuditEntry]:
     if f.authority:
-        query = query.where(AuditEntry.authority == f.authority)
+        # Accept what the rest of the API accepts: `ci-fne` or its module `fne`.
+        query = query.where(AuditEntry.authority == _authority_code(f.authority))
     if f.invoice_id:
         query = query.where(AuditEntry.invoice_id == f.invoice_id)
     if f.kind:

@@ -12,6 +12,7 @@ import base64
 import json
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -46,6 +47,8 @@ class CallRecord:
     duration_ms: float | None = None
     outcome: str = "no response"
     extra: dict[str, Any] = field(default_factory=dict)
+    # When the request left: entries of one operation keep the order of their calls.
+    at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
 class RecordingTransport(httpx.AsyncBaseTransport):
