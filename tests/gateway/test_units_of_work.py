@@ -99,6 +99,36 @@ async def test_api_key_lookups_do_not_wait_for_a_writer(database_url: str) -> No
         db.dispose()
 
 
+async def test_reading_an_invoice_does_not_wait_for_a_writer(fake_app: FastAPI) -> None:
+    """GETs (and their key look-up) answer while a long write transaction holds the queue."""
+    _, api = await new_tenant(fake_app)
+    db = gateway(fake_app).db
+    inside, release = threading.Event(), threading.Event()
+
+    def slow_writer(session: Session) -> None:
+        session.query(Tenant).update({"name": Tenant.name})
+        session.flush()
+        inside.set()
+        release.wait(10)
+
+    async with api:
+        inv = await _approved(api)
+        writer = threading.Thread(target=db.call, args=(slow_writer,))
+        writer.start()
+        try:
+            assert await anyio.to_thread.run_sync(inside.wait, 10)
+            with anyio.fail_after(2):
+                one = await api.get(f"/v1/invoices/{inv['id']}")
+                listed = await api.get("/v1/invoices")
+                audit = await api.get("/v1/audit", params={"invoice_id": inv["id"]})
+        finally:
+            release.set()
+            await anyio.to_thread.run_sync(writer.join, 10)
+    assert one.status_code == 200 and one.json()["status"] == "approved"
+    assert [i["id"] for i in listed.json()] == [inv["id"]]
+    assert [e["event"] for e in audit.json()] == ["invoice.created"]
+
+
 # --- claim and prepare in one transaction -----------------------------------------------------------
 async def test_a_caller_cancelled_while_claiming_leaves_the_invoice_unknown(
     make_app: Callable[..., FastAPI],

@@ -34,7 +34,7 @@ async def create_invoice(
 async def list_invoices(
     f: Annotated[InvoiceFilter, Query()], who: Caller = Depends(tenant_caller), gw: Gateway = Depends(gateway)
 ) -> list[InvoiceOut]:
-    return await gw.db.run(
+    return await gw.db.read(
         lambda s: [service.invoice_out(r) for r in service.list_invoices(s, tenant_id_of(who), f)]
     )
 
@@ -43,7 +43,7 @@ async def list_invoices(
 async def get_invoice(
     invoice_id: str, who: Caller = Depends(tenant_caller), gw: Gateway = Depends(gateway)
 ) -> InvoiceOut:
-    return await gw.db.run(
+    return await gw.db.read(
         lambda s: service.invoice_out(service.get_invoice(s, tenant_id_of(who), invoice_id))
     )
 

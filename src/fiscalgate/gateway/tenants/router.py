@@ -107,4 +107,4 @@ async def revoke_key(tenant_id: str, key_id: str, gw: Gateway = Depends(gateway)
 @tenant.get("/tenant", tags=["tenant"])
 async def me(who: Caller = Depends(tenant_caller), gw: Gateway = Depends(gateway)) -> TenantOut:
     """The calling tenant: country, modules and the authorities available to it."""
-    return await gw.db.run(lambda s: service.tenant_out(service.get_tenant(s, tenant_id_of(who))))
+    return await gw.db.read(lambda s: service.tenant_out(service.get_tenant(s, tenant_id_of(who))))
