@@ -471,10 +471,6 @@ async def test_editing_a_credit_note_keeps_the_credit_note_rules(
 
 
 # --- precise errors and filters -------------------------------------------------------------------
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: SFEC settings errors on base_url are reported on field '(invoice)', not 'base_url'",
-)
 async def test_a_settings_error_names_the_settings_field(real_app: FastAPI) -> None:
     _, api = await new_tenant(real_app, country="CG")
     async with api:

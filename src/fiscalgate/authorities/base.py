@@ -86,7 +86,7 @@ class AuthorityDriver(ABC):
         try:
             return self.settings_model.model_validate(dict(data))
         except ValidationError as exc:
-            problems = problems_from_validation_error(exc)
+            problems = problems_from_validation_error(exc, whole="(settings)")
             raise ConfigurationError(
                 f"invalid {self.code} settings: " + "; ".join(str(p) for p in problems),
                 code=f"settings.invalid.{self.code}",

@@ -63,7 +63,9 @@ async def send(
         # The request could not even be built (a key with a non-ASCII character, a bad URL):
         # nothing left this machine, and only the settings can fix it.
         raise ConfigurationError(
-            f"{authority}: cannot build the request {what}: {exc}; check the settings (key, token, URL)",
+            # Only the type: h11's message quotes the offending header value, which may be a key.
+            f"{authority}: cannot build the request {what} ({type(exc).__name__}); "
+            "check the settings (key, token, URL)",
             code="settings.unusable",
         ) from exc
     except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol) as exc:

@@ -237,7 +237,9 @@ class Invoice(_Model):
         return dict(self.authority_options.get(authority, {}))
 
 
-def problems_from_validation_error(exc: ValidationError, prefix: str = "") -> list[Problem]:
+def problems_from_validation_error(
+    exc: ValidationError, prefix: str = "", *, whole: str = "(invoice)"
+) -> list[Problem]:
     """Turn pydantic's errors into Problems whose `field` is a readable path like `lines[0].quantity`."""
     problems = []
     for err in exc.errors():
@@ -248,7 +250,7 @@ def problems_from_validation_error(exc: ValidationError, prefix: str = "") -> li
             else:
                 path += f".{part}" if path else str(part)
         message = err["msg"].removeprefix("Value error, ")
-        problems.append(Problem(field=path or "(invoice)", rule=err["type"], message=message))
+        problems.append(Problem(field=path or whole, rule=err["type"], message=message))
     return problems
 
 

@@ -7,7 +7,7 @@ import ipaddress
 from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 
 from fiscalgate.authorities.base import AuthoritySettings, Environment
 from fiscalgate.authorities.cg_sfec import regime
@@ -94,32 +94,34 @@ class SfecSettings(AuthoritySettings):
             raise ValueError("the lookup path must contain {invoice_id}")
         return value
 
-    @model_validator(mode="after")
-    def _environment_matches_host(self) -> SfecSettings:
-        if self.base_url is None:
-            return self
-        url = self.base_url.strip()
+    @field_validator("base_url")
+    @classmethod
+    def _environment_matches_host(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # A field validator (not a model one) so that errors are reported on `base_url`.
+        if value is None:
+            return value
+        environment = info.data.get("environment", Environment.MOCK)
+        url = value.strip()
         parts = urlsplit(url)
         if parts.scheme not in {"http", "https"} or not parts.hostname:
             raise ValueError(f"base_url must be an http(s) URL, got {url!r}")
         host = _host(url)
-        if self.environment is Environment.PRODUCTION:
+        if environment is Environment.PRODUCTION:
             if parts.scheme != "https":
                 raise ValueError("production must use https")
             if is_local(host) or any(m in host for m in TEST_HOST_MARKERS):
                 raise ValueError(
                     f"production cannot point at {host}: it is a test, development or local host"
                 )
-        elif self.environment is Environment.SANDBOX and parts.scheme != "https" and not is_local(host):
+        elif environment is Environment.SANDBOX and parts.scheme != "https" and not is_local(host):
             # a real sandbox key would cross the internet in clear text
             raise ValueError("sandbox must use https (http only for a local host)")
         elif host in PRODUCTION_HOSTS:
             # mock credentials or test invoices must never reach the live platform
             raise ValueError(
-                f"{self.environment.value} cannot point at the production host {host}; "
-                "use environment=production"
+                f"{environment.value} cannot point at the production host {host}; use environment=production"
             )
-        return self
+        return value
 
     def path(self, name: Literal["certify", "report", "lookup", "list"], **params: Any) -> str:
         template = {
