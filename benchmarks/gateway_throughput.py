@@ -46,11 +46,13 @@ ADMIN = "bench-admin"
 class SqlCounter:
     """Counts the transactions the gateway starts and the statements it sends."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, *engines: Engine | None) -> None:
         self.transactions = 0
         self.statements = 0
-        event.listen(engine, "begin", self._begin)
-        event.listen(engine, "before_cursor_execute", self._statement)
+        for engine in engines:
+            if engine is not None:
+                event.listen(engine, "begin", self._begin)
+                event.listen(engine, "before_cursor_execute", self._statement)
 
     def _begin(self, _conn: Any) -> None:
         self.transactions += 1
@@ -151,7 +153,8 @@ async def one(api: httpx.AsyncClient, authority: str, latencies: list[float]) ->
 
 async def run(app: Any, database: str, n: int, concurrency: int) -> list[Result]:
     api, sims = await setup(app)
-    sql = SqlCounter(app.state.gateway.db.engine)
+    db = app.state.gateway.db
+    sql = SqlCounter(db.engine, getattr(db, "read_engine", None))
     results = []
     try:
         for _ in range(3):  # warm-up: first calls build simulators, import code, fill pools

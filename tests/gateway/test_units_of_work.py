@@ -17,6 +17,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from fiscalgate.authorities.base import AuthoritySettings, CheckpointFn, Connection
@@ -54,8 +55,16 @@ async def test_a_read_only_unit_cannot_write(database_url: str) -> None:
         def sneaky(session: Session) -> None:
             session.add(Tenant(name="Sneaky", country="CI", modules=[], created_at=utcnow()))
 
+        def flushing(session: Session) -> None:
+            sneaky(session)
+            session.flush()
+
         with pytest.raises(RuntimeError, match="read-only"):
             db.read_call(sneaky)
+        try:  # PostgreSQL refuses the write itself; SQLite's read transaction is rolled back
+            db.read_call(flushing)
+        except DBAPIError as exc:
+            assert "read-only" in str(exc)
         assert db.call(lambda s: s.query(Tenant).filter_by(name="Sneaky").count()) == 0
     finally:
         db.dispose()
