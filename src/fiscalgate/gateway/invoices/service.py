@@ -18,7 +18,7 @@ from typing import Any, Literal
 import anyio
 import anyio.to_thread
 import httpx
-from sqlalchemy import Select, delete, select, update
+from sqlalchemy import Select, bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -174,6 +174,13 @@ def create_invoice(session: Session, caller: Caller, tenant_id: str, body: Invoi
     )
 
 
+_NUMBER_TAKEN = select(InvoiceRow.id).where(
+    InvoiceRow.tenant_id == bindparam("tenant_id"),
+    InvoiceRow.authority == bindparam("authority"),
+    InvoiceRow.number == bindparam("number"),
+)
+
+
 def _insert(
     session: Session,
     caller: Caller,
@@ -184,11 +191,7 @@ def _insert(
     status: str,
 ) -> InvoiceRow:
     exists = session.scalar(
-        select(InvoiceRow.id).where(
-            InvoiceRow.tenant_id == tenant_id,
-            InvoiceRow.authority == authority,
-            InvoiceRow.number == invoice.number,
-        )
+        _NUMBER_TAKEN, {"tenant_id": tenant_id, "authority": authority, "number": invoice.number}
     )
     if exists is not None:
         raise Conflict(
@@ -460,6 +463,60 @@ def create_credit_note(
 #   2. each checkpoint the driver asks for, before its point of no return;
 #   3. finish: the outcome, the audit records of the calls and the lifecycle event.
 # (It used to be five: claiming and preparing were apart, and finishing re-read the row twice.)
+# The statements every certification runs, built once: constructing a SQLAlchemy statement (and
+# its cache key) costs about as much as executing it. Values arrive as bound parameters.
+def _claim_statement(fresh: bool) -> Any:
+    # A fresh submission (from approved/failed) starts with an empty checkpoint: what an earlier,
+    # settled attempt recorded (an e-MECeF uid since cancelled, say) must not steer a later
+    # reconciliation. Reconciling an `unknown` invoice keeps its checkpoint: that is its input.
+    return (
+        update(InvoiceRow)
+        .where(
+            InvoiceRow.id == bindparam("invoice_id"),
+            InvoiceRow.tenant_id == bindparam("p_tenant_id"),
+            InvoiceRow.status.in_(bindparam("allowed", expanding=True)),
+        )
+        .values(
+            updated_at=bindparam("now"),
+            status="submitting",
+            claim_token=bindparam("token"),
+            attempts=InvoiceRow.attempts + 1,
+            **({"checkpoint": {}} if fresh else {}),
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _with_returning(stmt: Any) -> tuple[Any, Any]:
+    """`stmt`, and `stmt` returning the updated row (for databases with RETURNING)."""
+    return stmt, stmt.returning(InvoiceRow).execution_options(populate_existing=True)
+
+
+_CLAIM_FRESH = _with_returning(_claim_statement(fresh=True))
+_CLAIM_KEEP_CHECKPOINT = _with_returning(_claim_statement(fresh=False))
+_SET_ENVIRONMENT = (
+    update(InvoiceRow)
+    .where(InvoiceRow.id == bindparam("invoice_id"))
+    .values(environment=bindparam("p_environment"))
+    .execution_options(synchronize_session=False)
+)
+_SAVE_CHECKPOINT = (
+    update(InvoiceRow)
+    .where(InvoiceRow.id == bindparam("invoice_id"), InvoiceRow.claim_token == bindparam("token"))
+    .values(
+        checkpoint=bindparam("p_checkpoint", type_=InvoiceRow.checkpoint.type), updated_at=bindparam("now")
+    )
+    .execution_options(synchronize_session=False)
+)
+_REFERENCE_HELD = select(InvoiceRow.id).where(
+    InvoiceRow.tenant_id == bindparam("tenant_id"),
+    InvoiceRow.authority == bindparam("authority"),
+    InvoiceRow.environment == bindparam("environment"),
+    InvoiceRow.reference == bindparam("reference"),
+    InvoiceRow.id != bindparam("invoice_id"),
+)
+
+
 @dataclass
 class _Call:
     driver: AuthorityDriver
@@ -482,15 +539,16 @@ class _Claim:
     error: Exception | None = None
 
 
-def _update_returning(session: Session, invoice_id: str, stmt: Any) -> InvoiceRow | None:
+def _update_returning(
+    session: Session, invoice_id: str, stmt: Any, params: dict[str, Any] | None = None
+) -> InvoiceRow | None:
     """Run a conditional `UPDATE invoices` and return the updated row (None when the WHERE did not
-    match), fresh from the database, in one statement where the database has RETURNING."""
-    stmt = stmt.execution_options(synchronize_session=False)
+    match), fresh from the database, in one statement where the database has RETURNING. `stmt` is
+    a statement or a pair from `_with_returning`."""
+    plain, returning = stmt if isinstance(stmt, tuple) else _with_returning(stmt)
     if session.get_bind().dialect.update_returning:
-        return session.scalars(
-            stmt.returning(InvoiceRow).execution_options(populate_existing=True)
-        ).one_or_none()
-    if session.execute(stmt).rowcount != 1:  # type: ignore[attr-defined]
+        return session.scalars(returning, params).one_or_none()
+    if session.execute(plain, params).rowcount != 1:  # type: ignore[attr-defined]
         return None
     return session.get(InvoiceRow, invoice_id, populate_existing=True)
 
@@ -510,12 +568,7 @@ def _prepare(session: Session, gw: Gateway, tenant_id: str, row: InvoiceRow) -> 
     invoice = Invoice.model_validate(row.document)
     environment = settings.environment.value
     if row.environment != environment:
-        session.execute(
-            update(InvoiceRow)
-            .where(InvoiceRow.id == row.id)
-            .values(environment=environment)
-            .execution_options(synchronize_session=False)
-        )
+        session.execute(_SET_ENVIRONMENT, {"invoice_id": row.id, "p_environment": environment})
     return _Call(driver, settings, invoice, original, dict(row.checkpoint or {}), row.authority, environment)
 
 
@@ -621,13 +674,14 @@ def _finish(
     cert = outcome.certification
     if cert is not None:
         clash = session.scalar(
-            select(InvoiceRow.id).where(
-                InvoiceRow.tenant_id == tenant_id,
-                InvoiceRow.authority == authority,
-                InvoiceRow.environment == environment,
-                InvoiceRow.reference == cert.reference,
-                InvoiceRow.id != invoice_id,
-            )
+            _REFERENCE_HELD,
+            {
+                "tenant_id": tenant_id,
+                "authority": authority,
+                "environment": environment,
+                "reference": cert.reference,
+                "invoice_id": invoice_id,
+            },
         )
         if clash is not None:
             values.update(
@@ -658,7 +712,8 @@ def _finish(
         .where(
             InvoiceRow.id == invoice_id, InvoiceRow.status == "submitting", InvoiceRow.claim_token == token
         )
-        .values(updated_at=utcnow(), **values),
+        .values(updated_at=utcnow(), **values)
+        .execution_options(synchronize_session=False),
     )
     if recorder is not None and environment is not None:
         record_calls(
@@ -693,22 +748,17 @@ def _claim(
     session: Session, tenant_id: str, invoice_id: str, token: str, allowed: tuple[str, ...]
 ) -> InvoiceRow | None:
     """Make the attempt ours (status in `allowed` -> submitting); the claimed row, or None."""
-    # A fresh submission (from approved/failed) starts with an empty checkpoint: what an earlier,
-    # settled attempt recorded (an e-MECeF uid since cancelled, say) must not steer a later
-    # reconciliation. Reconciling an `unknown` invoice keeps its checkpoint: that is its input.
-    fresh: dict[str, Any] = {} if "unknown" in allowed else {"checkpoint": {}}
     return _update_returning(
         session,
         invoice_id,
-        update(InvoiceRow)
-        .where(InvoiceRow.id == invoice_id, InvoiceRow.tenant_id == tenant_id, InvoiceRow.status.in_(allowed))
-        .values(
-            updated_at=utcnow(),
-            status="submitting",
-            claim_token=token,
-            attempts=InvoiceRow.attempts + 1,
-            **fresh,
-        ),
+        _CLAIM_KEEP_CHECKPOINT if "unknown" in allowed else _CLAIM_FRESH,
+        {
+            "invoice_id": invoice_id,
+            "p_tenant_id": tenant_id,
+            "allowed": list(allowed),
+            "now": utcnow(),
+            "token": token,
+        },
     )
 
 
@@ -716,10 +766,8 @@ def _save_checkpoint(session: Session, invoice_id: str, token: str, checkpoint: 
     # One conditional UPDATE, no read: while the claim is ours nothing else writes the checkpoint,
     # so the caller's merged copy is the stored value (`checkpoint` is the whole new value).
     session.execute(
-        update(InvoiceRow)
-        .where(InvoiceRow.id == invoice_id, InvoiceRow.claim_token == token)
-        .values(checkpoint=checkpoint, updated_at=utcnow())
-        .execution_options(synchronize_session=False)
+        _SAVE_CHECKPOINT,
+        {"invoice_id": invoice_id, "token": token, "p_checkpoint": checkpoint, "now": utcnow()},
     )
 
 

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import SecretStr
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from fiscalgate.authorities.base import AuthorityDriver, AuthoritySettings
@@ -180,19 +180,23 @@ def load_settings(
     return _settings_from(gw, authority, _row(session, tenant.id, authority))
 
 
+# Built once (statement construction costs about as much as its execution); values are bound.
+_TENANT_AND_SETTINGS = (
+    select(Tenant, AuthorityConfig)
+    .outerjoin(
+        AuthorityConfig,
+        (AuthorityConfig.tenant_id == Tenant.id) & (AuthorityConfig.authority == bindparam("authority")),
+    )
+    .where(Tenant.id == bindparam("tenant_id"))
+)
+
+
 def load_tenant_settings(
     session: Session, gw: Gateway, tenant_id: str, authority: str
 ) -> tuple[AuthorityDriver, AuthoritySettings]:
     """`load_settings` for a tenant known by its id: the tenant and its settings row are read in
     one statement (every certification attempt runs this)."""
-    found = session.execute(
-        select(Tenant, AuthorityConfig)
-        .outerjoin(
-            AuthorityConfig,
-            (AuthorityConfig.tenant_id == Tenant.id) & (AuthorityConfig.authority == authority),
-        )
-        .where(Tenant.id == tenant_id)
-    ).first()
+    found = session.execute(_TENANT_AND_SETTINGS, {"tenant_id": tenant_id, "authority": authority}).first()
     if found is None:
         raise NotFound(f"no tenant {tenant_id}", code="tenant.not_found")
     tenant, row = found

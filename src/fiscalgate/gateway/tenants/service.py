@@ -6,7 +6,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -126,17 +126,18 @@ def revoke_key(session: Session, tenant_id: str, key_id: str) -> ApiKey:
     return row
 
 
+# Runs on every request: the columns it needs (not a whole ORM entity), statement built once.
+_KEY_BY_PREFIX = select(ApiKey.tenant_id, ApiKey.prefix, ApiKey.key_hash, ApiKey.revoked_at).where(
+    ApiKey.prefix == bindparam("prefix")
+)
+
+
 def authenticate_key(session: Session, key: str) -> Caller | None:
     """The caller for a tenant API key, or None (unknown, malformed or revoked)."""
     if not key.startswith(KEY_PREFIX):
         return None
     prefix = key[len(KEY_PREFIX) :].split("_", 1)[0]
-    # Runs on every request: read the three columns it needs, not a whole ORM entity.
-    row = session.execute(
-        select(ApiKey.tenant_id, ApiKey.prefix, ApiKey.key_hash, ApiKey.revoked_at).where(
-            ApiKey.prefix == prefix
-        )
-    ).first()
+    row = session.execute(_KEY_BY_PREFIX, {"prefix": prefix}).first()
     if row is None or row.revoked_at is not None:
         return None
     if not secrets.compare_digest(row.key_hash, hash_key(key)):
