@@ -328,7 +328,9 @@ class Platform:
         total = _show(invoice["total_amount"])
         # What the QR encodes is not documented: the simulator's own choice (README).
         text = f"SFEC|{self.niu}|{number}|{date}|{total} {invoice['currency']}|{short}"
-        qr = segno.make(text, error="m").png_data_uri(scale=3)
+        # A fixed mask: still a valid, scannable QR, but segno skips scoring all eight masks
+        # (10 ms -> 3 ms of CPU per certification, which shows in gateway benchmarks in mock).
+        qr = segno.make(text, error="m", mask=0).png_data_uri(scale=3)
         return Record(invoice, identifier, number, date, signature, short, qr, source)
 
     # --- operations ---------------------------------------------------------------------------
