@@ -32,6 +32,7 @@ pytest: $(STAMP)
 test: lint typecheck pytest
 
 bench: $(STAMP)
+	$(BIN)/python benchmarks/authority_roundtrip.py
 	$(BIN)/python benchmarks/gateway_throughput.py
 
 clean:
