@@ -256,7 +256,10 @@ async def test_driver_bug_after_sending_is_unknown_not_failed(
     async with api:
         inv = (await api.post("/v1/invoices", json={"invoice": sample_invoice(), "approve": True})).json()
         r = await api.post(f"/v1/invoices/{inv['id']}/certify")
-        assert r.json()["kind"] == "DriverFailure" and r.json()["invoice_status"] == "unknown"
+        body = r.json()
+        assert (body["kind"], body["code"]) == ("DriverFailedAfterSending", "driver.failed_after_sending")
+        assert (r.status_code, body["invoice_status"], body["retryable"]) == (502, "unknown", False)
+        assert "KeyError" in body["message"]
         # the fake authority did certify it: the look-up adopts its reference
         fakes["ci-fne"].explode = None
         r = await api.post(f"/v1/invoices/{inv['id']}/reconcile", json={"action": "confirm"})

@@ -1,8 +1,8 @@
 """Independent review of the gateway against issue 5.
 
-Each `xfail(strict=True)` test below shows one confirmed defect: it fails today and passes once the
-defect is fixed (then remove its mark). Tests without a mark pin behaviour that is correct but was
-not tested. Fix proposals are in the review report; the reason of each mark says what is wrong.
+Each test in the first groups pinned one confirmed defect (then marked `xfail(strict=True)`); the
+defects are fixed and the marks removed, so these now guard against their return. The last group
+pins behaviour that was correct but untested.
 """
 
 from __future__ import annotations
@@ -68,11 +68,6 @@ def _backdate(app: FastAPI, model: Any, column: str, row_filter: Any) -> None:
 
 
 # --- failure and crash paths ----------------------------------------------------------------------
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: an invoice left `submitting` by a crashed process can never be reconciled, "
-    "certified, edited or deleted (no claim lease)",
-)
 async def test_a_claim_left_by_a_crashed_process_can_be_resolved(make_app: Callable[..., FastAPI]) -> None:
     first = make_app()
     tenant, api, counter, _ = await real_tenant(first, "ci-fne")
@@ -180,11 +175,6 @@ async def test_an_in_progress_answer_is_not_replayed_after_the_certification(rea
 
 
 # --- secrets ----------------------------------------------------------------------------------------
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: error messages from a driver are stored and returned unmasked (the secret leaks "
-    "through the API answer and the invoice's `error`)",
-)
 @pytest.mark.parametrize(
     "error",
     [
@@ -213,11 +203,6 @@ async def test_a_secret_inside_an_error_message_is_masked(
         assert SECRET not in text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: a driver bug after sending leaves the invoice `unknown` but the error body says "
-    "resolution `fix_input` (DriverFailure inherits it) instead of `reconcile`",
-)
 async def test_a_driver_bug_after_sending_tells_the_caller_to_reconcile(
     fake_app: FastAPI, fakes: dict[str, FakeDriver]
 ) -> None:
@@ -231,11 +216,6 @@ async def test_a_driver_bug_after_sending_tells_the_caller_to_reconcile(
     assert (body["resolution"], body["authority"]) == ("reconcile", "ci-fne")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: switching FNE from production to sandbox keeps the production API key, which "
-    "then travels in clear (http) to the public test platform",
-)
 async def test_changing_environment_does_not_carry_the_live_key_over(real_app: FastAPI) -> None:
     live = {
         **mock_settings("ci-fne"),
@@ -255,11 +235,6 @@ def _closed_local_url() -> str:
     return f"http://127.0.0.1:{free_port()}"  # nothing listens there: any call is refused at once
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: a credit note is sent to the current environment even when its original was "
-    "certified in another one (SFEC driver does not check; gateway does not either)",
-)
 async def test_a_credit_note_goes_to_the_environment_of_its_original(real_app: FastAPI) -> None:
     _, api, _, _ = await real_tenant(real_app, "cg-sfec", max_attempts=1)
     async with api:
@@ -284,11 +259,6 @@ async def test_a_credit_note_goes_to_the_environment_of_its_original(real_app: F
     assert calls == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: reconcile asks the *current* environment and overwrites the invoice's "
-    "environment, losing where the uncertain call went",
-)
 async def test_reconcile_asks_the_environment_the_call_went_to(real_app: FastAPI) -> None:
     _, api, _, injector = await real_tenant(real_app, "cg-sfec", timeout_seconds=0.3, max_attempts=1)
     injector.add("hang_after_processing", path="/certify")
@@ -315,17 +285,8 @@ async def test_reconcile_asks_the_environment_the_call_went_to(real_app: FastAPI
 
 # --- concurrency --------------------------------------------------------------------------------------
 async def test_two_concurrent_full_credit_notes_credit_the_original_once(
-    request: pytest.FixtureRequest, fake_app: FastAPI, database_url: str
+    fake_app: FastAPI, database_url: str
 ) -> None:
-    if database_url.startswith("postgresql"):
-        # SQLite serialises writers (BEGIN IMMEDIATE), so it passes there; READ COMMITTED does not.
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="review: on PostgreSQL two concurrent credit notes both read 'nothing credited "
-                "yet' and both get created (no lock on the original)",
-            )
-        )
     tenant, api = await new_tenant(fake_app, settings={"ci-fne": FAKE_SETTINGS})
     async with api:
         original = await _certified(api)
@@ -360,20 +321,12 @@ async def test_two_concurrent_full_credit_notes_credit_the_original_once(
 
 
 async def test_two_hand_recorded_references_cannot_collide(
-    request: pytest.FixtureRequest, fake_app: FastAPI, database_url: str
+    fake_app: FastAPI, database_url: str
 ) -> None:
     from fiscalgate.gateway.errors import Conflict
     from fiscalgate.gateway.invoices.schemas import ReconcileRequest
     from fiscalgate.gateway.invoices.service import _resolve_by_hand
 
-    if database_url.startswith("postgresql"):
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="review: on PostgreSQL two concurrent record_reference with one reference end in "
-                "an IntegrityError (HTTP 500 InternalError) instead of 409 reference.taken",
-            )
-        )
     tenant, api = await new_tenant(fake_app, settings={"ci-fne": FAKE_SETTINGS})
     ids = []
     async with api:
@@ -420,11 +373,6 @@ async def test_two_hand_recorded_references_cannot_collide(
     assert sorted(outcomes.values()) == ["certified", "conflict"], outcomes
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: the authority is never inferred from the tenant's configured settings nor the "
-    "invoice (e.g. currency): a CI tenant with fne+mecef but only FNE set up must name it",
-)
 async def test_the_authority_is_picked_from_the_configured_settings(real_app: FastAPI) -> None:
     _, api = await new_tenant(
         real_app, country="CI", modules=("fne", "mecef"), settings={"ci-fne": mock_settings("ci-fne")}
@@ -435,11 +383,6 @@ async def test_the_authority_is_picked_from_the_configured_settings(real_app: Fa
     assert r.json()["authority"] == "ci-fne"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: PUT on a credit note bypasses the credit-note rules (quantities left, the "
-    "`original` pointer, the parties); only the authority's own check stands behind it",
-)
 @pytest.mark.parametrize(
     "change",
     [
@@ -506,11 +449,6 @@ async def test_the_audit_log_keeps_the_order_of_the_calls(real_app: FastAPI) -> 
     assert by_method["POST"]["created_at"] < by_method["PUT"]["created_at"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: POST /v1/invoices with approve=true skips the driver's validation that "
-    "POST /approve runs",
-)
 async def test_creating_an_approved_invoice_validates_like_approve(fake_app: FastAPI) -> None:
     _, api = await new_tenant(fake_app, settings={"ci-fne": FAKE_SETTINGS})
     bad = sample_invoice(buyer={"kind": "individual", "name": "INVALID"})

@@ -62,9 +62,17 @@ class InvalidRequest(ApiError):
     http_status = 422
 
 
+class DriverFailedAfterSending(OutcomeUnknown):
+    """The authority driver raised a bug (not an error kind) after a request had left: the authority
+    may have certified, so the caller must reconcile, exactly as after a timeout."""
+
+    default_code = "driver.failed_after_sending"
+
+
 # Most specific first; the HTTP status the gateway answers with for each kind.
 _STATUS: list[tuple[type[Exception], int]] = [
     (ApiError, 400),  # replaced by the class's own http_status
+    (DriverFailedAfterSending, 502),  # the exchange went wrong on our side of the gateway
     (InvoiceError, 422),
     (ConfigurationError, 422),
     (InvoiceRejected, 422),

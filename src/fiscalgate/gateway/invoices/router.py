@@ -26,7 +26,7 @@ async def create_invoice(
 ) -> InvoiceOut:
     """Create an invoice from the neutral format (every problem reported with its field path)."""
     return await gw.db.run(
-        lambda s: service.invoice_out(service.create_invoice(s, who, tenant_id_of(who), body))
+        lambda s: service.invoice_out(service.create_invoice(s, gw, who, tenant_id_of(who), body))
     )
 
 

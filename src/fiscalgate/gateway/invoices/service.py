@@ -11,7 +11,7 @@ the authority. No transaction is held open during the authority call.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -41,12 +41,18 @@ from fiscalgate.core.errors import (
     Problem,
 )
 from fiscalgate.core.invoice import Invoice, InvoiceKind, parse_invoice
-from fiscalgate.core.masking import mask_mapping
+from fiscalgate.core.masking import mask_mapping, mask_text
 from fiscalgate.gateway.audit.service import record_calls, record_event
 from fiscalgate.gateway.audit.transport import RecordingTransport
 from fiscalgate.gateway.authorities import authority_code, available_authorities
 from fiscalgate.gateway.db import new_id, utcnow
-from fiscalgate.gateway.errors import Conflict, InvalidRequest, InvoiceOperationError, NotFound
+from fiscalgate.gateway.errors import (
+    Conflict,
+    DriverFailedAfterSending,
+    InvalidRequest,
+    InvoiceOperationError,
+    NotFound,
+)
 from fiscalgate.gateway.invoices.models import InvoiceRow
 from fiscalgate.gateway.invoices.schemas import (
     CreditNoteCreate,
@@ -56,6 +62,7 @@ from fiscalgate.gateway.invoices.schemas import (
     ReconcileRequest,
 )
 from fiscalgate.gateway.runtime import Gateway
+from fiscalgate.gateway.settings.models import AuthorityConfig
 from fiscalgate.gateway.settings.service import load_settings, load_tenant_settings, require_available
 from fiscalgate.gateway.tenants.models import Tenant
 from fiscalgate.gateway.tenants.service import Caller, get_tenant
@@ -68,6 +75,11 @@ DELETABLE = ("draft", "approved", "rejected", "failed")
 # SFEC allows at most one credit note per invoice (specs/sfec.md, invoice_type; T-CONNECTOR test
 # book TC-032..034): refuse a second one here rather than let the platform reject it later.
 ONE_CREDIT_NOTE_PER_INVOICE = frozenset({"cg-sfec"})
+# How long a `submitting` claim may last before it counts as abandoned (its process died: kill -9,
+# OOM, a deploy). Longer than any live attempt: SFEC's worst case is 300 s per try x max_attempts,
+# plus backoff. Past it, reconciling turns the claim into `unknown` (never back into certifiable).
+CLAIM_LEASE = timedelta(minutes=30)
+STALE_DETAIL = "the process handling the call stopped: reconcile"
 
 
 class DriverFailure(GatewayError):
@@ -77,14 +89,21 @@ class DriverFailure(GatewayError):
 
 
 # --- reading ------------------------------------------------------------------------------------
+def _is_stale(row: InvoiceRow) -> bool:
+    return row.status == "submitting" and row.updated_at < utcnow() - CLAIM_LEASE
+
+
 def invoice_out(row: InvoiceRow) -> InvoiceOut:
+    detail = row.status_detail
+    if _is_stale(row):
+        detail = f"stale: no outcome after {CLAIM_LEASE}; {STALE_DETAIL} (it may be certified)"
     return InvoiceOut(
         id=row.id,
         authority=row.authority,
         number=row.number,
         kind=row.kind,
         status=row.status,
-        status_detail=row.status_detail,
+        status_detail=detail,
         original_id=row.original_id,
         environment=row.environment,
         reference=row.reference,
@@ -143,23 +162,68 @@ def _document(invoice: Invoice) -> dict[str, Any]:
     return invoice.model_dump(mode="json", exclude_none=True)
 
 
-def _pick_authority(tenant: Tenant, requested: str | None) -> str:
-    available = available_authorities(tenant.country, tenant.modules)
+def _pick_authority(
+    session: Session, gw: Gateway, tenant: Tenant, requested: str | None, invoice: Invoice
+) -> str:
+    """The named authority; else the only one this invoice can go to: among the tenant's available
+    authorities, those with active settings, then those that accept the invoice's currency."""
     if requested:
         code = authority_code(requested)
         require_available(tenant, code)
         return code
+    available = available_authorities(tenant.country, tenant.modules)
     if len(available) == 1:
         return available[0]
+    active = set(session.scalars(_ACTIVE_SETTINGS, {"tenant_id": tenant.id}))
+    configured = [code for code in available if code in active]
+    candidates = [code for code in configured if invoice.currency in _currencies(gw, code)]
+    if len(candidates) == 1:
+        return candidates[0]
+    if candidates:
+        why = f"several fit (active settings, currency {invoice.currency}): {', '.join(candidates)}"
+    elif configured:
+        why = f"none with active settings accepts {invoice.currency} (configured: {', '.join(configured)})"
+    elif available:
+        why = f"none has active settings (available: {', '.join(available)})"
+    else:
+        why = "none is available"
     raise InvalidRequest(
-        "name the authority: this tenant has "
-        + (f"several available ({', '.join(available)})" if available else "none available"),
+        f"name the authority: {why}",
         code="invoice.authority_required",
-        problems=[Problem("authority", "missing", "required when the tenant has several authorities")],
+        problems=[Problem("authority", "missing", f"cannot be inferred: {why}")],
     )
 
 
-def create_invoice(session: Session, caller: Caller, tenant_id: str, body: InvoiceCreate) -> InvoiceRow:
+_ACTIVE_SETTINGS = select(AuthorityConfig.authority).where(
+    AuthorityConfig.tenant_id == bindparam("tenant_id"), AuthorityConfig.active.is_(True)
+)
+
+
+def _currencies(gw: Gateway, code: str) -> tuple[str, ...]:
+    try:
+        return gw.driver(code).currencies
+    except ConfigurationError:  # its package failed to load: it cannot take the invoice anyway
+        return ()
+
+
+def _validate_for_approval(
+    session: Session, gw: Gateway, tenant: Tenant, authority: str, invoice: Invoice
+) -> None:
+    """The driver's own checks, run whenever an invoice becomes `approved` (by POST /approve or
+    created with approve=true). Without usable settings there is nothing to check against yet:
+    approving is a human decision, and missing settings surface at certify time."""
+    try:
+        driver, settings = load_settings(session, gw, tenant, authority)
+    except ConfigurationError:
+        return
+    problems = driver.validate(invoice, settings)
+    if problems:
+        raise InvoiceError([Problem(f"invoice.{p.field}", p.rule, p.message, p.expected) for p in problems])
+
+
+def create_invoice(
+    session: Session, gw: Gateway, caller: Caller, tenant_id: str, body: InvoiceCreate
+) -> InvoiceRow:
     tenant = get_tenant(session, tenant_id)
     invoice = _parse(body.invoice)
     if invoice.kind is InvoiceKind.CREDIT_NOTE:
@@ -168,7 +232,9 @@ def create_invoice(session: Session, caller: Caller, tenant_id: str, body: Invoi
             code="invoice.credit_note_via_original",
             problems=[Problem("invoice.kind", "credit_note", "credit notes are created from their original")],
         )
-    authority = _pick_authority(tenant, body.authority)
+    authority = _pick_authority(session, gw, tenant, body.authority, invoice)
+    if body.approve:
+        _validate_for_approval(session, gw, tenant, authority, invoice)
     return _insert(
         session, caller, tenant_id, authority, invoice, None, "approved" if body.approve else "draft"
     )
@@ -246,6 +312,8 @@ def _refuse(row: InvoiceRow, action: str) -> Conflict:
         "rejected": "fix it (PUT) and approve it again",
     }
     hint = hints.get(row.status, "")
+    if _is_stale(row):
+        hint = f"its call has had no outcome for over {CLAIM_LEASE} (its process stopped?): reconcile it"
     return Conflict(
         f"cannot {action} invoice {row.id} in status {row.status!r}" + (f": {hint}" if hint else ""),
         code=f"invoice.cannot_{action.replace(' ', '_')}.{row.status}",
@@ -268,6 +336,14 @@ def update_invoice(
     session: Session, caller: Caller, tenant_id: str, invoice_id: str, data: dict[str, Any]
 ) -> InvoiceRow:
     row = get_invoice(session, tenant_id, invoice_id)
+    if row.kind == InvoiceKind.CREDIT_NOTE.value:
+        # Its lines, quantities, original and parties were derived from the original under the
+        # credit-note rules; a free edit would bypass them all.
+        raise Conflict(
+            f"invoice {invoice_id} is a credit note and cannot be edited: delete it and create another "
+            "from its original (POST /v1/invoices/{original_id}/credit-notes)",
+            code="invoice.credit_note_fixed",
+        )
     invoice = _parse(data)
     if invoice.kind.value != row.kind:
         raise InvalidRequest(f"an invoice's kind cannot change ({row.kind})", code="invoice.kind_fixed")
@@ -303,16 +379,7 @@ def approve_invoice(
     if row.status != "draft":
         raise _refuse(row, "approve")
     tenant = get_tenant(session, tenant_id)
-    try:
-        driver, settings = load_settings(session, gw, tenant, row.authority)
-    except ConfigurationError:
-        pass  # approving is a human decision; missing settings surface at certify time
-    else:
-        problems = driver.validate(Invoice.model_validate(row.document), settings)
-        if problems:
-            raise InvoiceError(
-                [Problem(f"invoice.{p.field}", p.rule, p.message, p.expected) for p in problems]
-            )
+    _validate_for_approval(session, gw, tenant, row.authority, Invoice.model_validate(row.document))
     if not _transition(session, tenant_id, invoice_id, ("draft",), status="approved"):
         raise _refuse(get_invoice(session, tenant_id, invoice_id), "approve")
     row = get_invoice(session, tenant_id, invoice_id)
@@ -416,9 +483,19 @@ def build_credit_note(
     return _parse(doc)
 
 
+_LOCK_INVOICE = (
+    select(InvoiceRow.id)
+    .where(InvoiceRow.id == bindparam("invoice_id"), InvoiceRow.tenant_id == bindparam("p_tenant_id"))
+    .with_for_update()
+)
+
+
 def create_credit_note(
     session: Session, caller: Caller, tenant_id: str, original_id: str, body: CreditNoteCreate
 ) -> InvoiceRow:
+    # Lock the original first: two concurrent credit notes would otherwise both read "nothing
+    # credited yet" (PostgreSQL, READ COMMITTED). SQLite's BEGIN IMMEDIATE already serialises.
+    session.execute(_LOCK_INVOICE, {"invoice_id": original_id, "p_tenant_id": tenant_id})
     original = get_invoice(session, tenant_id, original_id)
     if original.kind == InvoiceKind.CREDIT_NOTE.value:
         raise Conflict("a credit note cannot itself be credited", code="credit_note.of_credit_note")
@@ -553,10 +630,25 @@ def _update_returning(
     return session.get(InvoiceRow, invoice_id, populate_existing=True)
 
 
-def _prepare(session: Session, gw: Gateway, tenant_id: str, row: InvoiceRow) -> _Call:
+class EnvironmentChanged(ConfigurationError):
+    """The settings now point at another environment than the one an uncertain call went to."""
+
+    default_code = "reconcile.environment_changed"
+
+
+def _prepare(session: Session, gw: Gateway, tenant_id: str, row: InvoiceRow, reconciling: bool) -> _Call:
     """Everything the call needs; it raises before writing anything, so a failure here leaves the
     claim (committed with it) as the only change."""
     driver, settings = load_tenant_settings(session, gw, tenant_id, row.authority)
+    environment = settings.environment.value
+    if reconciling and row.environment is not None and row.environment != environment:
+        # Only the environment the uncertain call went to can tell what became of it: asking
+        # another one would read "not found" as "not certified" and allow a second certification.
+        raise EnvironmentChanged(
+            f"invoice {row.id} was sent to the {row.environment} environment, but the {row.authority} "
+            f"settings now point at {environment}: switch them back to {row.environment} to reconcile "
+            "(or resolve it by hand: record_reference or not_certified)",
+        )
     original = None
     if row.original_id is not None:
         source = get_invoice(session, tenant_id, row.original_id)
@@ -565,8 +657,17 @@ def _prepare(session: Session, gw: Gateway, tenant_id: str, row: InvoiceRow) -> 
                 "the original invoice lost its certification", code="credit_note.original"
             )
         original = Certification.model_validate(source.certification)
+        certified_in = source.environment or original.environment
+        if certified_in != environment:
+            # The original exists only where it was certified; e-MECeF and FNE drivers check this
+            # too, SFEC's does not, so the gateway refuses for every authority.
+            raise ConfigurationError(
+                f"the original invoice {source.number} was certified in the {certified_in} environment "
+                f"but the {row.authority} settings now point at {environment}: a credit note must go "
+                f"to the environment of its original ({certified_in})",
+                code="credit_note.original_environment",
+            )
     invoice = Invoice.model_validate(row.document)
-    environment = settings.environment.value
     if row.environment != environment:
         session.execute(_SET_ENVIRONMENT, {"invoice_id": row.id, "p_environment": environment})
     return _Call(driver, settings, invoice, original, dict(row.checkpoint or {}), row.authority, environment)
@@ -575,13 +676,16 @@ def _prepare(session: Session, gw: Gateway, tenant_id: str, row: InvoiceRow) -> 
 def _claim_and_prepare(
     session: Session, gw: Gateway, tenant_id: str, invoice_id: str, token: str, allowed: tuple[str, ...]
 ) -> _Claim:
+    reconciling = "unknown" in allowed
+    if reconciling:
+        _expire_stale_claim(session, tenant_id, invoice_id)
     row = _claim(session, tenant_id, invoice_id, token, allowed)
     if row is None:
         return _Claim(get_invoice(session, tenant_id, invoice_id), claimed=False)
     try:
-        return _Claim(row, claimed=True, call=_prepare(session, gw, tenant_id, row))
-    except SQLAlchemyError:
-        raise  # the database failed: roll the claim back too, nothing happened
+        return _Claim(row, claimed=True, call=_prepare(session, gw, tenant_id, row, reconciling))
+    except (SQLAlchemyError, EnvironmentChanged):
+        raise  # roll the claim back too: nothing happened, the row stays as it was
     except Exception as exc:
         return _Claim(row, claimed=True, error=exc)
 
@@ -613,8 +717,39 @@ class _Outcome:
     checkpoint: dict[str, Any] | None = None
 
 
-def _classify(exc: BaseException, sent: bool, secrets: list[str]) -> _Outcome:
-    """The one place an authority call's failure becomes an invoice status."""
+def _masked(exc: GatewayError, secrets: list[str]) -> GatewayError:
+    """A copy of `exc` with every secret masked in its texts (message, authority message, problems,
+    raw). A copy, because the driver may keep and raise its exception object again elsewhere."""
+    if not secrets:
+        return exc
+    copy = type(exc).__new__(type(exc))
+    copy.__dict__.update(exc.__dict__)
+    copy.message = mask_text(exc.message, secrets)
+    copy.args = (copy.message,)
+    if isinstance(getattr(exc, "authority_message", None), str):
+        copy.authority_message = mask_text(exc.authority_message, secrets)  # type: ignore[attr-defined]
+    problems = getattr(exc, "problems", None)
+    if problems:
+        copy.problems = [  # type: ignore[attr-defined]
+            Problem(
+                p.field,
+                p.rule,
+                mask_text(p.message, secrets),
+                None if p.expected is None else mask_text(p.expected, secrets),
+            )
+            for p in problems
+        ]
+    if getattr(exc, "raw", None) is not None:
+        copy.raw = mask_mapping(exc.raw, secrets)  # type: ignore[attr-defined]
+    return copy
+
+
+def _classify(exc: BaseException, sent: bool, secrets: list[str], authority: str | None) -> _Outcome:
+    """The one place an authority call's failure becomes an invoice status. Secrets the driver
+    quoted anywhere in its error (h11 quotes a bad header value, say) are masked here, before the
+    error is stored, audited or answered."""
+    if isinstance(exc, GatewayError):
+        exc = _masked(exc, secrets)
     raw = mask_mapping(getattr(exc, "raw", None), secrets)
     if isinstance(exc, InvoiceError):
         return _Outcome("rejected", "refused by our validation before sending: fix the invoice", error=exc)
@@ -641,12 +776,24 @@ def _classify(exc: BaseException, sent: bool, secrets: list[str]) -> _Outcome:
         return _Outcome("failed", "not certified: fix the settings, then certify again", error=exc, raw=raw)
     if isinstance(exc, ConfigurationError):
         return _Outcome("failed", "not certified: fix the settings, then certify again", error=exc)
-    wrapped = DriverFailure(f"the authority driver failed: {type(exc).__name__}: {exc}")
-    if sent:
+    text = mask_text(f"the authority driver failed: {type(exc).__name__}: {exc}", secrets)
+    if sent and authority is not None:
+        # A request left before the bug: the authority may have certified it. The error says
+        # "reconcile" (not "fix the input"), like a timeout after sending.
         return _Outcome(
-            "unknown", "the driver failed after sending a request: reconcile first", error=wrapped
+            "unknown",
+            "the driver failed after sending a request: reconcile first",
+            error=DriverFailedAfterSending(text, authority=authority),
         )
-    return _Outcome("failed", "the driver failed before sending anything", error=wrapped)
+    return _Outcome("failed", "the driver failed before sending anything", error=DriverFailure(text))
+
+
+def _reference_clash(cert: Certification, holder: str) -> dict[str, Any]:
+    return {
+        "status": "unknown",
+        "status_detail": f"the authority answered reference {cert.reference}, already held by {holder}",
+        "raw_response": cert.model_dump(mode="json"),
+    }
 
 
 def _finish(
@@ -684,13 +831,7 @@ def _finish(
             },
         )
         if clash is not None:
-            values.update(
-                status="unknown",
-                status_detail=(
-                    f"the authority answered reference {cert.reference}, already held by invoice {clash}"
-                ),
-                raw_response=cert.model_dump(mode="json"),
-            )
+            values.update(_reference_clash(cert, f"invoice {clash}"))
         else:
             total = cert.totals.get("total")
             values.update(
@@ -702,19 +843,45 @@ def _finish(
                 error=None,
             )
     elif outcome.error is not None:
-        values.update(error={**outcome.error.to_dict(), "raw": outcome.raw}, raw_response=outcome.raw)
+        secrets = call.settings.secrets() if call is not None else []
+        values.update(
+            error=mask_mapping({**outcome.error.to_dict(), "raw": outcome.raw}, secrets),
+            raw_response=outcome.raw,
+        )
     if outcome.checkpoint:
         values["checkpoint"] = {**(stored_checkpoint or {}), **outcome.checkpoint}
-    row = _update_returning(
-        session,
-        invoice_id,
-        update(InvoiceRow)
-        .where(
-            InvoiceRow.id == invoice_id, InvoiceRow.status == "submitting", InvoiceRow.claim_token == token
+    ours = (InvoiceRow.status == "submitting") & (InvoiceRow.claim_token == token)
+    if "reference" in values:
+        # A slow but alive attempt whose claim was declared abandoned (CLAIM_LEASE) still writes
+        # the reference it got, as long as nobody has resolved the invoice since.
+        ours = ours | (
+            (InvoiceRow.status == "unknown")
+            & InvoiceRow.claim_token.is_(None)
+            & InvoiceRow.reference.is_(None)
         )
-        .values(updated_at=utcnow(), **values)
-        .execution_options(synchronize_session=False),
-    )
+
+    def land(values: dict[str, Any]) -> InvoiceRow | None:
+        return _update_returning(
+            session,
+            invoice_id,
+            update(InvoiceRow)
+            .where(InvoiceRow.id == invoice_id, ours)
+            .values(updated_at=utcnow(), **values)
+            .execution_options(synchronize_session=False),
+        )
+
+    try:
+        with session.begin_nested():
+            row = land(values)
+    except IntegrityError:
+        if cert is None or "reference" not in values:
+            raise
+        # Another invoice took this reference between our check and our write (PostgreSQL, READ
+        # COMMITTED): the same answer as a clash seen by the check.
+        for key in ("reference", "certification", "certified_at", "certified_total", "error"):
+            values.pop(key, None)
+        values.update(_reference_clash(cert, "another invoice"))
+        row = land(values)
     if recorder is not None and environment is not None:
         record_calls(
             session,
@@ -742,6 +909,29 @@ def _finish(
         },
     )
     return row
+
+
+_EXPIRE_STALE_CLAIM = (
+    update(InvoiceRow)
+    .where(
+        InvoiceRow.id == bindparam("invoice_id"),
+        InvoiceRow.tenant_id == bindparam("p_tenant_id"),
+        InvoiceRow.status == "submitting",
+        InvoiceRow.updated_at < bindparam("cutoff"),
+    )
+    .values(status="unknown", claim_token=None, status_detail=STALE_DETAIL, updated_at=bindparam("now"))
+    .execution_options(synchronize_session=False)
+)
+
+
+def _expire_stale_claim(session: Session, tenant_id: str, invoice_id: str) -> None:
+    """A claim older than CLAIM_LEASE was left by a process that died: its outcome is unknown.
+    Run where a human or a reconcile is about to resolve the invoice, never before a certify."""
+    now = utcnow()
+    session.execute(
+        _EXPIRE_STALE_CLAIM,
+        {"invoice_id": invoice_id, "p_tenant_id": tenant_id, "cutoff": now - CLAIM_LEASE, "now": now},
+    )
 
 
 def _claim(
@@ -836,7 +1026,9 @@ async def _run_claimed(
                     call,
                 )
             raise
-        outcome = _classify(exc, recorder.sent_anything if recorder else False, secrets)
+        outcome = _classify(
+            exc, recorder.sent_anything if recorder else False, secrets, call.authority if call else None
+        )
         if on_error_status is not None:
             outcome.status = on_error_status
     row = await gw.db.run(
@@ -876,9 +1068,14 @@ async def certify_invoice(
 
 
 # --- reconciliation -------------------------------------------------------------------------------
+def _reference_taken(reference: str, holder: str) -> Conflict:
+    return Conflict(f"reference {reference} is already held by {holder}", code="reference.taken")
+
+
 def _resolve_by_hand(
     session: Session, caller: Caller, tenant_id: str, invoice_id: str, body: ReconcileRequest
 ) -> InvoiceRow:
+    _expire_stale_claim(session, tenant_id, invoice_id)
     row = get_invoice(session, tenant_id, invoice_id)
     if body.action == "not_certified":
         values: dict[str, Any] = {
@@ -914,9 +1111,7 @@ def _resolve_by_hand(
             )
         )
         if clash is not None:
-            raise Conflict(
-                f"reference {body.reference} is already held by invoice {clash}", code="reference.taken"
-            )
+            raise _reference_taken(body.reference, f"invoice {clash}")
         values = {
             "status": "certified",
             "status_detail": f"reference recorded by hand by {caller.trigger}",
@@ -926,7 +1121,16 @@ def _resolve_by_hand(
             "certified_total": cert.totals.get("total"),
             "error": None,
         }
-    if not _transition(session, tenant_id, invoice_id, ("unknown",), **values):
+    try:
+        # The check above can race another record_reference on PostgreSQL (READ COMMITTED); the
+        # unique constraint then decides, inside a savepoint so the answer is a clean 409.
+        with session.begin_nested():
+            moved = _transition(session, tenant_id, invoice_id, ("unknown",), **values)
+    except IntegrityError:
+        if body.action != "record_reference":
+            raise
+        raise _reference_taken(body.reference or "", "another invoice") from None
+    if not moved:
         raise _refuse(get_invoice(session, tenant_id, invoice_id), "reconcile")
     row = get_invoice(session, tenant_id, invoice_id)
     _event(session, row, caller.trigger, f"invoice.reconcile.{body.action}", {"note": body.note})
@@ -964,16 +1168,19 @@ async def reconcile_invoice(
         )
 
     # Whatever goes wrong while reconciling, the original outcome is still unknown.
-    claimed, row = await _run_claimed(
-        gw,
-        Caller(caller.tenant_id, f"reconcile:{caller.trigger}"),
-        tenant_id,
-        invoice_id,
-        ("unknown",),
-        f"invoice.reconcile.{decision}",
-        action,
-        on_error_status="unknown",
-    )
+    try:
+        claimed, row = await _run_claimed(
+            gw,
+            Caller(caller.tenant_id, f"reconcile:{caller.trigger}"),
+            tenant_id,
+            invoice_id,
+            ("unknown",),
+            f"invoice.reconcile.{decision}",
+            action,
+            on_error_status="unknown",
+        )
+    except EnvironmentChanged as exc:  # refused before claiming: the row is as it was
+        raise InvoiceOperationError(exc, invoice_id, "unknown") from None
     if not claimed:
         raise _refuse(row, "reconcile")
     return row

@@ -12,7 +12,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from fiscalgate.authorities.base import AuthorityDriver, AuthoritySettings
-from fiscalgate.core.errors import ConfigurationError
+from fiscalgate.core.errors import ConfigurationError, Problem
 from fiscalgate.core.masking import mask_mapping, mask_secret
 from fiscalgate.gateway.audit.service import record_event
 from fiscalgate.gateway.authorities import available_authorities
@@ -132,9 +132,33 @@ def save_settings(
     row = _row(session, tenant_id, authority)
     old_plain, old_secrets = _plain_and_secrets(gw, row) if row else ({}, {})
 
+    def kept(key: str) -> bool:  # a stored secret the payload leaves as it is
+        value = payload.get(key)
+        return key not in payload or value in (None, "", mask_secret(old_secrets[key]))
+
+    if row is not None and row.environment == "production":
+        leaving_for = str(payload.get("environment", row.environment))
+        if leaving_for != "production":
+            # A live key must never follow the tenant to a test platform (FNE's sandbox is plain
+            # http): leaving production takes every stored secret anew.
+            missing = [key for key in old_secrets if kept(key)]
+            if missing:
+                raise InvalidRequest(
+                    f"leaving production for {leaving_for}: send the {leaving_for} value of "
+                    + ", ".join(missing)
+                    + " (the production secrets are not carried over)",
+                    code="settings.secrets_required",
+                    problems=[
+                        Problem(
+                            key, "required", f"the {leaving_for} value is required when leaving production"
+                        )
+                        for key in missing
+                    ],
+                )
+
     merged: dict[str, Any] = {**old_plain, **old_secrets}
     for key, value in payload.items():
-        if key in names and key in old_secrets and value in (None, "", mask_secret(old_secrets[key])):
+        if key in names and key in old_secrets and kept(key):
             continue
         merged[key] = value
     settings = driver.parse_settings(merged)
