@@ -299,3 +299,32 @@ async def test_an_answered_reference_held_by_a_concurrent_invoice_leaves_ours_un
     b.join(10)
     assert results.get("status") == "unknown", results
     assert reference in results["detail"]
+
+
+# --- minor answers -----------------------------------------------------------------------------------
+async def test_a_refusal_names_the_invoice_and_its_status(fake_app: FastAPI) -> None:
+    _, api = await new_tenant(fake_app, settings={"ci-fne": FAKE_SETTINGS})
+    async with api:
+        inv = (await api.post("/v1/invoices", json={"invoice": sample_invoice()})).json()
+        r = await api.post(f"/v1/invoices/{inv['id']}/certify")
+    body = r.json()
+    assert (r.status_code, body["code"]) == (409, "invoice.cannot_certify.draft")
+    assert (body["invoice_id"], body["invoice_status"]) == (inv["id"], "draft")
+
+
+async def test_a_replayed_answer_keeps_the_already_certified_header(fake_app: FastAPI) -> None:
+    _, api = await new_tenant(fake_app, settings={"ci-fne": FAKE_SETTINGS})
+    async with api:
+        inv = (await api.post("/v1/invoices", json={"invoice": sample_invoice(), "approve": True})).json()
+        path = f"/v1/invoices/{inv['id']}/certify"
+        fresh = await api.post(path, headers={"Idempotency-Key": "c-1"})
+        fresh_replayed = await api.post(path, headers={"Idempotency-Key": "c-1"})
+        again = await api.post(path, headers={"Idempotency-Key": "c-2"})  # already certified
+        again_replayed = await api.post(path, headers={"Idempotency-Key": "c-2"})
+    assert "Fiscalgate-Already-Certified" not in fresh.headers
+    assert "Fiscalgate-Already-Certified" not in fresh_replayed.headers
+    assert fresh_replayed.headers["Idempotent-Replayed"] == "true"
+    assert again.headers["Fiscalgate-Already-Certified"] == "true"
+    assert again_replayed.headers["Fiscalgate-Already-Certified"] == "true"
+    assert again_replayed.headers["Idempotent-Replayed"] == "true"
+    assert again_replayed.json() == again.json()

@@ -320,9 +320,7 @@ async def test_two_concurrent_full_credit_notes_credit_the_original_once(
     assert sorted(outcomes.values()).count("created") == 1, outcomes
 
 
-async def test_two_hand_recorded_references_cannot_collide(
-    fake_app: FastAPI, database_url: str
-) -> None:
+async def test_two_hand_recorded_references_cannot_collide(fake_app: FastAPI, database_url: str) -> None:
     from fiscalgate.gateway.errors import Conflict
     from fiscalgate.gateway.invoices.schemas import ReconcileRequest
     from fiscalgate.gateway.invoices.service import _resolve_by_hand

@@ -189,7 +189,7 @@ async def test_healthz_and_docs(real_app: FastAPI) -> None:
         assert r.status_code == 404 and r.json()["code"] == "http.404"
 
 
-async def test_healthz_reports_a_broken_database(real_app: FastAPI) -> None:
+async def test_healthz_reports_a_broken_database(real_app: FastAPI, caplog: pytest.LogCaptureFixture) -> None:
     from fiscalgate.gateway.runtime import Database
 
     gw = gateway(real_app)
@@ -198,6 +198,9 @@ async def test_healthz_reports_a_broken_database(real_app: FastAPI) -> None:
     async with client(real_app, None) as c:
         r = await c.get("/healthz")
     assert r.status_code == 503 and r.json()["status"] == "error"
+    # unauthenticated: no server address, user or driver text in the answer; the log has it
+    assert "nobody" not in r.text and "127.0.0.1" not in r.text and "Error" not in r.text
+    assert any("database is unavailable" in rec.message and rec.exc_info for rec in caplog.records)
 
 
 async def test_stored_settings_that_no_longer_validate_are_reported(real_app: FastAPI) -> None:

@@ -1,7 +1,8 @@
 """`Idempotency-Key` on POST requests.
 
 Same caller + same key + same request (method, path, query, body) -> the stored response, replayed
-with `Idempotent-Replayed: true`; same key with a different request -> 422; while the first one is
+with `Idempotent-Replayed: true` and the gateway's own headers of the first answer
+(`Fiscalgate-Already-Certified`...); same key with a different request -> 422; while the first one is
 still running -> 409. The key is claimed by inserting a row (the unique constraint arbitrates
 between concurrent duplicates).
 
@@ -41,6 +42,8 @@ HEADER = "idempotency-key"
 LEASE = timedelta(minutes=30)
 # Statuses that describe the moment, not the request's result: never replayed.
 NOT_STORED = frozenset({401, 403, 409, 429})
+# The gateway's own headers carry meaning (`Fiscalgate-Already-Certified`): stored and replayed.
+REPLAYED_HEADER_PREFIX = b"fiscalgate-"
 
 
 def _claim(session: Session, scope: str, key: str, request_hash: str, method: str, path: str) -> None:
@@ -58,11 +61,14 @@ def _existing(session: Session, scope: str, key: str) -> IdempotencyRecord | Non
     )
 
 
-def _complete(session: Session, scope: str, key: str, status: int, body: Any) -> None:
+def _complete(
+    session: Session, scope: str, key: str, status: int, body: Any, headers: dict[str, str]
+) -> None:
     row = _existing(session, scope, key)
     if row is not None:
         row.response_status = status
         row.response_body = body
+        row.response_headers = headers or None
 
 
 def _release(session: Session, scope: str, key: str) -> None:
@@ -155,11 +161,15 @@ class IdempotencyMiddleware:
 
         status = 500
         out: list[bytes] = []
+        kept: dict[str, str] = {}
 
         async def capture(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                for name, value in message.get("headers", []):
+                    if name.lower().startswith(REPLAYED_HEADER_PREFIX):
+                        kept[name.decode("latin-1")] = value.decode("latin-1")
             elif message["type"] == "http.response.body":
                 out.append(message.get("body", b""))
             await send(message)
@@ -173,7 +183,7 @@ class IdempotencyMiddleware:
                     payload = json.loads(raw) if raw else None
                 except ValueError:
                     payload = {"_text": raw.decode("utf-8", errors="replace")}
-                await gw.db.run(_complete, who, key, status, payload)
+                await gw.db.run(_complete, who, key, status, payload, kept)
                 stored = True
         finally:
             if not stored:
@@ -222,7 +232,6 @@ class IdempotencyMiddleware:
             )
             await JSONResponse(error_body(error), status_code=409)(scope, receive, send)
         else:
-            replay = JSONResponse(
-                row.response_body, status_code=row.response_status, headers={"Idempotent-Replayed": "true"}
-            )
+            headers = {**(row.response_headers or {}), "Idempotent-Replayed": "true"}
+            replay = JSONResponse(row.response_body, status_code=row.response_status, headers=headers)
             await replay(scope, receive, send)

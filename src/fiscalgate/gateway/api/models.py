@@ -24,4 +24,6 @@ class IdempotencyRecord(Base):
     path: Mapped[str] = mapped_column(String(500))
     response_status: Mapped[int | None] = mapped_column(Integer, nullable=True)  # null = in progress
     response_body: Mapped[Any] = mapped_column(JSON, nullable=True)
+    # The gateway's own headers of the stored answer (`Fiscalgate-*`), replayed with it.
+    response_headers: Mapped[dict[str, str] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

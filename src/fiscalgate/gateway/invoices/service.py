@@ -303,7 +303,9 @@ def _event(session: Session, row: InvoiceRow, trigger: str, event: str, detail: 
     )
 
 
-def _refuse(row: InvoiceRow, action: str) -> Conflict:
+def _refuse(row: InvoiceRow, action: str) -> InvoiceOperationError:
+    """The 409 for an action the invoice's status does not allow; the body names the invoice and
+    the status it is in."""
     hints = {
         "certified": "a certified invoice is final: issue a credit note to correct it",
         "submitting": "a call to the authority is in progress for it",
@@ -314,10 +316,11 @@ def _refuse(row: InvoiceRow, action: str) -> Conflict:
     hint = hints.get(row.status, "")
     if _is_stale(row):
         hint = f"its call has had no outcome for over {CLAIM_LEASE} (its process stopped?): reconcile it"
-    return Conflict(
+    conflict = Conflict(
         f"cannot {action} invoice {row.id} in status {row.status!r}" + (f": {hint}" if hint else ""),
         code=f"invoice.cannot_{action.replace(' ', '_')}.{row.status}",
     )
+    return InvoiceOperationError(conflict, row.id, row.status)
 
 
 def _transition(
