@@ -70,6 +70,56 @@ async def test_a_slow_call_past_its_lease_still_writes_its_reference(
     assert counter.count("POST") == 1
 
 
+@pytest.mark.parametrize(
+    ("resolution", "final_status", "certify_status"),
+    [
+        # the user wrongly declared it not certified: the authority's late answer is the fact
+        ({"action": "not_certified", "note": "not seen on the portal"}, "certified", 200),
+        # the user recorded a reference by hand: it stands; the late answer goes to the audit log
+        ({"action": "record_reference", "reference": "PORTAL-0001"}, "certified", 409),
+    ],
+    ids=["over-not-certified", "after-record-reference"],
+)
+async def test_a_late_answer_after_a_resolution_by_hand(
+    real_app: FastAPI,
+    monkeypatch: pytest.MonkeyPatch,
+    resolution: dict[str, str],
+    final_status: str,
+    certify_status: int,
+) -> None:
+    monkeypatch.setattr(service, "CLAIM_LEASE", timedelta(milliseconds=100))
+    _, api, counter, injector = await real_tenant(real_app, "ci-fne")
+    injector.add("latency", seconds=0.6, path="/sign", method="POST")
+    async with api:
+        inv = (
+            await api.post("/v1/invoices", json={"invoice": real_invoice("ci-fne"), "approve": True})
+        ).json()
+        path = f"/v1/invoices/{inv['id']}"
+        answers: dict[str, httpx.Response] = {}
+
+        async def certify() -> None:
+            answers["certify"] = await api.post(f"{path}/certify")
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(certify)
+            await anyio.sleep(0.3)
+            answers["by_hand"] = await api.post(f"{path}/reconcile", json=resolution)
+        final = (await api.get(path)).json()
+        calls = (
+            await api.get("/v1/audit", params={"invoice_id": inv["id"], "kind": "authority_call"})
+        ).json()
+        events = [e["event"] for e in (await api.get("/v1/audit", params={"invoice_id": inv["id"]})).json()]
+    assert answers["by_hand"].status_code == 200, answers["by_hand"].text
+    assert answers["certify"].status_code == certify_status, answers["certify"].text
+    assert final["status"] == final_status
+    assert counter.count("POST") == 1 and [c["method"] for c in calls] == ["POST"]  # audited either way
+    if certify_status == 409:
+        assert answers["certify"].json()["code"] == "invoice.claim_lost"
+        assert final["reference"] == "PORTAL-0001" and "invoice.certify.claim_lost" in events
+    else:
+        assert final["reference"] and final["reference"] != "PORTAL-0001"
+
+
 async def test_a_claim_within_its_lease_is_not_taken_away(fake_app: FastAPI) -> None:
     tenant, api = await new_tenant(fake_app, settings={"ci-fne": FAKE_SETTINGS})
     async with api:

@@ -811,7 +811,9 @@ def _finish(
     event: str,
     started_at: datetime,
     call: _Call | None,
-) -> InvoiceRow:
+) -> InvoiceRow | None:
+    """Write the attempt's outcome and its audit records; None when the claim was no longer ours
+    (the audit records and a `<event>.claim_lost` event are written all the same)."""
     if call is not None and not outcome.checkpoint:
         # Both were fixed by the claiming transaction and cannot change while the claim is ours.
         authority: str = call.authority
@@ -856,9 +858,11 @@ def _finish(
     ours = (InvoiceRow.status == "submitting") & (InvoiceRow.claim_token == token)
     if "reference" in values:
         # A slow but alive attempt whose claim was declared abandoned (CLAIM_LEASE) still writes
-        # the reference it got, as long as nobody has resolved the invoice since.
+        # the reference it got, unless the invoice has been claimed or certified since: the
+        # authority's answer is the fact, even over a hand-made "not certified" (`failed`), which
+        # would otherwise lead to a second certification.
         ours = ours | (
-            (InvoiceRow.status == "unknown")
+            InvoiceRow.status.in_(("unknown", "failed"))
             & InvoiceRow.claim_token.is_(None)
             & InvoiceRow.reference.is_(None)
         )
@@ -898,8 +902,27 @@ def _finish(
             event=event,
             started_at=started_at,
         )
-    if row is None:  # cannot happen unless someone bypassed the claim; say so loudly
-        raise Conflict(f"invoice {invoice_id} changed while being submitted", code="invoice.claim_lost")
+    if row is None:
+        # Our claim was declared abandoned (CLAIM_LEASE) and the invoice resolved since. The
+        # outcome is not written over that, but this transaction still commits the calls' audit
+        # records and says what was lost; the caller raises after the commit.
+        record_event(
+            session,
+            tenant_id=tenant_id,
+            kind="lifecycle",
+            event=f"{event}.claim_lost",
+            trigger=trigger,
+            authority=authority,
+            invoice_id=invoice_id,
+            environment=environment,
+            detail={
+                "status": outcome.status,
+                "detail": outcome.detail,
+                "reference": cert.reference if cert is not None else None,
+                "error": outcome.error.code if outcome.error else None,
+            },
+        )
+        return None
     _event(
         session,
         row,
@@ -1034,9 +1057,18 @@ async def _run_claimed(
         )
         if on_error_status is not None:
             outcome.status = on_error_status
-    row = await gw.db.run(
+    finished = await gw.db.run(
         _finish, gw, tenant_id, invoice_id, token, outcome, recorder, caller.trigger, event, started_at, call
     )
+    if finished is None:
+        current = await gw.db.read(lambda s: get_invoice(s, tenant_id, invoice_id).status)
+        lost = Conflict(
+            f"invoice {invoice_id} was resolved by someone else while this call ran past its lease "
+            f"({CLAIM_LEASE}); this call's outcome ({outcome.status}) is in the audit log only",
+            code="invoice.claim_lost",
+        )
+        raise InvoiceOperationError(lost, invoice_id, current)
+    row = finished
     if outcome.error is not None and row.status != "certified":
         raise InvoiceOperationError(outcome.error, row.id, row.status)
     return True, row

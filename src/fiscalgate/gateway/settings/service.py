@@ -137,7 +137,7 @@ def save_settings(
         return key not in payload or value in (None, "", mask_secret(old_secrets[key]))
 
     if row is not None and row.environment == "production":
-        leaving_for = str(payload.get("environment", row.environment))
+        leaving_for = str(payload.get("environment") or row.environment)
         if leaving_for != "production":
             # A live key must never follow the tenant to a test platform (FNE's sandbox is plain
             # http): leaving production takes every stored secret anew.
