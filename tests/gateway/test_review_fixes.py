@@ -273,6 +273,7 @@ async def test_a_refused_credit_note_edit_leaves_delete_and_recreate(fake_app: F
         deleted = await api.delete(f"/v1/invoices/{credit['id']}")
         again = await api.post(f"/v1/invoices/{original['id']}/credit-notes", json={"number": "AV-1"})
     assert (edit.status_code, edit.json()["code"]) == (409, "invoice.credit_note_fixed")
+    assert (edit.json()["invoice_id"], edit.json()["invoice_status"]) == (credit["id"], "draft")
     assert deleted.status_code == 204 and again.status_code == 201
 
 

@@ -342,11 +342,12 @@ def update_invoice(
     if row.kind == InvoiceKind.CREDIT_NOTE.value:
         # Its lines, quantities, original and parties were derived from the original under the
         # credit-note rules; a free edit would bypass them all.
-        raise Conflict(
+        fixed = Conflict(
             f"invoice {invoice_id} is a credit note and cannot be edited: delete it and create another "
             "from its original (POST /v1/invoices/{original_id}/credit-notes)",
             code="invoice.credit_note_fixed",
         )
+        raise InvoiceOperationError(fixed, row.id, row.status)
     invoice = _parse(data)
     if invoice.kind.value != row.kind:
         raise InvalidRequest(f"an invoice's kind cannot change ({row.kind})", code="invoice.kind_fixed")
