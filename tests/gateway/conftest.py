@@ -71,13 +71,16 @@ def make_app(database_url: str, tmp_path: Path) -> Iterator[Callable[..., FastAP
     apps: list[FastAPI] = []
     key = Fernet.generate_key()  # one key per test: gateway instances sharing a database share it
 
-    def build(lookup: Callable[[str], AuthorityDriver] | None = None) -> FastAPI:
+    def build(
+        lookup: Callable[[str], AuthorityDriver] | None = None, public_url: str | None = None
+    ) -> FastAPI:
         app = create_app(
             database_url,
             admin_token=ADMIN,
             secret_key=key,
             var_dir=tmp_path / "var",
             driver_lookup=lookup,
+            public_url=public_url,
         )
         apps.append(app)
         return app

@@ -50,6 +50,9 @@ ADMIN_ROUTES = {
     ("DELETE", "/v1/admin/tenants/{tenant_id}/api-keys/{key_id}"),
 }
 PUBLIC_ROUTES = {("GET", "/healthz")}
+# Tenant-addressed without a key, like the authorities' public verification pages it mirrors: a
+# page is served only under its own tenant's prefix (test_mock_pages_only_under_their_tenant).
+MOCK_PAGE_ROUTES = {("GET", "/mock/{tenant_id}/{authority}/{path}")}
 
 
 def test_every_route_is_covered(tmp_path: Any) -> None:
@@ -59,7 +62,7 @@ def test_every_route_is_covered(tmp_path: Any) -> None:
 
     app = create_app(f"sqlite:///{tmp_path}/r.db", admin_token="x", secret_key=Fernet.generate_key())
     routes = {(m.upper(), path) for path, ops in app.openapi()["paths"].items() for m in ops}
-    covered = set(TENANT_ROUTES) | LIST_ROUTES | ADMIN_ROUTES | PUBLIC_ROUTES
+    covered = set(TENANT_ROUTES) | LIST_ROUTES | ADMIN_ROUTES | PUBLIC_ROUTES | MOCK_PAGE_ROUTES
     assert routes == covered
     app.state.gateway.db.dispose()
 

@@ -130,6 +130,7 @@ def test_serve_demo_prints_a_working_key_and_example(
     monkeypatch.delenv("FISCALGATE_ADMIN_TOKEN", raising=False)
     monkeypatch.delenv("FISCALGATE_SECRET_KEY", raising=False)
     monkeypatch.delenv("FISCALGATE_DATABASE_URL", raising=False)
+    monkeypatch.delenv("FISCALGATE_PUBLIC_URL", raising=False)
 
     server.serve(host="127.0.0.1", port=8123, database_url=None, demo=True)
     first = capsys.readouterr().out
@@ -146,8 +147,29 @@ def test_serve_demo_prints_a_working_key_and_example(
     ]
     assert len(keys) == 2 and keys[0] != keys[1]
     assert "Administrator token" in first and "export FG=http://127.0.0.1:8123 KEY=" + keys[1] in second
+    # The public URL defaults to the address served, and adds no line to the output.
+    assert "Public URL" not in first + second
     for app, _, _ in ran:
+        assert gateway(app).public_url == "http://127.0.0.1:8123"  # type: ignore[arg-type]
         gateway(app).db.dispose()  # type: ignore[arg-type]
+
+
+def test_serve_takes_the_public_url_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import fiscalgate.gateway.server as server
+
+    ran: list[object] = []
+    monkeypatch.setattr(server.uvicorn, "run", lambda app, host, port, **kw: ran.append(app))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("FISCALGATE_DATABASE_URL", raising=False)
+    monkeypatch.setenv("FISCALGATE_ADMIN_TOKEN", "fixed-admin-token")
+    monkeypatch.setenv("FISCALGATE_PUBLIC_URL", "https://fiscal.example.com/")
+    server.serve(host="0.0.0.0", port=8124, database_url=None, demo=False)
+    out = capsys.readouterr().out
+    assert out.splitlines()[1:] == ["Public URL (FISCALGATE_PUBLIC_URL): https://fiscal.example.com"]
+    assert gateway(ran[0]).public_url == "https://fiscal.example.com"  # type: ignore[arg-type]
+    gateway(ran[0]).db.dispose()  # type: ignore[arg-type]
 
 
 def test_the_database_keeps_a_certified_invoice_immutable(empty_database: str) -> None:

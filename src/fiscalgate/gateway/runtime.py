@@ -8,17 +8,57 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import anyio.to_thread
 import httpx
 from starlette.types import ASGIApp
 
 from fiscalgate.authorities.base import AuthorityDriver, AuthoritySettings
+from fiscalgate.core.certification import Certification
+from fiscalgate.core.errors import ConfigurationError
 from fiscalgate.gateway.authorities import DriverLookup, default_lookup
 from fiscalgate.gateway.crypto import SecretBox
 from fiscalgate.gateway.db import READ_ONLY, make_engine, make_read_engine, make_sessionmaker
 
 T = TypeVar("T")
+
+PUBLIC_URL_ENV = "FISCALGATE_PUBLIC_URL"
+
+
+def normalise_public_url(url: str) -> str:
+    """`http(s)://host[:port][/path]` without a trailing slash, query or fragment."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise ConfigurationError(
+            f"the public URL must be http(s)://host[:port][/path], not {url!r}", code="settings.public_url"
+        )
+    return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
+
+
+def mock_prefix(tenant_id: str, authority: str) -> str:
+    """Where a tenant's in-process simulator is mounted under the gateway's public URL."""
+    return f"/mock/{tenant_id}/{authority}"
+
+
+def under_mock_prefix(cert: Certification, mount_url: str) -> Certification:
+    """Stopgap for simulators that build their public URLs from the request's host only (the FNE
+    simulator's `_public_base` uses `request.url.netloc`, ignoring the ASGI `root_path`): a QR or
+    verification URL that points at the gateway's origin but outside `mount_url` is moved under
+    it. A no-op for a simulator that honours `root_path` (its URLs already start with
+    `mount_url`) and for every URL on another host."""
+    parts = urlsplit(mount_url)
+    origin = f"{parts.scheme}://{parts.netloc}"
+
+    def moved(url: str | None) -> str | None:
+        if url is None or not url.startswith(origin + "/") or url.startswith(mount_url + "/"):
+            return url
+        return mount_url + url[len(origin) :]
+
+    changes = {"qr_content": moved(cert.qr_content), "verification_url": moved(cert.verification_url)}
+    if changes == {"qr_content": cert.qr_content, "verification_url": cert.verification_url}:
+        return cert
+    return cert.model_copy(update=changes)
 
 
 class Database:
@@ -89,6 +129,11 @@ class SimulatorCache:
                 self._apps[key] = driver.mock_app(settings)
             return self._apps[key]
 
+    def find(self, tenant_id: str, authority: str) -> ASGIApp | None:
+        """The tenant's running simulator, if any; never creates one."""
+        with self._lock:
+            return self._apps.get((tenant_id, authority))
+
     def install(self, tenant_id: str, authority: str, app: ASGIApp) -> None:
         """Put a given simulator in place (tests wrap one to count or fail calls)."""
         with self._lock:
@@ -102,10 +147,32 @@ class Gateway:
     admin_token: str
     driver_lookup: DriverLookup = default_lookup
     simulators: SimulatorCache = field(default_factory=SimulatorCache)
+    # Where clients reach this gateway (`normalise_public_url` form); None when unknown (the app
+    # used in-process), in which case mock calls go to the drivers' placeholder hosts as before.
+    public_url: str | None = None
     _tls: ssl.SSLContext | None = field(default=None, init=False, repr=False)
 
     def driver(self, code: str) -> AuthorityDriver:
         return self.driver_lookup(code)
+
+    def simulator_connection(
+        self, tenant_id: str, driver: AuthorityDriver, settings: AuthoritySettings
+    ) -> tuple[httpx.ASGITransport, str, str | None]:
+        """(transport, base URL, mount URL) for a call to the tenant's in-process simulator.
+
+        With a public URL the simulator is reached as if mounted at `mount URL` =
+        `{public_url}/mock/{tenant}/{authority}`: the base URL is that plus the path of the
+        driver's placeholder URL (FNE: `/ws`), and the transport passes the mount's path as the
+        ASGI `root_path`, so the simulator's routes still match (Starlette strips `root_path`
+        from the path) and `request.base_url` includes it. Without one, nothing changes: the
+        placeholder URL, no `root_path`, no mount URL."""
+        app = self.simulators.get(tenant_id, driver, settings)
+        placeholder = driver.base_url(settings)
+        if self.public_url is None:
+            return httpx.ASGITransport(app=app), placeholder, None
+        mount = self.public_url + mock_prefix(tenant_id, driver.code)
+        transport = httpx.ASGITransport(app=app, root_path=urlsplit(mount).path)
+        return transport, mount + urlsplit(placeholder).path.rstrip("/"), mount
 
     def network_transport(self) -> httpx.AsyncHTTPTransport:
         """A fresh transport for one call to a platform over the network (sandbox, production, or

@@ -17,7 +17,7 @@ from fiscalgate.authorities.base import Environment
 from fiscalgate.gateway.api.app import ADMIN_TOKEN_ENV, create_app
 from fiscalgate.gateway.authorities import AUTHORITIES
 from fiscalgate.gateway.db import DEFAULT_DATABASE_URL, migrate, utcnow
-from fiscalgate.gateway.runtime import Gateway
+from fiscalgate.gateway.runtime import PUBLIC_URL_ENV, Gateway
 from fiscalgate.gateway.settings.models import AuthorityConfig
 from fiscalgate.gateway.settings.service import save_settings
 from fiscalgate.gateway.tenants import service as tenants
@@ -120,11 +120,15 @@ def serve(host: str, port: int, database_url: str | None, demo: bool) -> None:
     token = os.environ.get(ADMIN_TOKEN_ENV)
     generated = token is None
     token = token or secrets.token_urlsafe(32)
-    app = create_app(url, admin_token=token, run_migrations=False)
-    gw: Gateway = app.state.gateway
     shown = "localhost" if host in ("0.0.0.0", "::") else host
     base = f"http://{shown}:{port}"
+    # Mock QR / verification URLs point under the public URL (see api/mock_pages.py).
+    public = os.environ.get(PUBLIC_URL_ENV) or base
+    app = create_app(url, admin_token=token, run_migrations=False, public_url=public)
+    gw: Gateway = app.state.gateway
     click.echo(f"fiscalgate gateway on {base}  (docs: {base}/docs, database: {gw.db.engine.url!r})")
+    if gw.public_url != base:
+        click.echo(f"Public URL ({PUBLIC_URL_ENV}): {gw.public_url}")
     if generated:
         click.echo(f"Administrator token (generated for this run; set {ADMIN_TOKEN_ENV} to fix it): {token}")
     if demo:

@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fiscalgate.core.errors import GatewayError, Problem
 from fiscalgate.gateway.api.idempotency import IdempotencyMiddleware
+from fiscalgate.gateway.api.mock_pages import router as mock_pages_router
 from fiscalgate.gateway.audit.router import router as audit_router
 from fiscalgate.gateway.authorities import DriverLookup, default_lookup
 from fiscalgate.gateway.crypto import SecretBox, load_or_create_key
@@ -31,7 +32,7 @@ from fiscalgate.gateway.errors import (
     http_status_for,
 )
 from fiscalgate.gateway.invoices.router import router as invoices_router
-from fiscalgate.gateway.runtime import Database, Gateway
+from fiscalgate.gateway.runtime import PUBLIC_URL_ENV, Database, Gateway, normalise_public_url
 from fiscalgate.gateway.settings.router import router as settings_router
 from fiscalgate.gateway.tenants.router import admin as admin_router
 from fiscalgate.gateway.tenants.router import tenant as tenant_router
@@ -64,9 +65,14 @@ def create_app(
     var_dir: str | Path = "var",
     driver_lookup: DriverLookup | None = None,
     run_migrations: bool = True,
+    public_url: str | None = None,
 ) -> FastAPI:
-    """Build the gateway. The schema is brought up to date here (Alembic) unless told otherwise."""
+    """Build the gateway. The schema is brought up to date here (Alembic) unless told otherwise.
+
+    `public_url` (else `FISCALGATE_PUBLIC_URL`): where clients reach the gateway; with it, mock
+    certifications carry QR / verification URLs served by the gateway under `/mock/...`."""
     url = database_url or os.environ.get("FISCALGATE_DATABASE_URL") or DEFAULT_DATABASE_URL
+    public = public_url or os.environ.get(PUBLIC_URL_ENV)
     var = Path(var_dir)
     if run_migrations:
         migrate(url)
@@ -76,6 +82,7 @@ def create_app(
         box=SecretBox(secret_key or load_or_create_key(var)),
         admin_token=token,
         driver_lookup=driver_lookup or default_lookup,
+        public_url=normalise_public_url(public) if public else None,
     )
 
     @asynccontextmanager
@@ -142,7 +149,8 @@ def create_app(
             )
         return {"status": "ok", "database": "ok", "dialect": gw.db.engine.dialect.name}
 
-    for router in (admin_router, tenant_router, settings_router, invoices_router, audit_router):
+    routers = (admin_router, tenant_router, settings_router, invoices_router, audit_router, mock_pages_router)
+    for router in routers:
         app.include_router(router)
     app.add_middleware(IdempotencyMiddleware)
     return app

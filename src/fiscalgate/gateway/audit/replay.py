@@ -8,6 +8,7 @@ certify a second, numbered, legal invoice. The replay is itself audited.
 from __future__ import annotations
 
 import base64
+from urllib.parse import urlsplit
 
 import anyio
 import httpx
@@ -19,7 +20,7 @@ from fiscalgate.gateway.audit.service import get_entry, record_calls
 from fiscalgate.gateway.audit.transport import RecordingTransport
 from fiscalgate.gateway.db import utcnow
 from fiscalgate.gateway.errors import Conflict, Forbidden
-from fiscalgate.gateway.runtime import Gateway
+from fiscalgate.gateway.runtime import Gateway, mock_prefix
 from fiscalgate.gateway.settings.service import load_settings
 from fiscalgate.gateway.tenants.service import Caller, get_tenant
 
@@ -50,7 +51,14 @@ async def replay_entry(gw: Gateway, caller: Caller, tenant_id: str, entry_id: st
         and settings.environment == Environment.MOCK
         and not settings.base_url
     ):
-        inner = httpx.ASGITransport(app=gw.simulators.get(tenant_id, driver, settings))
+        # A call recorded under the gateway's public URL went to `.../mock/{tenant}/{authority}/...`
+        # with that mount's path as the ASGI root_path: replay it the same way, whatever the
+        # gateway's public URL is now (older records, made without one, have no such path).
+        path = urlsplit(str(exact["url"])).path
+        mount = mock_prefix(tenant_id, driver.code)
+        at = path.find(mount + "/")
+        root_path = path[: at + len(mount)] if at >= 0 else ""
+        inner = httpx.ASGITransport(app=gw.simulators.get(tenant_id, driver, settings), root_path=root_path)
     else:
         inner = gw.network_transport()
     recorder = RecordingTransport(inner, settings.secrets())

@@ -61,7 +61,7 @@ from fiscalgate.gateway.invoices.schemas import (
     InvoiceOut,
     ReconcileRequest,
 )
-from fiscalgate.gateway.runtime import Gateway
+from fiscalgate.gateway.runtime import Gateway, under_mock_prefix
 from fiscalgate.gateway.settings.models import AuthorityConfig
 from fiscalgate.gateway.settings.service import load_settings, load_tenant_settings, require_available
 from fiscalgate.gateway.tenants.models import Tenant
@@ -694,21 +694,26 @@ def _claim_and_prepare(
         return _Claim(row, claimed=True, error=exc)
 
 
-def _connection(gw: Gateway, tenant_id: str, call: _Call) -> tuple[Connection, RecordingTransport]:
+def _connection(
+    gw: Gateway, tenant_id: str, call: _Call
+) -> tuple[Connection, RecordingTransport, str | None]:
+    """The connection for one call, its recorder, and the URL the tenant's in-process simulator
+    is mounted at under the gateway's public URL (None otherwise)."""
     settings = call.settings
     inner: httpx.AsyncBaseTransport
+    mount: str | None = None
     if settings.environment == Environment.MOCK and not settings.base_url:
-        inner = httpx.ASGITransport(app=gw.simulators.get(tenant_id, call.driver, settings))
+        inner, base_url, mount = gw.simulator_connection(tenant_id, call.driver, settings)
     else:
-        inner = gw.network_transport()
+        inner, base_url = gw.network_transport(), call.driver.base_url(settings)
     recorder = RecordingTransport(inner, settings.secrets())
     connection = Connection(
-        base_url=call.driver.base_url(settings),
+        base_url=base_url,
         environment=settings.environment,
         transport=recorder,
         timeout=settings.timeout_seconds,
     )
-    return connection, recorder
+    return connection, recorder, mount
 
 
 @dataclass
@@ -1024,7 +1029,7 @@ async def _run_claimed(
         assert claim.call is not None
         call = claim.call
         secrets = call.settings.secrets()
-        connection, recorder = _connection(gw, tenant_id, call)
+        connection, recorder, mount = _connection(gw, tenant_id, call)
         saved = dict(call.checkpoint)
 
         async def checkpoint(data: dict[str, Any]) -> None:
@@ -1034,6 +1039,8 @@ async def _run_claimed(
             saved = merged
 
         outcome: _Outcome = await action(call, connection, checkpoint)
+        if mount is not None and outcome.certification is not None:
+            outcome.certification = under_mock_prefix(outcome.certification, mount)
     except BaseException as exc:
         if claim is None or not claim.claimed:  # nothing was ours: nothing to record
             raise
