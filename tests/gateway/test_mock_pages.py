@@ -93,6 +93,21 @@ async def test_fne_verification_url_opens_through_the_gateway(public_app: FastAP
         assert f"Facture d'origine : {cert['reference']}" in page.text
 
 
+async def test_a_public_url_with_a_path(make_app: Callable[..., FastAPI]) -> None:
+    """Behind a proxy at /fiscal: the mount (and the root_path given to the simulator) include it."""
+    app = make_app(public_url="https://proxy.example/fiscal")
+    tenant, api = await fne_tenant(app)
+    async with api:
+        cert = (await certify(api, real_invoice("ci-fne")))["certification"]
+        calls = (await api.get("/v1/audit", params={"kind": "authority_call"})).json()
+    mount = f"https://proxy.example/fiscal/mock/{tenant['id']}/ci-fne"
+    assert cert["verification_url"].startswith(mount + "/fr/verification/")
+    assert calls[0]["url"] == mount + "/ws/external/invoices/sign"
+    async with client(app, None) as anyone:  # the proxy strips /fiscal
+        page = await anyone.get(cert["verification_url"].removeprefix("https://proxy.example/fiscal"))
+    assert page.status_code == 200 and cert["reference"] in page.text
+
+
 async def test_an_unknown_token_gets_the_simulators_own_not_found_page(public_app: FastAPI) -> None:
     tenant, api = await fne_tenant(public_app)
     async with api:
