@@ -15,10 +15,9 @@ import pytest
 from cryptography.fernet import Fernet
 from fastapi import FastAPI
 
-from fiscalgate.core.certification import Certification
 from fiscalgate.core.errors import ConfigurationError
 from fiscalgate.gateway import create_app
-from fiscalgate.gateway.runtime import PUBLIC_URL_ENV, normalise_public_url, under_mock_prefix
+from fiscalgate.gateway.runtime import PUBLIC_URL_ENV, normalise_public_url
 from tests.gateway.conftest import (
     REAL,
     client,
@@ -308,37 +307,3 @@ def test_normalise_public_url(url: str, expected: str) -> None:
 def test_normalise_public_url_refuses(url: str) -> None:
     with pytest.raises(ConfigurationError):
         normalise_public_url(url)
-
-
-def _cert(url: str) -> Certification:
-    return Certification.model_validate(
-        {
-            "authority": "ci-fne",
-            "environment": "mock",
-            "reference": "R1",
-            "qr_content": url,
-            "verification_url": url,
-            "certified_at": "2026-01-01T00:00:00+00:00",
-        }
-    )
-
-
-MOUNT = "https://g.example/base/mock/t1/ci-fne"
-
-
-@pytest.mark.parametrize(
-    ("url", "expected"),
-    [
-        # the FNE simulator's URL (host only): moved under the mount
-        ("https://g.example/fr/verification/a", f"{MOUNT}/fr/verification/a"),
-        # a simulator that honours root_path: already there, unchanged
-        (f"{MOUNT}/fr/verification/a", f"{MOUNT}/fr/verification/a"),
-        # another host, or one that only shares a prefix of the host name: unchanged
-        ("https://other.example/fr/verification/a", "https://other.example/fr/verification/a"),
-        ("https://g.example.evil/fr/verification/a", "https://g.example.evil/fr/verification/a"),
-        ("", ""),
-    ],
-)
-def test_under_mock_prefix(url: str, expected: str) -> None:
-    moved = under_mock_prefix(_cert(url), MOUNT)
-    assert moved.qr_content == expected and moved.verification_url == (expected or url)

@@ -15,7 +15,6 @@ import httpx
 from starlette.types import ASGIApp
 
 from fiscalgate.authorities.base import AuthorityDriver, AuthoritySettings
-from fiscalgate.core.certification import Certification
 from fiscalgate.core.errors import ConfigurationError
 from fiscalgate.gateway.authorities import DriverLookup, default_lookup
 from fiscalgate.gateway.crypto import SecretBox
@@ -39,26 +38,6 @@ def normalise_public_url(url: str) -> str:
 def mock_prefix(tenant_id: str, authority: str) -> str:
     """Where a tenant's in-process simulator is mounted under the gateway's public URL."""
     return f"/mock/{tenant_id}/{authority}"
-
-
-def under_mock_prefix(cert: Certification, mount_url: str) -> Certification:
-    """Stopgap for simulators that build their public URLs from the request's host only (the FNE
-    simulator's `_public_base` uses `request.url.netloc`, ignoring the ASGI `root_path`): a QR or
-    verification URL that points at the gateway's origin but outside `mount_url` is moved under
-    it. A no-op for a simulator that honours `root_path` (its URLs already start with
-    `mount_url`) and for every URL on another host."""
-    parts = urlsplit(mount_url)
-    origin = f"{parts.scheme}://{parts.netloc}"
-
-    def moved(url: str | None) -> str | None:
-        if url is None or not url.startswith(origin + "/") or url.startswith(mount_url + "/"):
-            return url
-        return mount_url + url[len(origin) :]
-
-    changes = {"qr_content": moved(cert.qr_content), "verification_url": moved(cert.verification_url)}
-    if changes == {"qr_content": cert.qr_content, "verification_url": cert.verification_url}:
-        return cert
-    return cert.model_copy(update=changes)
 
 
 class Database:
@@ -157,22 +136,22 @@ class Gateway:
 
     def simulator_connection(
         self, tenant_id: str, driver: AuthorityDriver, settings: AuthoritySettings
-    ) -> tuple[httpx.ASGITransport, str, str | None]:
-        """(transport, base URL, mount URL) for a call to the tenant's in-process simulator.
+    ) -> tuple[httpx.ASGITransport, str]:
+        """(transport, base URL) for a call to the tenant's in-process simulator.
 
         With a public URL the simulator is reached as if mounted at `mount URL` =
         `{public_url}/mock/{tenant}/{authority}`: the base URL is that plus the path of the
         driver's placeholder URL (FNE: `/ws`), and the transport passes the mount's path as the
         ASGI `root_path`, so the simulator's routes still match (Starlette strips `root_path`
         from the path) and `request.base_url` includes it. Without one, nothing changes: the
-        placeholder URL, no `root_path`, no mount URL."""
+        placeholder URL, no `root_path`."""
         app = self.simulators.get(tenant_id, driver, settings)
         placeholder = driver.base_url(settings)
         if self.public_url is None:
-            return httpx.ASGITransport(app=app), placeholder, None
+            return httpx.ASGITransport(app=app), placeholder
         mount = self.public_url + mock_prefix(tenant_id, driver.code)
         transport = httpx.ASGITransport(app=app, root_path=urlsplit(mount).path)
-        return transport, mount + urlsplit(placeholder).path.rstrip("/"), mount
+        return transport, mount + urlsplit(placeholder).path.rstrip("/")
 
     def network_transport(self) -> httpx.AsyncHTTPTransport:
         """A fresh transport for one call to a platform over the network (sandbox, production, or

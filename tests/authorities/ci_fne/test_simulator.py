@@ -189,6 +189,18 @@ async def test_auth_is_checked_before_validation() -> None:
         assert (await http.post("/ws/external/invoices/x/refund", json={})).status_code == 401
 
 
+async def test_verification_url_follows_a_mount_prefix() -> None:
+    """Mounted under a prefix (ASGI root_path, as the gateway does in mock), the simulator hands out
+    verification URLs under that prefix, and serves the page there."""
+    transport = httpx.ASGITransport(app=make_simulator(), root_path="/mock/t1/ci-fne")
+    async with httpx.AsyncClient(transport=transport, base_url="http://gw.example/mock/t1/ci-fne") as http:
+        body = (await http.post("/ws/external/invoices/sign", json=SALE, headers=AUTH)).json()
+        token = body["invoice"]["token"]
+        assert body["token"] == f"http://gw.example/mock/t1/ci-fne/fr/verification/{token}"
+        page = await http.get(f"/fr/verification/{token}")
+    assert page.status_code == 200 and body["reference"] in page.text
+
+
 async def test_verification_page_and_controls() -> None:
     app = make_simulator(stickers=3)
     async with client(app) as http:

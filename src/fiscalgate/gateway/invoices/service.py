@@ -61,7 +61,7 @@ from fiscalgate.gateway.invoices.schemas import (
     InvoiceOut,
     ReconcileRequest,
 )
-from fiscalgate.gateway.runtime import Gateway, under_mock_prefix
+from fiscalgate.gateway.runtime import Gateway
 from fiscalgate.gateway.settings.models import AuthorityConfig
 from fiscalgate.gateway.settings.service import load_settings, load_tenant_settings, require_available
 from fiscalgate.gateway.tenants.models import Tenant
@@ -694,16 +694,12 @@ def _claim_and_prepare(
         return _Claim(row, claimed=True, error=exc)
 
 
-def _connection(
-    gw: Gateway, tenant_id: str, call: _Call
-) -> tuple[Connection, RecordingTransport, str | None]:
-    """The connection for one call, its recorder, and the URL the tenant's in-process simulator
-    is mounted at under the gateway's public URL (None otherwise)."""
+def _connection(gw: Gateway, tenant_id: str, call: _Call) -> tuple[Connection, RecordingTransport]:
+    """The connection for one call and its recorder."""
     settings = call.settings
     inner: httpx.AsyncBaseTransport
-    mount: str | None = None
     if settings.environment == Environment.MOCK and not settings.base_url:
-        inner, base_url, mount = gw.simulator_connection(tenant_id, call.driver, settings)
+        inner, base_url = gw.simulator_connection(tenant_id, call.driver, settings)
     else:
         inner, base_url = gw.network_transport(), call.driver.base_url(settings)
     recorder = RecordingTransport(inner, settings.secrets())
@@ -713,7 +709,7 @@ def _connection(
         transport=recorder,
         timeout=settings.timeout_seconds,
     )
-    return connection, recorder, mount
+    return connection, recorder
 
 
 @dataclass
@@ -1029,7 +1025,7 @@ async def _run_claimed(
         assert claim.call is not None
         call = claim.call
         secrets = call.settings.secrets()
-        connection, recorder, mount = _connection(gw, tenant_id, call)
+        connection, recorder = _connection(gw, tenant_id, call)
         saved = dict(call.checkpoint)
 
         async def checkpoint(data: dict[str, Any]) -> None:
@@ -1039,8 +1035,6 @@ async def _run_claimed(
             saved = merged
 
         outcome: _Outcome = await action(call, connection, checkpoint)
-        if mount is not None and outcome.certification is not None:
-            outcome.certification = under_mock_prefix(outcome.certification, mount)
     except BaseException as exc:
         if claim is None or not claim.claimed:  # nothing was ours: nothing to record
             raise

@@ -59,8 +59,10 @@ async def _read_json(request: Request) -> Any:
 
 
 def _public_base(request: Request) -> str:
-    # The verification URL points at the host the request came to (spec §8.7: no /ws suffix).
-    return f"{request.url.scheme}://{request.url.netloc}"
+    # The verification URL points at where the request came to (spec §8.7: no /ws suffix). The
+    # base URL includes the ASGI root_path, so a simulator mounted under a prefix (the gateway's
+    # `/mock/{tenant}/ci-fne`) hands out URLs under that prefix.
+    return str(request.base_url).rstrip("/")
 
 
 def _page(doc: Document) -> str:
