@@ -259,6 +259,8 @@ async def test_driver_bug_after_sending_is_unknown_not_failed(
         body = r.json()
         assert (body["kind"], body["code"]) == ("DriverFailedAfterSending", "driver.failed_after_sending")
         assert (r.status_code, body["invoice_status"], body["retryable"]) == (502, "unknown", False)
+        # a request may have left: the caller is told to reconcile, and which authority to ask
+        assert (body["resolution"], body["authority"]) == ("reconcile", "ci-fne")
         assert "KeyError" in body["message"]
         # the fake authority did certify it: the look-up adopts its reference
         fakes["ci-fne"].explode = None

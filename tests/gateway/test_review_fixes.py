@@ -5,6 +5,7 @@ authority inference."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -39,9 +40,16 @@ SECRET = FAKE_SETTINGS["api_key"]
 
 
 # --- the claim lease ----------------------------------------------------------------------------------
-async def test_a_slow_call_past_its_lease_still_writes_its_reference(
-    real_app: FastAPI, monkeypatch: pytest.MonkeyPatch
-) -> None:
+Meanwhile = Callable[[httpx.AsyncClient, str], Awaitable[dict[str, httpx.Response]]]
+
+
+async def _certification_outliving_its_lease(
+    real_app: FastAPI, monkeypatch: pytest.MonkeyPatch, meanwhile: Meanwhile
+) -> tuple[dict[str, httpx.Response], dict[str, Any], list[dict[str, Any]], list[str], Any]:
+    """An FNE certification whose sign answer arrives after its claim lease (100 ms) ran out;
+    `meanwhile(api, invoice path)` runs while it is in flight. Returns every answer (the
+    certify's under "certify"), the invoice as it ends, its authority calls and its audit events,
+    and the simulator's request counter."""
     monkeypatch.setattr(service, "CLAIM_LEASE", timedelta(milliseconds=100))
     _, api, counter, injector = await real_tenant(real_app, "ci-fne")
     injector.add("latency", seconds=0.6, path="/sign", method="POST")
@@ -58,10 +66,27 @@ async def test_a_slow_call_past_its_lease_still_writes_its_reference(
         async with anyio.create_task_group() as tg:
             tg.start_soon(certify)
             await anyio.sleep(0.3)  # the call is still on its way, its lease already over
-            seen = (await api.get(path)).json()
-            # the user reconciles the "stale" invoice; FNE has no look-up, so it stays unknown
-            answers["reconcile"] = await api.post(f"{path}/reconcile", json={"action": "confirm"})
+            answers.update(await meanwhile(api, path))
         final = (await api.get(path)).json()
+        audit = (await api.get("/v1/audit", params={"invoice_id": inv["id"]})).json()
+    calls = [e for e in audit if e["kind"] == "authority_call"]
+    return answers, final, calls, [e["event"] for e in audit], counter
+
+
+async def test_a_slow_call_past_its_lease_still_writes_its_reference(
+    real_app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def look_then_reconcile(api: httpx.AsyncClient, path: str) -> dict[str, httpx.Response]:
+        # the user sees a "stale" invoice and reconciles it; FNE has no look-up: it stays unknown
+        return {
+            "seen": await api.get(path),
+            "reconcile": await api.post(f"{path}/reconcile", json={"action": "confirm"}),
+        }
+
+    answers, final, _, _, counter = await _certification_outliving_its_lease(
+        real_app, monkeypatch, look_then_reconcile
+    )
+    seen = answers["seen"].json()
     assert seen["status"] == "submitting" and seen["status_detail"].startswith("stale")
     assert answers["reconcile"].json()["status"] == "unknown"
     # the live caller finished after all: its reference lands, nothing was signed twice
@@ -87,28 +112,12 @@ async def test_a_late_answer_after_a_resolution_by_hand(
     final_status: str,
     certify_status: int,
 ) -> None:
-    monkeypatch.setattr(service, "CLAIM_LEASE", timedelta(milliseconds=100))
-    _, api, counter, injector = await real_tenant(real_app, "ci-fne")
-    injector.add("latency", seconds=0.6, path="/sign", method="POST")
-    async with api:
-        inv = (
-            await api.post("/v1/invoices", json={"invoice": real_invoice("ci-fne"), "approve": True})
-        ).json()
-        path = f"/v1/invoices/{inv['id']}"
-        answers: dict[str, httpx.Response] = {}
+    async def resolve_by_hand(api: httpx.AsyncClient, path: str) -> dict[str, httpx.Response]:
+        return {"by_hand": await api.post(f"{path}/reconcile", json=resolution)}
 
-        async def certify() -> None:
-            answers["certify"] = await api.post(f"{path}/certify")
-
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(certify)
-            await anyio.sleep(0.3)
-            answers["by_hand"] = await api.post(f"{path}/reconcile", json=resolution)
-        final = (await api.get(path)).json()
-        calls = (
-            await api.get("/v1/audit", params={"invoice_id": inv["id"], "kind": "authority_call"})
-        ).json()
-        events = [e["event"] for e in (await api.get("/v1/audit", params={"invoice_id": inv["id"]})).json()]
+    answers, final, calls, events, counter = await _certification_outliving_its_lease(
+        real_app, monkeypatch, resolve_by_hand
+    )
     assert answers["by_hand"].status_code == 200, answers["by_hand"].text
     assert answers["certify"].status_code == certify_status, answers["certify"].text
     assert final["status"] == final_status

@@ -203,19 +203,6 @@ async def test_a_secret_inside_an_error_message_is_masked(
         assert SECRET not in text
 
 
-async def test_a_driver_bug_after_sending_tells_the_caller_to_reconcile(
-    fake_app: FastAPI, fakes: dict[str, FakeDriver]
-) -> None:
-    _, api = await new_tenant(fake_app, settings={"ci-fne": FAKE_SETTINGS})
-    fakes["ci-fne"].explode = KeyError("reference")
-    async with api:
-        inv = (await api.post("/v1/invoices", json={"invoice": sample_invoice(), "approve": True})).json()
-        r = await api.post(f"/v1/invoices/{inv['id']}/certify")
-    body = r.json()
-    assert body["invoice_status"] == "unknown"
-    assert (body["resolution"], body["authority"]) == ("reconcile", "ci-fne")
-
-
 async def test_changing_environment_does_not_carry_the_live_key_over(real_app: FastAPI) -> None:
     live = {
         **mock_settings("ci-fne"),
