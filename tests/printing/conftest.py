@@ -63,3 +63,9 @@ def certified() -> dict[str, Certified]:
         cert, credit_cert = anyio.run(certify_pair, code, sale, credit)
         out[code] = Certified(code, parse_invoice(sale), cert, parse_invoice(credit), credit_cert)
     return out
+
+
+# The gateway's fixtures (SQLite and PostgreSQL), for the route and profile tests.
+from tests.gateway.conftest import database_url, make_app, pg_session_url, real_app  # noqa: E402
+
+__all__ = ["database_url", "make_app", "pg_session_url", "real_app"]
