@@ -27,6 +27,7 @@ TENANT_ROUTES: dict[tuple[str, str], Any] = {
     ("POST", "/v1/invoices/{invoice_id}/certify"): None,
     ("POST", "/v1/invoices/{invoice_id}/credit-notes"): {"number": "AV-X"},
     ("POST", "/v1/invoices/{invoice_id}/reconcile"): {"action": "not_certified"},
+    ("GET", "/v1/invoices/{invoice_id}/pdf"): None,
     ("GET", "/v1/audit/{entry_id}"): None,
     ("POST", "/v1/audit/{entry_id}/replay"): None,
 }
@@ -36,6 +37,9 @@ LIST_ROUTES = {
     ("POST", "/v1/invoices"),
     ("GET", "/v1/audit"),
     ("GET", "/v1/tenant"),
+    # the caller's own profile; content isolation: tests/printing/test_gateway.py
+    ("GET", "/v1/profile"),
+    ("PUT", "/v1/profile"),
     ("GET", "/v1/settings"),
     ("GET", "/v1/settings/{authority}"),
     ("PUT", "/v1/settings/{authority}"),

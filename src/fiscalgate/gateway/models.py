@@ -6,5 +6,15 @@ from fiscalgate.gateway.db import Base
 from fiscalgate.gateway.invoices.models import InvoiceRow
 from fiscalgate.gateway.settings.models import AuthorityConfig
 from fiscalgate.gateway.tenants.models import ApiKey, Tenant
+from fiscalgate.gateway.tenants.profile_models import TenantProfile
 
-__all__ = ["ApiKey", "AuditEntry", "AuthorityConfig", "Base", "IdempotencyRecord", "InvoiceRow", "Tenant"]
+__all__ = [
+    "ApiKey",
+    "AuditEntry",
+    "AuthorityConfig",
+    "Base",
+    "IdempotencyRecord",
+    "InvoiceRow",
+    "Tenant",
+    "TenantProfile",
+]

@@ -32,8 +32,10 @@ from fiscalgate.gateway.errors import (
     http_status_for,
 )
 from fiscalgate.gateway.invoices.router import router as invoices_router
+from fiscalgate.gateway.printing.router import router as printing_router
 from fiscalgate.gateway.runtime import PUBLIC_URL_ENV, Database, Gateway, normalise_public_url
 from fiscalgate.gateway.settings.router import router as settings_router
+from fiscalgate.gateway.tenants.profile_router import router as profile_router
 from fiscalgate.gateway.tenants.router import admin as admin_router
 from fiscalgate.gateway.tenants.router import tenant as tenant_router
 
@@ -149,7 +151,16 @@ def create_app(
             )
         return {"status": "ok", "database": "ok", "dialect": gw.db.engine.dialect.name}
 
-    routers = (admin_router, tenant_router, settings_router, invoices_router, audit_router, mock_pages_router)
+    routers = (
+        admin_router,
+        tenant_router,
+        profile_router,
+        settings_router,
+        invoices_router,
+        printing_router,
+        audit_router,
+        mock_pages_router,
+    )
     for router in routers:
         app.include_router(router)
     app.add_middleware(IdempotencyMiddleware)
