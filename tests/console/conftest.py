@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from argon2 import PasswordHasher
 from cryptography.fernet import Fernet
 from fastapi import FastAPI
 
@@ -52,6 +53,14 @@ class World:
         return self.gw.db.call(lambda s: services.create_invoice(s, self.gw, who, tid, body).id)
 
 
+@pytest.fixture(autouse=True)
+def cheap_argon2(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Argon2id with the smallest cost: the same code path, a fraction of the CPU (the suite runs
+    on a loaded 2-core machine). Production keeps the library's recommended parameters."""
+    monkeypatch.setattr(accounts, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    monkeypatch.setattr(accounts, "_DUMMY_HASH", accounts._hasher.hash("dummy"))
+
+
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[World]:
     app = create_app(
@@ -77,10 +86,10 @@ def world(tmp_path: Path) -> Iterator[World]:
     gw.db.dispose()
 
 
-def browser(app: FastAPI, **headers: str) -> httpx.AsyncClient:
+def browser(app: FastAPI, base_url: str = "http://testserver", **headers: str) -> httpx.AsyncClient:
     return httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app),
-        base_url="http://testserver",
+        base_url=base_url,
         headers=headers,
         follow_redirects=False,
     )

@@ -224,9 +224,9 @@ async def dashboard(request: Request) -> Response:
         return services.dashboard(s, tid, utcnow()), services.all_settings(s, gw, tid)
 
     tiles, settings = await gw.db.read(read)
-    test_envs = sorted(
-        {(x.authority, x.environment) for x in settings if x.configured and x.environment != "production"}
-    )
+    test_envs = [
+        (x.authority, x.environment) for x in settings if x.configured and x.environment != "production"
+    ]
     return page.render("dashboard.html", tiles=tiles, test_envs=test_envs, names=onboarding.authority_name)
 
 
