@@ -59,6 +59,15 @@ def simulate() -> None:
     """Run an authority's simulator on 127.0.0.1 (`fiscalgate authorities` lists them)."""
 
 
+def _register_users() -> None:
+    from fiscalgate.gateway.console.cli import users
+
+    main.add_command(users)
+
+
+_register_users()
+
+
 # --- serve ----------------------------------------------------------------------------------------
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)

@@ -25,6 +25,8 @@ TABLES = {
     "audit_entries",
     "idempotency_keys",
     "tenant_profiles",
+    "console_users",
+    "console_sessions",
 }
 
 

@@ -2,6 +2,7 @@
 
 from fiscalgate.gateway.api.models import IdempotencyRecord
 from fiscalgate.gateway.audit.models import AuditEntry
+from fiscalgate.gateway.console.models import ConsoleSession, User
 from fiscalgate.gateway.db import Base
 from fiscalgate.gateway.invoices.models import InvoiceRow
 from fiscalgate.gateway.settings.models import AuthorityConfig
@@ -13,8 +14,10 @@ __all__ = [
     "AuditEntry",
     "AuthorityConfig",
     "Base",
+    "ConsoleSession",
     "IdempotencyRecord",
     "InvoiceRow",
     "Tenant",
     "TenantProfile",
+    "User",
 ]

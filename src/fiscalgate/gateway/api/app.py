@@ -22,6 +22,7 @@ from fiscalgate.gateway.api.idempotency import IdempotencyMiddleware
 from fiscalgate.gateway.api.mock_pages import router as mock_pages_router
 from fiscalgate.gateway.audit.router import router as audit_router
 from fiscalgate.gateway.authorities import DriverLookup, default_lookup
+from fiscalgate.gateway.console.routes import mount_console
 from fiscalgate.gateway.crypto import SecretBox, load_or_create_key
 from fiscalgate.gateway.db import DEFAULT_DATABASE_URL, migrate
 from fiscalgate.gateway.errors import (
@@ -163,5 +164,6 @@ def create_app(
     )
     for router in routers:
         app.include_router(router)
+    mount_console(app)  # the web console under /console (HTML pages, not in the OpenAPI schema)
     app.add_middleware(IdempotencyMiddleware)
     return app
