@@ -17,7 +17,15 @@ from tests.gateway.conftest import REAL, client, gateway, schema_url
 
 pytestmark = pytest.mark.anyio
 
-TABLES = {"tenants", "api_keys", "authority_settings", "invoices", "audit_entries", "idempotency_keys"}
+TABLES = {
+    "tenants",
+    "api_keys",
+    "authority_settings",
+    "invoices",
+    "audit_entries",
+    "idempotency_keys",
+    "mock_simulator_states",
+}
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
