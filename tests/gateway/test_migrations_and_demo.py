@@ -27,6 +27,7 @@ TABLES = {
     "tenant_profiles",
     "console_users",
     "console_sessions",
+    "mock_simulator_states",
 }
 
 

@@ -5,7 +5,7 @@ from fiscalgate.gateway.audit.models import AuditEntry
 from fiscalgate.gateway.console.models import ConsoleSession, User
 from fiscalgate.gateway.db import Base
 from fiscalgate.gateway.invoices.models import InvoiceRow
-from fiscalgate.gateway.settings.models import AuthorityConfig
+from fiscalgate.gateway.settings.models import AuthorityConfig, MockSimulatorState
 from fiscalgate.gateway.tenants.models import ApiKey, Tenant
 from fiscalgate.gateway.tenants.profile_models import TenantProfile
 
@@ -17,6 +17,7 @@ __all__ = [
     "ConsoleSession",
     "IdempotencyRecord",
     "InvoiceRow",
+    "MockSimulatorState",
     "Tenant",
     "TenantProfile",
     "User",
