@@ -18,6 +18,7 @@ from tests.gateway.conftest import REAL, client, gateway, schema_url
 pytestmark = pytest.mark.anyio
 
 TABLES = {"tenants", "api_keys", "authority_settings", "invoices", "audit_entries", "idempotency_keys"}
+TABLES |= {"batches", "batch_items", "limit_rate_buckets", "limit_breakers", "limit_pending_slots"}  # 0009
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -2,9 +2,24 @@
 
 from fiscalgate.gateway.api.models import IdempotencyRecord
 from fiscalgate.gateway.audit.models import AuditEntry
+from fiscalgate.gateway.batches.models import BatchItemRow, BatchRow
 from fiscalgate.gateway.db import Base
 from fiscalgate.gateway.invoices.models import InvoiceRow
+from fiscalgate.gateway.limits.models import BreakerRow, PendingSlotRow, RateBucketRow
 from fiscalgate.gateway.settings.models import AuthorityConfig
 from fiscalgate.gateway.tenants.models import ApiKey, Tenant
 
-__all__ = ["ApiKey", "AuditEntry", "AuthorityConfig", "Base", "IdempotencyRecord", "InvoiceRow", "Tenant"]
+__all__ = [
+    "ApiKey",
+    "AuditEntry",
+    "AuthorityConfig",
+    "Base",
+    "BatchItemRow",
+    "BatchRow",
+    "BreakerRow",
+    "IdempotencyRecord",
+    "InvoiceRow",
+    "PendingSlotRow",
+    "RateBucketRow",
+    "Tenant",
+]

@@ -22,6 +22,7 @@ from fiscalgate.gateway.api.idempotency import IdempotencyMiddleware
 from fiscalgate.gateway.api.mock_pages import router as mock_pages_router
 from fiscalgate.gateway.audit.router import router as audit_router
 from fiscalgate.gateway.authorities import DriverLookup, default_lookup
+from fiscalgate.gateway.batches.router import router as batches_router
 from fiscalgate.gateway.crypto import SecretBox, load_or_create_key
 from fiscalgate.gateway.db import DEFAULT_DATABASE_URL, migrate
 from fiscalgate.gateway.errors import (
@@ -149,7 +150,15 @@ def create_app(
             )
         return {"status": "ok", "database": "ok", "dialect": gw.db.engine.dialect.name}
 
-    routers = (admin_router, tenant_router, settings_router, invoices_router, audit_router, mock_pages_router)
+    routers = (
+        admin_router,
+        tenant_router,
+        settings_router,
+        batches_router,  # before invoices: /v1/invoices/batch is not an invoice id
+        invoices_router,
+        audit_router,
+        mock_pages_router,
+    )
     for router in routers:
         app.include_router(router)
     app.add_middleware(IdempotencyMiddleware)
