@@ -43,5 +43,6 @@ class BatchItemRow(Base):
         ForeignKey("invoices.id", ondelete="SET NULL"), nullable=True, index=True
     )
     existing: Mapped[bool] = mapped_column(Boolean, default=False)  # the same invoice was already there
+    queued: Mapped[bool] = mapped_column(Boolean, default=False)  # this batch queued it for certification
     error: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     note: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -108,7 +108,15 @@ def _submit_one(
         return _item(batch, position, "refused", number=number, error=_error(exc))
     if batch.certify:
         to_certify.append(row.id)
-    return _item(batch, position, "accepted", number=row.number, authority=row.authority, invoice_id=row.id)
+    return _item(
+        batch,
+        position,
+        "accepted",
+        number=row.number,
+        authority=row.authority,
+        invoice_id=row.id,
+        queued=batch.certify,
+    )
 
 
 def _repeat(
@@ -151,6 +159,7 @@ def _repeat(
         authority=row.authority,
         invoice_id=row.id,
         existing=True,
+        queued=queued,
         note=note,
     )
 
@@ -199,6 +208,7 @@ _ITEMS = (
         InvoiceRow.status_detail,
         InvoiceRow.reference,
         InvoiceRow.error,
+        InvoiceRow.updated_at,
     )
     .outerjoin(InvoiceRow, InvoiceRow.id == BatchItemRow.invoice_id)
     .order_by(BatchItemRow.position)
@@ -214,15 +224,17 @@ def batch_out(session: Session, tenant_id: str, batch_id: str) -> BatchOut:
     counts = dict.fromkeys(
         ("certified", "rejected", "failed", "unknown", "in_progress", "waiting", "final"), 0
     )
-    for item, status, detail, reference, inv_error in rows:
+    for item, status, detail, reference, inv_error, changed_at in rows:
         error = item.error
         if item.outcome == "accepted" and status is not None:
             error = error or inv_error
             if status in counts:
                 counts[status] += 1
+            # Queued again by this batch but not attempted since: still to come, not a verdict.
+            untried = item.queued and status in REQUEUEABLE and changed_at <= batch.created_at
             if not batch.certify or status in FINAL:
                 counts["final"] += 1
-            elif status in NEEDS_PERSON:
+            elif status in NEEDS_PERSON and not untried:
                 counts["waiting"] += 1
             else:
                 counts["in_progress"] += 1

@@ -48,6 +48,7 @@ def upgrade() -> None:
             "invoice_id", sa.String(32), sa.ForeignKey("invoices.id", ondelete="SET NULL"), nullable=True
         ),
         sa.Column("existing", sa.Boolean(), nullable=False),
+        sa.Column("queued", sa.Boolean(), nullable=False),
         sa.Column("error", sa.JSON(), nullable=True),
         sa.Column("note", sa.Text(), nullable=True),
         sa.UniqueConstraint("batch_id", "position", name="uq_batch_item_position"),
