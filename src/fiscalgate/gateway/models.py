@@ -6,6 +6,9 @@ from fiscalgate.gateway.console.models import ConsoleSession, User
 from fiscalgate.gateway.db import Base
 from fiscalgate.gateway.invoices.models import InvoiceRow
 from fiscalgate.gateway.settings.models import AuthorityConfig, MockSimulatorState
+from fiscalgate.gateway.batches.models import BatchItemRow, BatchRow
+from fiscalgate.gateway.limits.models import BreakerRow, PendingSlotRow, RateBucketRow
+from fiscalgate.gateway.settings.models import AuthorityConfig
 from fiscalgate.gateway.tenants.models import ApiKey, Tenant
 from fiscalgate.gateway.tenants.profile_models import TenantProfile
 
@@ -14,10 +17,15 @@ __all__ = [
     "AuditEntry",
     "AuthorityConfig",
     "Base",
+    "BatchItemRow",
+    "BatchRow",
+    "BreakerRow",
     "ConsoleSession",
     "IdempotencyRecord",
     "InvoiceRow",
     "MockSimulatorState",
+    "PendingSlotRow",
+    "RateBucketRow",
     "Tenant",
     "TenantProfile",
     "User",

@@ -25,6 +25,7 @@ from fiscalgate.gateway.api.mock_pages import router as mock_pages_router
 from fiscalgate.gateway.api.openapi import document_errors
 from fiscalgate.gateway.audit.router import router as audit_router
 from fiscalgate.gateway.authorities import DriverLookup, default_lookup
+from fiscalgate.gateway.batches.router import router as batches_router
 from fiscalgate.gateway.console.routes import mount_console
 from fiscalgate.gateway.crypto import SecretBox, load_or_create_key
 from fiscalgate.gateway.db import DEFAULT_DATABASE_URL, migrate
@@ -171,6 +172,7 @@ def create_app(
         tenant_router,
         profile_router,
         settings_router,
+        batches_router,  # before invoices: /v1/invoices/batch is not an invoice id
         invoices_router,
         printing_router,
         audit_router,
