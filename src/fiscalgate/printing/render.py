@@ -393,20 +393,40 @@ class _Pdf(FPDF):
         self.ln(1.5)
 
     def rows(
-        self, rows: list[tuple[str, str]], width: float, size: float, *, bold_last: bool = False
+        self,
+        rows: list[tuple[str, str]],
+        width: float,
+        size: float,
+        *,
+        bold_last: bool = False,
+        bold_values: bool = False,
     ) -> None:
-        """label ............ value, one per row, starting at the current x."""
+        """label ............ value, one per row, starting at the current x; either side wraps."""
         x = self.get_x()
+        height = size * 0.45
         for i, (label, value) in enumerate(rows):
             bold = bold_last and i == len(rows) - 1
-            self.font(size, bold)
-            value_width = min(width * 0.55, self.get_string_width(value) + 2)
+            self.font(size, bold or bold_values)
+            needed = self.get_string_width(value) + 2
+            if self.will_page_break(height):
+                self.add_page()
             self.set_x(x)
+            if needed > width * 0.6 and label:
+                # A long value (a reference, a code) is never broken: label above, value below.
+                self.font(size, bold)
+                self.multi_cell(width, height, label, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+                self.set_x(x)
+                self.font(size, bold or bold_values)
+                self.multi_cell(width, height, value, align="R", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+                continue
+            value_width = min(width * 0.6, needed)
             top = self.get_y()
-            self.multi_cell(width - value_width, size * 0.45, label, new_x=XPos.RIGHT, new_y=YPos.TOP)
+            self.font(size, bold)
+            self.multi_cell(width - value_width, height, label, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
             bottom = self.get_y()
             self.set_xy(x + width - value_width, top)
-            self.multi_cell(value_width, size * 0.45, value, align="R", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+            self.font(size, bold or bold_values)
+            self.multi_cell(value_width, height, value, align="R", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
             self.set_y(max(bottom, self.get_y()))
 
     def logo(self, data: bytes, x: float, y: float, max_w: float, max_h: float, *, center: bool) -> float:
@@ -505,7 +525,9 @@ def _a4(doc: _Doc) -> bytes:
     if doc.invoice.subject:
         pdf.set_xy(x0, box_top)
         pdf.font(8.5, True)
-        pdf.multi_cell(half - 4, 4, f"{doc.t['subject']} : {doc.invoice.subject}", new_x=XPos.LMARGIN)
+        pdf.multi_cell(
+            half - 4, 4, f"{doc.t['subject']}{doc.t['colon']} {doc.invoice.subject}", new_x=XPos.LMARGIN
+        )
     pdf.set_y(box_bottom + 4)
 
     _a4_lines(pdf, doc)
@@ -617,7 +639,7 @@ def _a4_closing(pdf: _Pdf, doc: _Doc) -> None:
         pdf.rows([(last_label, f"{last_value} {doc.currency}")], right_w, 11, bold_last=True)
     else:
         pdf.font(8.5)
-        pdf.multi_cell(right_w, 4, t["proforma_totals"], new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        pdf.multi_cell(right_w, 4, t["proforma_totals"], align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.set_y(max(left_bottom, pdf.get_y()) + 5)
 
     _a4_authority(pdf, doc)
@@ -650,7 +672,9 @@ def _a4_authority(pdf: _Pdf, doc: _Doc) -> None:
         pdf.font(9.5, True)
         pdf.multi_cell(text_w, 4.6, block.heading, new_x=XPos.LEFT, new_y=YPos.NEXT)
     pdf.font(8)
-    pdf.multi_cell(text_w, 4, f"{t['certified_by']} : {block.authority}", new_x=XPos.LEFT, new_y=YPos.NEXT)
+    pdf.multi_cell(
+        text_w, 4, f"{t['certified_by']}{t['colon']} {block.authority}", new_x=XPos.LEFT, new_y=YPos.NEXT
+    )
     pdf.ln(0.5)
     for label, value in block.fields:
         pdf.set_x(text_x)
@@ -724,7 +748,9 @@ def _receipt_pdf(doc: _Doc, spec: _Receipt, page_height: float) -> _Pdf:
     if buyer.name or doc.buyer_lines():
         rule()
         pdf.font(s, True)
-        pdf.multi_cell(w, lh, f"{t['buyer']} : {buyer.name or '—'}", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        pdf.multi_cell(
+            w, lh, f"{t['buyer']}{t['colon']} {buyer.name or '—'}", new_x=XPos.LMARGIN, new_y=YPos.NEXT
+        )
         pdf.font(s - 0.5)
         for text in doc.buyer_lines():
             pdf.multi_cell(w, lh, text, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
@@ -755,14 +781,12 @@ def _receipt_pdf(doc: _Doc, spec: _Receipt, page_height: float) -> _Pdf:
         pdf.font(s - 0.5, True)
         pdf.multi_cell(w, lh, t["tax_breakdown"], new_x=XPos.LMARGIN, new_y=YPos.NEXT)
         for row in block.tax_rows:
-            pdf.font(s - 0.5)
-            pdf.multi_cell(w, lh, row.label, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
             values = f"{t['col_base']} {doc.money(row.base)} · {t['col_tax']} {doc.money(row.tax)}"
-            pdf.rows([("", values)], w, s - 0.5)
+            pdf.rows([(row.label, values)], w, s - 0.5)
     payments = doc.payment_rows()
     if payments:
         rule()
-        pdf.rows([(f"{t['payments']} : {label}", value) for label, value in payments], w, s)
+        pdf.rows([(f"{t['payments']}{t['colon']} {label}", value) for label, value in payments], w, s)
     rule()
     if block is None:
         pdf.set_text_color(*RED)
@@ -772,13 +796,9 @@ def _receipt_pdf(doc: _Doc, spec: _Receipt, page_height: float) -> _Pdf:
     else:
         if block.heading:
             centred(block.heading, s, True)
-        centred(f"{t['certified_by']} : {block.authority}", s - 0.5)
+        centred(f"{t['certified_by']}{t['colon']} {block.authority}", s - 0.5)
         pdf.ln(0.5)
-        for label, value in block.fields:
-            pdf.font(s - 0.5)
-            pdf.multi_cell(w, lh, f"{label} :", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-            pdf.font(s, True)
-            pdf.multi_cell(w, lh, value, align="R", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        pdf.rows([(f"{label} :", value) for label, value in block.fields], w, s - 0.5, bold_values=True)
         if block.qr is not None:
             pdf.ln(1)
             side = pdf.qr_side(block, spec.qr_side, thermal=True)
