@@ -557,7 +557,8 @@ def _a4_lines(pdf: _Pdf, doc: _Doc) -> None:
     def wrapped(text: str, width: float) -> list[str]:
         if pdf.get_string_width(text) <= width - 2 * pdf.c_margin:
             return [text]
-        return list(pdf.multi_cell(width, line_h, text, dry_run=True, output="LINES"))
+        lines: list[str] = pdf.multi_cell(width, line_h, text, dry_run=True, output="LINES")  # type: ignore[assignment]
+        return lines
 
     def row(cells: tuple[str, ...], *, heading: bool = False) -> None:
         pdf.font(8, heading)
