@@ -18,6 +18,12 @@ from tests.printing.conftest import Certified
 from tests.printing.helpers import all_text, qr_codes_per_page
 
 
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    # The CLI talks HTTP to the gateway: one database is enough (the route is tested on both).
+    return f"sqlite:///{tmp_path}/gateway.db"
+
+
 def _files(tmp_path: Path, c: Certified) -> tuple[Path, Path]:
     cert, invoice = tmp_path / "cert.json", tmp_path / "invoice.json"
     cert.write_text(c.cert.model_dump_json(indent=2), encoding="utf-8")
