@@ -30,6 +30,7 @@ from fiscalgate.core.errors import (
     OutcomeUnknown,
 )
 from fiscalgate.core.invoice import Invoice, InvoiceKind, parse_invoice
+from fiscalgate.printing.cli import print_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -414,6 +415,9 @@ async def _reconcile(
     return await driver.reconcile(
         invoice, settings, connection, checkpoint, original=original, decision=decision
     )
+
+
+main.add_command(print_command)
 
 
 @main.command("authorities")
