@@ -119,12 +119,11 @@ async def test_an_unknown_token_gets_the_simulators_own_not_found_page(public_ap
 @pytest.mark.parametrize("authority", REAL)
 async def test_every_authority_certifies_under_the_mount(public_app: FastAPI, authority: str) -> None:
     """The mount keeps the path of the driver's placeholder URL, so each simulator's routes match."""
-    from fiscalgate.authorities import get_driver
-    from fiscalgate.gateway.authorities import AUTHORITIES
+    from fiscalgate.authorities import descriptor, get_driver
 
     tenant, api = await new_tenant(
         public_app,
-        country=AUTHORITIES[authority].country,
+        country=descriptor(authority).country,
         settings={authority: mock_settings(authority)},
     )
     driver = get_driver(authority)

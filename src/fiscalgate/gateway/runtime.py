@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 import ssl
 import threading
 from collections.abc import Callable
@@ -163,6 +164,17 @@ class Gateway:
 
     def driver(self, code: str) -> AuthorityDriver:
         return self.driver_lookup(code)
+
+    @property
+    def admin_tokens(self) -> tuple[str, ...]:
+        """Every accepted administrator token: `admin_token` may list several, comma-separated, so
+        that a new one can be rolled out before the old one is withdrawn (no downtime)."""
+        return tuple(t.strip() for t in self.admin_token.split(",") if t.strip())
+
+    def is_admin_token(self, token: str) -> bool:
+        given = token.encode()
+        # Every token compared (no early exit), each in constant time.
+        return sum(secrets.compare_digest(given, t.encode()) for t in self.admin_tokens) > 0
 
     def simulator_connection(
         self, tenant_id: str, driver: AuthorityDriver, settings: AuthoritySettings

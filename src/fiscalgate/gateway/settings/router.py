@@ -6,7 +6,7 @@ from fastapi import APIRouter, Body, Depends
 from fastapi.openapi.models import Example
 
 from fiscalgate.gateway.api.auth import gateway, tenant_caller, tenant_id_of
-from fiscalgate.gateway.authorities import AUTHORITIES, authority_code
+from fiscalgate.gateway.authorities import authority_code, codes
 from fiscalgate.gateway.runtime import Gateway
 from fiscalgate.gateway.settings import service
 from fiscalgate.gateway.settings.schemas import SettingsOut
@@ -38,7 +38,7 @@ async def list_settings(
     who: Caller = Depends(tenant_caller), gw: Gateway = Depends(gateway)
 ) -> list[SettingsOut]:
     """Every authority with its availability for this tenant and its settings (secrets masked)."""
-    return await gw.db.run(service.list_settings, gw, tenant_id_of(who), list(AUTHORITIES))
+    return await gw.db.run(service.list_settings, gw, tenant_id_of(who), codes())
 
 
 @router.get("/{authority}")
