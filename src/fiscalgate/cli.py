@@ -21,6 +21,7 @@ from fiscalgate.authorities.base import (
     Environment,
     Reconciliation,
 )
+from fiscalgate.certify_batch import certify_batch
 from fiscalgate.core.certification import Certification
 from fiscalgate.core.errors import (
     AuthorityError,
@@ -402,6 +403,10 @@ async def _reconcile(
     return await driver.reconcile(
         invoice, settings, connection, checkpoint, original=original, decision=decision
     )
+
+
+# --- certify-batch (a client of a running gateway; its own module) ----------------------------------
+main.add_command(certify_batch)
 
 
 @main.command("authorities")
