@@ -21,6 +21,7 @@ from fiscalgate.authorities.base import (
     Environment,
     Reconciliation,
 )
+from fiscalgate.certify_batch import certify_batch
 from fiscalgate.core.certification import Certification
 from fiscalgate.core.errors import (
     AuthorityError,
@@ -418,6 +419,8 @@ async def _reconcile(
 
 
 main.add_command(print_command)
+# --- certify-batch (a client of a running gateway; its own module) ----------------------------------
+main.add_command(certify_batch)
 
 
 @main.command("authorities")
