@@ -73,7 +73,9 @@ def make_app(database_url: str, tmp_path: Path) -> Iterator[Callable[..., FastAP
     key = Fernet.generate_key()  # one key per test: gateway instances sharing a database share it
 
     def build(
-        lookup: Callable[[str], AuthorityDriver] | None = None, public_url: str | None = None
+        lookup: Callable[[str], AuthorityDriver] | None = None,
+        public_url: str | None = None,
+        **options: Any,
     ) -> FastAPI:
         app = create_app(
             database_url,
@@ -82,6 +84,7 @@ def make_app(database_url: str, tmp_path: Path) -> Iterator[Callable[..., FastAP
             var_dir=tmp_path / "var",
             driver_lookup=lookup,
             public_url=public_url,
+            **options,
         )
         apps.append(app)
         return app

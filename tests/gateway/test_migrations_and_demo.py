@@ -17,7 +17,20 @@ from tests.gateway.conftest import REAL, client, gateway, schema_url
 
 pytestmark = pytest.mark.anyio
 
+TABLES = {
+    "tenants",
+    "api_keys",
+    "authority_settings",
+    "invoices",
+    "audit_entries",
+    "idempotency_keys",
+    "tenant_profiles",
+    "console_users",
+    "console_sessions",
+    "mock_simulator_states",
+}
 TABLES = {"tenants", "api_keys", "authority_settings", "invoices", "audit_entries", "idempotency_keys"}
+TABLES |= {"batches", "batch_items", "limit_rate_buckets", "limit_breakers", "limit_pending_slots"}  # 0009
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -111,6 +111,25 @@ def curl_example(base: str, key: str) -> str:
     return "\n".join(lines)
 
 
+def demo_console_accounts(gw: Gateway, tenant_id: str, base: str) -> str:
+    """Create (once) the demo owner and a platform administrator for the console; their
+    passwords are kept in ./var/ so each start prints them again."""
+    from pathlib import Path
+
+    from fiscalgate.gateway.console.demo import DEMO_ADMIN, DEMO_OWNER, ensure_demo_invoices, ensure_user
+
+    var = Path("var")
+    owner, created = ensure_user(gw, var, DEMO_OWNER, "owner", tenant_id)
+    if created:
+        ensure_demo_invoices(gw, tenant_id)
+    admin, _ = ensure_user(gw, var, DEMO_ADMIN, "admin", None)
+    return (
+        f"Web console: {base}/console\n"
+        f"  demo owner:           {DEMO_OWNER}  password: {owner}\n"
+        f"  platform administrator: {DEMO_ADMIN}  password: {admin}\n"
+    )
+
+
 def serve(host: str, port: int, database_url: str | None, demo: bool) -> None:
     url = database_url or os.environ.get("FISCALGATE_DATABASE_URL") or DEFAULT_DATABASE_URL
     migrate(url)
@@ -135,4 +154,5 @@ def serve(host: str, port: int, database_url: str | None, demo: bool) -> None:
         click.echo(f"Demo API key (a new one at each start; the previous one is revoked):\n  {key}\n")
         click.echo("Certify an invoice with each authority, then a credit note, then read the audit log:\n")
         click.echo(curl_example(base, key) + "\n")
+        click.echo(demo_console_accounts(gw, tenant_id, base))
     uvicorn.run(app, host=host, port=port, log_level="info")

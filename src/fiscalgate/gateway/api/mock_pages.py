@@ -4,8 +4,9 @@ Mock certifications made while the gateway knows its public URL carry QR / verif
 `{public_url}/mock/{tenant}/{authority}/`; this route makes them open. No authentication: it
 mirrors the authorities' public verification pages, which anyone holding the printed invoice may
 open. Only the pages each authority's descriptor lists (`simulator_pages`) are forwarded (never a
-simulator's API or its `/_sim` control endpoints), only with GET, and only to a simulator already
-running for that tenant: the route never creates one.
+simulator's API or its `/_sim` control endpoints), only with GET, and only to the simulator of a
+tenant whose settings are in mock: one not running yet in this process (after a restart) is woken
+from the memory the database keeps, so verification URLs handed out before the restart still open.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from fiscalgate.authorities import descriptor
 from fiscalgate.core.errors import ConfigurationError
 from fiscalgate.gateway.errors import ApiError, NotFound
 from fiscalgate.gateway.runtime import Gateway, mock_prefix
+from fiscalgate.gateway.settings.service import mock_simulator_settings
 
 
 def public_pages(authority: str) -> tuple[re.Pattern[str], ...]:
@@ -53,6 +55,12 @@ async def mock_public_page(tenant_id: str, authority: str, path: str, request: R
     if not any(page.fullmatch(path) for page in public_pages(authority)):
         raise NotFound(f"no public mock page at {authority}/{path}", code="mock.page_not_found")
     simulator = gw.simulators.find(tenant_id, authority)
+    if simulator is None:
+        # Not called yet in this process (a restart): woken from the memory the database keeps,
+        # so verification URLs handed out before the restart still open.
+        found = await gw.db.read(mock_simulator_settings, gw, tenant_id, authority)
+        if found is not None:
+            simulator = await anyio.to_thread.run_sync(gw.simulators.get, tenant_id, *found)
     if simulator is None:
         raise NotFound(
             f"no {authority} simulator is running for tenant {tenant_id} in this process",

@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends
+from fastapi.openapi.models import Example
 
 from fiscalgate.gateway.api.auth import gateway, tenant_caller, tenant_id_of
 from fiscalgate.gateway.authorities import authority_code, codes
@@ -12,6 +13,24 @@ from fiscalgate.gateway.settings.schemas import SettingsOut
 from fiscalgate.gateway.tenants.service import Caller
 
 router = APIRouter(prefix="/v1/settings", tags=["settings"])
+
+# Each works as it is on a fresh tenant, for every authority available to it (tested).
+SETTINGS_EXAMPLES: dict[str, Example] = {
+    "mock": {
+        "summary": "The built-in simulator",
+        "description": "Credentials the tenant's in-process simulator accepts are filled in.",
+        "value": {"environment": "mock"},
+    },
+    "mock_tuned": {
+        "summary": "The built-in simulator, a shorter timeout",
+        "value": {"environment": "mock", "active": True, "timeout_seconds": 10},
+    },
+    "switched_off": {
+        "summary": "Configured but switched off",
+        "description": "Certifications are refused with settings.inactive until `active` is true again.",
+        "value": {"active": False},
+    },
+}
 
 
 @router.get("")
@@ -33,8 +52,11 @@ async def get_settings(
 async def save_settings(
     authority: str,
     body: dict[str, Any] = Body(
-        examples=[{"environment": "mock", "active": True}],
-        description="The authority's settings fields; omitted fields (and omitted secrets) keep their value",
+        openapi_examples=SETTINGS_EXAMPLES,
+        description=(
+            "The authority's settings fields; omitted fields (and omitted secrets) keep their value. "
+            "In `mock`, missing credentials are filled with ones the built-in simulator accepts"
+        ),
     ),
     who: Caller = Depends(tenant_caller),
     gw: Gateway = Depends(gateway),
