@@ -18,6 +18,8 @@ from tests.gateway.conftest import REAL, client, gateway, schema_url
 pytestmark = pytest.mark.anyio
 
 TABLES = {"tenants", "api_keys", "authority_settings", "invoices", "audit_entries", "idempotency_keys"}
+TABLES |= {"webhook_endpoints", "outbox_events", "webhook_deliveries", "webhook_attempts"}  # 0007
+TABLES |= {"sticker_balances", "sticker_states"}  # 0007
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -32,10 +32,14 @@ from fiscalgate.gateway.errors import (
     http_status_for,
 )
 from fiscalgate.gateway.invoices.router import router as invoices_router
+from fiscalgate.gateway.metrics import router as metrics_router
 from fiscalgate.gateway.runtime import PUBLIC_URL_ENV, Database, Gateway, normalise_public_url
 from fiscalgate.gateway.settings.router import router as settings_router
+from fiscalgate.gateway.stickers.router import router as stickers_router
 from fiscalgate.gateway.tenants.router import admin as admin_router
 from fiscalgate.gateway.tenants.router import tenant as tenant_router
+from fiscalgate.gateway.webhooks.dispatcher import background_dispatcher
+from fiscalgate.gateway.webhooks.router import router as webhooks_router
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +91,8 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
+        async with background_dispatcher(gw):  # webhook deliveries
+            yield
         gw.db.dispose()
 
     app = FastAPI(
@@ -149,7 +154,8 @@ def create_app(
             )
         return {"status": "ok", "database": "ok", "dialect": gw.db.engine.dialect.name}
 
-    routers = (admin_router, tenant_router, settings_router, invoices_router, audit_router, mock_pages_router)
+    routers = [admin_router, tenant_router, settings_router, invoices_router, audit_router, mock_pages_router]
+    routers += [webhooks_router, stickers_router, metrics_router]
     for router in routers:
         app.include_router(router)
     app.add_middleware(IdempotencyMiddleware)
