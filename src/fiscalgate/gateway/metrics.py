@@ -5,8 +5,9 @@ Two kinds of figures:
   retries, reconciliations, unknown outcomes, webhook delivery attempts): incremented once the
   transaction that records the fact has committed (`after_commit`), so a rolled-back attempt is
   not counted. Each process counts its own work, as Prometheus expects: scrape every process.
-- **state read from the database at scrape time** (invoices by status, queue depth and the age of
-  the oldest queued job, sticker balances, webhook deliveries by status, open circuit breakers):
+- **state read from the database at scrape time** (invoices by status, stalled invoices, queue
+  depth and the age of the oldest queued job, open circuit breakers, sticker balances, webhook
+  deliveries by status):
   the same answer from any gateway process, whichever process did the work.
 
 Who may read it: the administrator token, or the scrape token `FISCALGATE_METRICS_TOKEN` (so
@@ -25,7 +26,7 @@ import anyio.to_thread
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
@@ -35,6 +36,8 @@ from sqlalchemy.orm import Session
 from fiscalgate.gateway.db import UTCDateTime, utcnow
 from fiscalgate.gateway.errors import Forbidden, Unauthorized
 from fiscalgate.gateway.invoices.models import InvoiceRow
+from fiscalgate.gateway.limits.gate import open_breakers
+from fiscalgate.gateway.limits.stalls import STALL_STATUSES, stall_threshold
 from fiscalgate.gateway.runtime import Gateway
 from fiscalgate.gateway.stickers.models import StickerState
 from fiscalgate.gateway.webhooks.models import WebhookDelivery
@@ -73,14 +76,6 @@ WEBHOOK_ATTEMPTS = Counter(
     "Webhook delivery attempts by result (delivered, retry = will be tried again, failed = gave up)",
     ["result"],
 )
-# Set by the circuit breakers of the process that holds them, when they keep their state in memory.
-CIRCUIT_BREAKERS_OPEN = Gauge(
-    "fiscalgate_circuit_breakers_open",
-    "Circuit breakers currently open in this process (sending stopped to a failing authority)",
-    ["authority", "environment"],
-)
-
-
 # --- after commit -----------------------------------------------------------------------------------
 _PENDING = "fiscalgate_after_commit"
 
@@ -160,6 +155,32 @@ class DatabaseCollector(Collector):
         ):
             invoices.add_metric([authority, status], count)
         out.append(invoices)
+
+        stalled = GaugeMetricFamily(
+            "fiscalgate_stalled_invoices",
+            "Invoices queued, submitting or unknown for longer than FISCALGATE_STALL_AFTER",
+            labels=["authority", "status"],
+        )
+        for authority, status, count in session.execute(
+            select(InvoiceRow.authority, InvoiceRow.status, func.count())
+            .where(InvoiceRow.status.in_(STALL_STATUSES), InvoiceRow.updated_at < now - stall_threshold())
+            .group_by(InvoiceRow.authority, InvoiceRow.status)
+        ):
+            stalled.add_metric([authority, status], count)
+        out.append(stalled)
+
+        breakers = GaugeMetricFamily(
+            "fiscalgate_circuit_breakers_open",
+            "Circuit breakers not closed (open, or half_open: one probe call allowed)",
+            labels=["authority", "environment", "phase"],
+        )
+        counted: dict[tuple[str, str, str], int] = {}
+        for b in open_breakers(session):
+            key = (b.authority, b.environment, b.phase)
+            counted[key] = counted.get(key, 0) + 1
+        for key, count in sorted(counted.items()):
+            breakers.add_metric(list(key), count)
+        out.append(breakers)
 
         depth, oldest = self._queue(session)
         out.append(GaugeMetricFamily("fiscalgate_queue_depth", "Jobs waiting in the queue", value=depth))

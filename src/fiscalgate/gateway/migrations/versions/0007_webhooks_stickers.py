@@ -2,7 +2,7 @@
 balance history.
 
 Revision ID: 0007
-Revises: 0003
+Revises: 0009 (the head when it landed; ids are not in chain order)
 Create Date: 2026-12-02
 """
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007"
-down_revision = "0003"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
