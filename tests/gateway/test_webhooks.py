@@ -7,8 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,7 @@ from fiscalgate.gateway.webhooks.events import EVENT_TYPES, record_event
 from fiscalgate.gateway.webhooks.models import OutboxEvent, WebhookDelivery
 from tests.gateway.conftest import FAKE_SETTINGS, gateway, new_tenant, sample_invoice
 from tests.gateway.fake_driver import FakeDriver
-from tests.gateway.webhook_receiver import Received, Receiver
+from tests.gateway.webhook_receiver import Received, Receiver, eventually
 
 pytestmark = pytest.mark.anyio
 
@@ -66,18 +65,6 @@ def down_receiver() -> Iterator[Receiver]:
 
 async def received(receiver: Receiver, condition: Callable[[list[Received]], bool]) -> list[Received]:
     return await anyio.to_thread.run_sync(receiver.wait_for, condition)
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], within: float = 30.0) -> Any:
-    """Poll `check` until it returns something truthy (the condition itself, never a fixed wait)."""
-    deadline = time.monotonic() + within
-    while True:
-        value = await check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await anyio.sleep(0.02)
 
 
 async def hook(

@@ -10,10 +10,12 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+import anyio
 
 
 @dataclass
@@ -94,3 +96,15 @@ class Receiver:
                     )
                 self.changed.wait(left)
             return list(self.requests)
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], within: float = 30.0) -> Any:
+    """Poll `check` until it returns something truthy (the condition itself, never a fixed wait)."""
+    deadline = time.monotonic() + within
+    while True:
+        value = await check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await anyio.sleep(0.02)
