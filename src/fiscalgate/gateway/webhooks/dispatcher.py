@@ -38,8 +38,10 @@ import httpx
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
+from fiscalgate.authorities.http import guarded_transport
 from fiscalgate.gateway.db import new_id, utcnow
 from fiscalgate.gateway.metrics import WEBHOOK_ATTEMPTS, after_commit
+from fiscalgate.gateway.netpolicy import UrlNotAllowed
 from fiscalgate.gateway.runtime import Gateway
 from fiscalgate.gateway.webhooks.events import add_waker, remove_waker
 from fiscalgate.gateway.webhooks.models import OutboxEvent, WebhookAttempt, WebhookDelivery, WebhookEndpoint
@@ -306,10 +308,6 @@ class WebhookDispatcher:
 
     async def _send(self, client: httpx.AsyncClient, job: _Job) -> _Result:
         result = _Result(started_at=utcnow())
-        refused = await check_destination(job.url)
-        if refused is not None:
-            result.error = refused
-            return result
         timestamp = int(time.time())
         headers = {
             "Content-Type": "application/json",
@@ -332,6 +330,8 @@ class WebhookDispatcher:
                 result.excerpt = chunk[:EXCERPT].decode("utf-8", errors="replace") or None
             if not result.delivered:
                 result.error = f"the receiver answered HTTP {result.status}"
+        except UrlNotAllowed as exc:  # the host resolved to a private address: nothing was sent
+            result.error = exc.message
         except httpx.HTTPError as exc:
             result.error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         result.duration_ms = (time.perf_counter() - started) * 1000
@@ -343,7 +343,9 @@ class WebhookDispatcher:
         add_waker(self.wake)
         try:
             async with httpx.AsyncClient(
-                timeout=self.policy.timeout, follow_redirects=False, trust_env=False
+                transport=guarded_transport(check_destination),
+                timeout=self.policy.timeout,
+                follow_redirects=False,
             ) as client:
                 while True:
                     try:
