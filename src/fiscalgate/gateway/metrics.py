@@ -126,9 +126,9 @@ def count_certification(
 
 
 # --- state, read at scrape time ---------------------------------------------------------------------
-# The queue's job table, when the queue is installed (its migration): its open jobs and their age.
-JOB_TABLE = "jobs"
-JOB_OPEN_STATUSES = ("queued", "running", "retrying", "pending", "leased")
+# The queue's job table, when the queue is installed (its migration): jobs waiting (`queued`,
+# including those whose retry is not due yet) and their age.
+JOB_TABLE = "certification_jobs"
 
 
 class DatabaseCollector(Collector):
@@ -226,14 +226,13 @@ class DatabaseCollector(Collector):
         return out
 
     def _queue(self, session: Session) -> tuple[int, datetime | None]:
-        """(open jobs, oldest created_at) from the job table when it exists, else from the
+        """(queued jobs, oldest created_at) from the job table when it exists, else from the
         invoices waiting in status `queued`."""
         if self._has_jobs is None:
             self._has_jobs = inspect(session.get_bind()).has_table(JOB_TABLE)
         if self._has_jobs:
-            statuses = ", ".join(f"'{s}'" for s in JOB_OPEN_STATUSES)  # constants, not input
             row = session.execute(
-                text(f"SELECT count(*), min(created_at) FROM {JOB_TABLE} WHERE status IN ({statuses})")
+                text(f"SELECT count(*), min(created_at) FROM {JOB_TABLE} WHERE state = 'queued'")
             ).one()
             return int(row[0]), _aware(row[1])
         count, oldest = session.execute(
