@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from fiscalgate.gateway.db import utcnow
 from fiscalgate.gateway.webhooks.dispatcher import DeliveryPolicy, running_dispatcher
 from fiscalgate.gateway.webhooks.events import EVENT_TYPES, record_event
-from fiscalgate.gateway.webhooks.models import OutboxEvent, WebhookDelivery
+from fiscalgate.gateway.webhooks.models import OutboxEvent, WebhookDelivery, WebhookEndpoint
 from tests.gateway.conftest import FAKE_SETTINGS, gateway, new_tenant, sample_invoice
 from tests.gateway.fake_driver import FakeDriver
 from tests.gateway.webhook_receiver import Received, Receiver, eventually
@@ -294,6 +294,61 @@ async def test_a_sender_that_died_mid_delivery_is_taken_over_after_its_lease(
     assert d["attempts"] == 1 and d["attempt_log"][0]["trigger"] == "automatic"
 
 
+async def test_a_hanging_receiver_does_not_hold_up_the_others(
+    fake_app: FastAPI, tenant: tuple[dict[str, Any], httpx.AsyncClient], receiver: Receiver
+) -> None:
+    t, api = tenant
+    slow = Receiver()
+    slow.released.clear()
+    try:
+        await hook(api, slow.url, ["authority.down"], secret=SECRET)
+        fast = await hook(api, receiver.url, ["authority.up"], secret=SECRET)
+        gw = gateway(fake_app)
+        policy = DeliveryPolicy(
+            max_attempts=3, base_delay=0.05, max_delay=0.1, timeout=30.0, poll_interval=0.05, batch=4
+        )
+        async with running_dispatcher(gw, policy):
+            await gw.db.run(record_event, t["id"], "authority.down", {"authority": "ci-fne"})
+            await received(slow, lambda rs: len(rs) == 1)  # sent, and hanging
+            for _ in range(3):
+                await gw.db.run(record_event, t["id"], "authority.up", {"authority": "ci-fne"})
+            await received(receiver, lambda rs: len(rs) == 3)
+            await all_delivered(api, fast["id"], 3)  # while the slow one still hangs
+            assert not slow.released.is_set()
+            slow.released.set()
+    finally:
+        slow.close()
+
+
+async def test_an_endpoint_whose_secret_cannot_be_opened_fails_alone(
+    fake_app: FastAPI, tenant: tuple[dict[str, Any], httpx.AsyncClient], receiver: Receiver
+) -> None:
+    t, api = tenant
+    broken = await hook(api, receiver.url + "/broken", ["authority.down"], secret=SECRET)
+    fine = await hook(api, receiver.url + "/fine", ["authority.down"], secret=SECRET)
+    gw = gateway(fake_app)
+    # as if sealed under another FISCALGATE_SECRET_KEY
+    await gw.db.run(
+        lambda s: s.execute(
+            update(WebhookEndpoint)
+            .where(WebhookEndpoint.id == broken["id"])
+            .values(secret_sealed="gAAAAAB-not-ours")
+        )
+    )
+    async with running_dispatcher(gw, FAST):
+        await gw.db.run(record_event, t["id"], "authority.down", {"authority": "ci-fne"})
+        await received(receiver, lambda rs: len(rs) == 1)
+        await all_delivered(api, fine["id"], 1)
+
+        async def failed() -> Any:
+            (d,) = await deliveries(api, broken["id"])
+            return d if d["status"] == "failed" else None
+
+        d = await eventually(failed)
+    assert "cannot be decrypted" in d["last_error"] and d["attempts"] == 0
+    assert [r.path for r in receiver.requests] == ["/hooks/fiscalgate/fine"]
+
+
 async def test_the_outbox_row_belongs_to_the_callers_transaction(
     fake_app: FastAPI, tenant: tuple[dict[str, Any], httpx.AsyncClient]
 ) -> None:
@@ -343,6 +398,8 @@ BAD_REGISTRATIONS = [
     ({"url": "ftp://erp.example.com/h"}, "url", "webhook.url_invalid"),
     ({"url": "https://user:pw@erp.example.com/h"}, "url", "webhook.url_credentials"),
     ({"url": "https://erp.example.com:99999/h"}, "url", "webhook.url_invalid"),
+    ({"url": "https://erp.example.com/a b"}, "url", "webhook.url_invalid"),
+    ({"url": "https://0177.0.0.1.5/h"}, "url", "webhook.url_invalid"),
     ({"secret": "short"}, "secret", "request.invalid"),
     ({"colour": "blue"}, "colour", "request.invalid"),
 ]

@@ -65,6 +65,8 @@ class Receiver:
         self.requests: list[Received] = []
         self.changed = threading.Condition()
         self.answer = 200
+        self.released = threading.Event()  # cleared: answers wait (a hanging receiver)
+        self.released.set()
         self._server = _Server(("127.0.0.1", 0), _Handler, bind_and_activate=False)
         self._server.receiver = self
         self._server.server_bind()  # the port is ours from now on; nothing listens yet
@@ -79,6 +81,7 @@ class Receiver:
         self._thread.start()
 
     def close(self) -> None:
+        self.released.set()
         if self._thread is not None:
             self._server.shutdown()
             self._thread.join(timeout=10)

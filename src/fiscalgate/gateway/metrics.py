@@ -33,6 +33,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import event, func, inspect, select, text
 from sqlalchemy.orm import Session
 
+from fiscalgate.gateway.api.openapi import ErrorBody
 from fiscalgate.gateway.db import UTCDateTime, utcnow
 from fiscalgate.gateway.errors import Forbidden, Unauthorized
 from fiscalgate.gateway.invoices.models import InvoiceRow
@@ -293,7 +294,11 @@ def registry_for(request: Request) -> CollectorRegistry:
 @router.get(
     "/metrics",
     response_class=Response,
-    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text format"}},
+    responses={
+        200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text format"},
+        401: {"model": ErrorBody, "description": "No token, or not the admin nor the metrics token"},
+        403: {"model": ErrorBody, "description": "A tenant key: /metrics is for the operator"},
+    },
 )
 async def metrics(
     request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)

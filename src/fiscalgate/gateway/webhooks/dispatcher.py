@@ -39,6 +39,7 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from fiscalgate.authorities.http import guarded_transport
+from fiscalgate.core.errors import ConfigurationError
 from fiscalgate.gateway.db import new_id, utcnow
 from fiscalgate.gateway.metrics import WEBHOOK_ATTEMPTS, after_commit
 from fiscalgate.gateway.netpolicy import UrlNotAllowed
@@ -84,7 +85,7 @@ class DeliveryPolicy:
     base_delay: float = 30.0
     max_delay: float = 6 * 3600.0
     timeout: float = 10.0
-    batch: int = 20  # deliveries claimed at once by one process
+    batch: int = 20  # deliveries in flight at once in one process
     poll_interval: float = 1.0  # when nothing woke the dispatcher
 
     @property
@@ -142,14 +143,14 @@ def _due(now: datetime) -> Any:
     )
 
 
-def _claim(session: Session, gw: Gateway, policy: DeliveryPolicy) -> list[_Job]:
+def _claim(session: Session, gw: Gateway, policy: DeliveryPolicy, limit: int) -> list[_Job]:
     now = utcnow()
     ids = list(
         session.scalars(
             select(WebhookDelivery.id)
             .where(_due(now))
             .order_by(WebhookDelivery.next_attempt_at)
-            .limit(policy.batch)
+            .limit(limit)
             .with_for_update(skip_locked=True)
         )
     )
@@ -171,12 +172,21 @@ def _claim(session: Session, gw: Gateway, policy: DeliveryPolicy) -> list[_Job]:
     ).all()
     jobs = []
     for delivery, endpoint, event in rows:
+        try:
+            secret = str(gw.box.open(endpoint.secret_sealed)["secret"])
+        except ConfigurationError as exc:
+            # The gateway's secret key changed: nothing can be signed for this endpoint. Say so on
+            # the delivery (redeliver once the key is back) instead of blocking every other one.
+            delivery.status, delivery.last_error = "failed", exc.message
+            delivery.claim_token = delivery.lease_until = delivery.next_attempt_at = None
+            log.error("webhook delivery %s: %s", delivery.id, exc.message)
+            continue
         jobs.append(
             _Job(
                 delivery_id=delivery.id,
                 token=token,
                 url=endpoint.url,
-                secret=str(gw.box.open(endpoint.secret_sealed)["secret"]),
+                secret=secret,
                 event_id=event.id,
                 event_type=event.type,
                 body=_payload(event),
@@ -276,8 +286,8 @@ class WebhookDispatcher:
             loop.call_soon_threadsafe(self._wake.set)
 
     async def run_once(self, client: httpx.AsyncClient) -> int:
-        """Claim and send one batch; the number of deliveries attempted."""
-        jobs = await self.gw.db.run(_claim, self.gw, self.policy)
+        """Claim and send one batch, waiting for all of it; the number of deliveries attempted."""
+        jobs = await self.gw.db.run(_claim, self.gw, self.policy, self.policy.batch)
         if jobs:
             async with anyio.create_task_group() as tg:
                 for job in jobs:
@@ -332,32 +342,54 @@ class WebhookDispatcher:
                 result.error = f"the receiver answered HTTP {result.status}"
         except UrlNotAllowed as exc:  # the host resolved to a private address: nothing was sent
             result.error = exc.message
-        except httpx.HTTPError as exc:
+        except Exception as exc:  # httpx errors, and anything else: an attempt that failed, said so
             result.error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         result.duration_ms = (time.perf_counter() - started) * 1000
         return result
 
     async def run(self) -> None:
-        """Until cancelled: send what is due, then wait to be woken or for the poll interval."""
+        """Until cancelled: keep up to `policy.batch` deliveries in flight, claiming more as soon as
+        a slot frees or a commit wakes it up, else every poll interval. A slow receiver holds one
+        slot for its timeout, not a whole round: the other deliveries keep flowing."""
         self._loop = asyncio.get_running_loop()
         add_waker(self.wake)
+        in_flight = 0
+
+        async def attempt(client: httpx.AsyncClient, job: _Job) -> None:
+            nonlocal in_flight
+            try:
+                await self._attempt(client, job)
+            except Exception:  # its claim stays until the lease: it will be tried again
+                log.exception("webhook delivery %s: recording the attempt failed", job.delivery_id)
+            finally:
+                in_flight -= 1
+                self._wake.set()
+
         try:
-            async with httpx.AsyncClient(
-                transport=guarded_transport(check_destination),
-                timeout=self.policy.timeout,
-                follow_redirects=False,
-            ) as client:
+            async with (
+                httpx.AsyncClient(
+                    transport=guarded_transport(check_destination),
+                    timeout=self.policy.timeout,
+                    follow_redirects=False,
+                ) as client,
+                anyio.create_task_group() as tg,
+            ):
                 while True:
-                    try:
-                        attempted = await self.run_once(client)
-                    except Exception:  # a database hiccup must not stop deliveries for good
-                        log.exception("webhook dispatcher: a round failed; trying again")
-                        attempted = 0
-                    if attempted:
-                        continue
+                    self._wake.clear()  # a wake arriving from here on is not lost
+                    free = self.policy.batch - in_flight
+                    jobs: list[_Job] = []
+                    if free > 0:
+                        try:
+                            jobs = await self.gw.db.run(_claim, self.gw, self.policy, free)
+                        except Exception:  # a database hiccup must not stop deliveries for good
+                            log.exception("webhook dispatcher: claiming failed; trying again")
+                    for job in jobs:
+                        in_flight += 1
+                        tg.start_soon(attempt, client, job)
+                    if jobs and in_flight < self.policy.batch:
+                        continue  # there may be more due
                     with anyio.move_on_after(self.policy.poll_interval):
                         await self._wake.wait()
-                    self._wake.clear()
         finally:
             remove_waker(self.wake)
             self._loop = None

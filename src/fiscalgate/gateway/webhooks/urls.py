@@ -14,6 +14,8 @@ from __future__ import annotations
 import ipaddress
 from urllib.parse import urlsplit
 
+import httpx
+
 from fiscalgate.core.errors import Problem
 from fiscalgate.gateway.errors import InvalidRequest
 from fiscalgate.gateway.netpolicy import (
@@ -59,11 +61,14 @@ def validate_url(url: str) -> str:
     url = url.strip()
     if len(url) > MAX_URL_LENGTH:
         raise _refuse("too_long", f"at most {MAX_URL_LENGTH} characters")
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
+        raise _refuse("invalid", "no spaces or control characters (percent-encode them)")
     try:
+        httpx.URL(url)
         parts = urlsplit(url)
         host = parts.hostname or ""
         parts.port  # noqa: B018 - raises on a bad port
-    except ValueError:
+    except (ValueError, httpx.InvalidURL):
         raise _refuse("invalid", "not a valid URL") from None
     if parts.scheme not in ("http", "https") or not host:
         raise _refuse("invalid", "an absolute https:// URL is required")
