@@ -164,7 +164,7 @@ _FALLBACK: dict[str, tuple[Step, ...]] = {
 
 def steps(authority: str) -> tuple[Any, ...]:
     try:  # the authority describes itself once h-descr's registry is there
-        from fiscalgate.authorities import descriptor  # type: ignore[attr-defined]
+        from fiscalgate.authorities import descriptor
 
         found = tuple(descriptor(authority).onboarding)
         if found:
@@ -176,7 +176,7 @@ def steps(authority: str) -> tuple[Any, ...]:
 
 def authority_name(authority: str) -> str:
     try:
-        from fiscalgate.authorities import descriptor  # type: ignore[attr-defined]
+        from fiscalgate.authorities import descriptor
 
         return str(descriptor(authority).name)
     except (ImportError, AttributeError, Exception):
