@@ -447,6 +447,8 @@ async def _reconcile(
 main.add_command(print_command)
 # --- certify-batch (a client of a running gateway; its own module) ----------------------------------
 main.add_command(certify_batch)
+
+
 @main.command("wait-for")
 @click.argument("urls", nargs=-1, required=True)
 @click.option("--timeout", default=30.0, show_default=True, type=click.FloatRange(min=0), help="Seconds.")

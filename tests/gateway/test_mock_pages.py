@@ -218,8 +218,8 @@ async def test_the_route_wakes_a_configured_simulator_only(public_app: FastAPI) 
 
 
 async def test_mock_pages_only_under_their_tenant(public_app: FastAPI) -> None:
-    """Tenant isolation for the key-less route: A's page is not served under B's prefix: B's own
-    simulator (woken for the page, or running) does not know A's token."""
+    """Tenant isolation for the key-less route: A's page is not served under B's prefix, whether B
+    has a simulator of its own (which does not know A's token) or none."""
     a, api_a = await fne_tenant(public_app)
     b, api_b = await fne_tenant(public_app)
     async with api_a:
@@ -228,6 +228,7 @@ async def test_mock_pages_only_under_their_tenant(public_app: FastAPI) -> None:
     async with client(public_app, None) as anyone:
         assert (await anyone.get(path_of(url))).status_code == 200
         r = await anyone.get(under_b)
+        # B's simulator is woken from its stored state (mock survives a restart): it does not know A's token
         assert r.status_code == 404 and "Facture introuvable" in r.text
         async with api_b:
             await certify(api_b, real_invoice("ci-fne"))  # B's simulator now runs
