@@ -12,6 +12,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from fiscalgate.authorities import codes
 from tests.gateway.conftest import FAKE_SETTINGS, client, new_tenant, sample_invoice
 
 pytestmark = pytest.mark.anyio
@@ -26,6 +27,7 @@ TENANT_ROUTES: dict[tuple[str, str], Any] = {
     ("POST", "/v1/invoices/{invoice_id}/certify"): None,
     ("POST", "/v1/invoices/{invoice_id}/credit-notes"): {"number": "AV-X"},
     ("POST", "/v1/invoices/{invoice_id}/reconcile"): {"action": "not_certified"},
+    ("GET", "/v1/invoices/{invoice_id}/pdf"): None,
     ("GET", "/v1/audit/{entry_id}"): None,
     ("POST", "/v1/audit/{entry_id}/replay"): None,
     ("GET", "/v1/batches/{batch_id}"): None,
@@ -37,6 +39,9 @@ LIST_ROUTES = {
     ("POST", "/v1/invoices/batch"),  # test_batch_isolation in tests/gateway/batches
     ("GET", "/v1/audit"),
     ("GET", "/v1/tenant"),
+    # the caller's own profile; content isolation: tests/printing/test_gateway.py
+    ("GET", "/v1/profile"),
+    ("PUT", "/v1/profile"),
     ("GET", "/v1/settings"),
     ("GET", "/v1/settings/{authority}"),
     ("PUT", "/v1/settings/{authority}"),
@@ -122,7 +127,7 @@ async def test_lists_and_settings_only_show_the_callers_data(
         assert [i["number"] for i in (await b.get("/v1/invoices")).json()] == ["A-1"]
         assert (await b.get("/v1/settings/ci-fne")).json()["configured"] is False
         every = await b.get("/v1/settings")
-        assert [s["configured"] for s in every.json()] == [False, False, False]
+        assert [s["configured"] for s in every.json()] == [False] * len(codes())
     async with client(fake_app, two_tenants["a"]["key"]) as a:
         mine = (await a.get("/v1/settings/ci-fne")).json()
         assert mine["configured"] and mine["settings"]["ncc"] == "FAKE001"

@@ -26,7 +26,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from fiscalgate.authorities.cg_sfec.simulator.state import MSG_INVALID, Platform, SimError
-from fiscalgate.simkit.faults import FaultInjector
+from fiscalgate.simkit.app import SimulatorApp
 
 Money = Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
 
@@ -76,8 +76,10 @@ class InvoiceIn(_In):
     invoice_due_date: str | None = None
     invoice_status: Literal["pending", "certified"] = "pending"
     reference_invoice_id: str | None = None
-    sciet: Annotated[str, Field(min_length=1)]
-    terminal_identifier: Annotated[str, Field(min_length=1)]
+    # Required on the report endpoint only (seed 001 lists them among its fields; a certification
+    # by a client that omits them is accepted, as on the platform).
+    sciet: str | None = None
+    terminal_identifier: str | None = None
     recipient_type: str
     recipient_name: Annotated[str, Field(min_length=1)]
     recipient_niu: str | None = None
@@ -124,6 +126,8 @@ class InvoiceIn(_In):
 
 
 class ReportIn(InvoiceIn):
+    sciet: Annotated[str, Field(min_length=1)]
+    terminal_identifier: Annotated[str, Field(min_length=1)]
     invoice_status: Literal["certified", "pending"]
     certification_date: Annotated[str, Field(min_length=1)]
     certification_status: Literal["certified", "pending"]
@@ -150,7 +154,7 @@ def _bad_body(exc: ValidationError) -> SimError:
 @dataclass
 class Simulator:
     platform: Platform
-    app: FaultInjector  # what to serve: the routes wrapped in fault injection
+    app: SimulatorApp  # what to serve: the routes wrapped in fault injection
 
 
 def create_simulator(niu: str, api_key: str) -> Simulator:
@@ -215,8 +219,8 @@ def create_simulator(niu: str, api_key: str) -> Simulator:
             Route(f"{prefix}/invoices", endpoint(get_page), methods=["GET"]),
         ]
     routes.append(Route("/api/v1/invoices", endpoint(certify), methods=["POST"]))
-    return Simulator(platform, FaultInjector(Starlette(routes=routes)))
+    return Simulator(platform, SimulatorApp(Starlette(routes=routes), platform))
 
 
-def create_app(niu: str, api_key: str) -> FaultInjector:
+def create_app(niu: str, api_key: str) -> SimulatorApp:
     return create_simulator(niu, api_key).app
