@@ -468,6 +468,8 @@ def wait_for(urls: tuple[str, ...], timeout: float) -> None:
                     sys.exit(1)
                 time.sleep(0.1)  # a process starting up: nothing to wait on but its socket
         click.echo(f"{url} answers")
+
+
 @main.command("new-authority")
 @click.argument("code")
 @click.option("--country", required=True, help="ISO 3166 alpha-2 code of the authority's country (SN...).")
@@ -490,6 +492,7 @@ def new_authority(
     """Write a new authority folder CODE (e.g. sn-demo) in the house shape, its tests and its
     registry line: a working skeleton, with its own simulator, whose rules are placeholders."""
     from fiscalgate.authorities import scaffold
+
     default_package, default_tests = scaffold.default_dirs()
     try:
         written = scaffold.generate(
