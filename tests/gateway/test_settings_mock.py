@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 
-from fiscalgate.gateway.authorities import AUTHORITIES
+from fiscalgate.authorities import descriptor
 from tests.gateway.conftest import REAL, client, new_tenant, real_invoice
 
 pytestmark = pytest.mark.anyio
@@ -26,7 +26,7 @@ async def certify(api: Any, authority: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize("authority", REAL)
 async def test_environment_mock_alone_certifies(real_app: FastAPI, authority: str) -> None:
-    _, api = await new_tenant(real_app, country=AUTHORITIES[authority].country)
+    _, api = await new_tenant(real_app, country=descriptor(authority).country)
     async with api:
         r = await api.put(f"/v1/settings/{authority}", json={"environment": "mock"})
         assert r.status_code == 200, r.text
@@ -80,10 +80,30 @@ async def test_every_openapi_settings_example_works_on_a_fresh_tenant(real_app: 
     assert len(examples) >= 2
     for name, example in examples.items():
         for authority in REAL:
-            _, api = await new_tenant(real_app, country=AUTHORITIES[authority].country)
+            _, api = await new_tenant(real_app, country=descriptor(authority).country)
             async with api:
                 r = await api.put(f"/v1/settings/{authority}", json=example["value"])
                 assert r.status_code == 200, (name, authority, r.text)
                 assert r.json()["problems"] == [], (name, authority)
     async with client(real_app) as anyone:  # the document itself is served
         assert (await anyone.get("/openapi.json")).status_code == 200
+
+
+async def test_openapi_types_the_neutral_invoice_and_its_example_certifies(real_app: FastAPI) -> None:
+    schema = real_app.openapi()
+    components = schema["components"]["schemas"]
+    assert {"Invoice", "InvoiceLine", "Certification"} <= set(components)
+    create = components["InvoiceCreate"]
+    assert create["properties"]["invoice"]["$ref"] == "#/components/schemas/Invoice"
+    out = components["InvoiceOut"]["properties"]
+    assert out["invoice"]["$ref"] == "#/components/schemas/Invoice"
+    assert {"$ref": "#/components/schemas/Certification"} in out["certification"]["anyOf"]
+    (example,) = create["examples"]
+    # The example works as it is on a fresh tenant whose FNE is in mock.
+    _, api = await new_tenant(real_app, country="CI")
+    async with api:
+        assert (await api.put("/v1/settings/ci-fne", json={"environment": "mock"})).status_code == 200
+        created = await api.post("/v1/invoices", json=example)
+        assert created.status_code == 201, created.text
+        r = await api.post(f"/v1/invoices/{created.json()['id']}/certify")
+    assert r.status_code == 200 and r.json()["status"] == "certified", r.text
