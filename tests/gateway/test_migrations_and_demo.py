@@ -29,7 +29,6 @@ TABLES = {
     "console_sessions",
     "mock_simulator_states",
 }
-TABLES = {"tenants", "api_keys", "authority_settings", "invoices", "audit_entries", "idempotency_keys"}
 TABLES |= {"batches", "batch_items", "limit_rate_buckets", "limit_breakers", "limit_pending_slots"}  # 0009
 
 
