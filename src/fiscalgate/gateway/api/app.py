@@ -19,9 +19,11 @@ from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fiscalgate.core.errors import GatewayError, Problem
+from fiscalgate.gateway.api.docs import mount_docs
 from fiscalgate.gateway.api.guard import GuardSettings, RequestGuard
 from fiscalgate.gateway.api.idempotency import IdempotencyMiddleware
 from fiscalgate.gateway.api.mock_pages import router as mock_pages_router
+from fiscalgate.gateway.api.neutral_schema import document_models
 from fiscalgate.gateway.api.openapi import document_errors
 from fiscalgate.gateway.audit.router import router as audit_router
 from fiscalgate.gateway.authorities import DriverLookup, default_lookup
@@ -56,7 +58,11 @@ def _problems_from_request(exc: RequestValidationError) -> list[Problem]:
         if loc and loc[0] in ("body", "query", "path", "header"):
             loc = loc[1:]
         path = ".".join(loc).replace(".[", "[") or "(body)"
-        problems.append(Problem(path, str(err.get("type", "invalid")), str(err.get("msg", "invalid"))))
+        # Pydantic prefixes the texts of our own validators ("Value error, ..."): not for users.
+        message = (
+            str(err.get("msg", "invalid")).removeprefix("Value error, ").removeprefix("Assertion failed, ")
+        )
+        problems.append(Problem(path, str(err.get("type", "invalid")), message))
     return problems
 
 
@@ -103,8 +109,11 @@ def create_app(
         summary="Certify invoices with FNE (Côte d'Ivoire), e-MECeF (Bénin) and SFEC (Congo)",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # served from the package's own assets (api/docs.py), not a CDN
+        redoc_url=None,
     )
     app.state.gateway = gw
+    mount_docs(app)
 
     @app.exception_handler(InvoiceOperationError)
     async def _on_invoice_failure(_request: Request, exc: InvoiceOperationError) -> JSONResponse:
@@ -185,4 +194,5 @@ def create_app(
     # Outside the idempotency middleware: authenticated and size-checked before any body is read.
     app.add_middleware(RequestGuard, settings=guard or GuardSettings.from_env())
     document_errors(app)
+    document_models(app)
     return app
