@@ -15,7 +15,7 @@ from fiscalgate.authorities import get_driver
 from fiscalgate.authorities.cg_sfec.simulator.app import create_simulator
 from fiscalgate.gateway.batches import queueing
 from fiscalgate.gateway.limits import BreakerPolicy, Limits
-from tests.gateway.batches.faults import RandomFaults
+from fiscalgate.simkit.chaos import RandomFaults
 from tests.gateway.batches.test_batch_api import wait_done
 from tests.gateway.conftest import REAL, gateway, mock_settings, new_tenant, real_invoice
 

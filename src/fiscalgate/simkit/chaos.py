@@ -1,12 +1,12 @@
-"""Random faults at a fixed rate in front of a simulator's `simkit.FaultInjector` (shared by the
-fault test and benchmarks/chaos_batch.py)."""
+"""Random faults at a fixed rate in front of a simulator's `FaultInjector` (the bulk fault test
+and `benchmarks/chaos_batch.py`)."""
 
 from __future__ import annotations
 
 import random
 from typing import Any
 
-from fiscalgate.simkit.faults import FaultInjector
+from fiscalgate.simkit.faults import FaultInjector, FaultKind
 
 # The requests that create or finalise a certification, per authority: (method, path suffix).
 # e-MECeF: only the submission. A timeout on its *confirm* cannot be resolved through the platform
@@ -17,7 +17,7 @@ SUBMISSIONS = {
     "bj-emecef": ("POST", "/api/invoice"),
     "cg-sfec": ("POST", "/invoices/certify"),
 }
-KINDS = ("error", "hang_after_processing", "drop_before_processing")
+KINDS: tuple[FaultKind, ...] = ("error", "hang_after_processing", "drop_before_processing")
 
 
 class RandomFaults:
