@@ -23,6 +23,7 @@ from fiscalgate.authorities.base import (
     Environment,
     Reconciliation,
 )
+from fiscalgate.certify_batch import certify_batch
 from fiscalgate.core.certification import Certification
 from fiscalgate.core.errors import (
     AuthorityError,
@@ -32,6 +33,7 @@ from fiscalgate.core.errors import (
     OutcomeUnknown,
 )
 from fiscalgate.core.invoice import Invoice, InvoiceKind, parse_invoice
+from fiscalgate.printing.cli import print_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -460,6 +462,11 @@ def wait_for(urls: tuple[str, ...], timeout: float) -> None:
                     sys.exit(1)
                 time.sleep(0.1)  # a process starting up: nothing to wait on but its socket
         click.echo(f"{url} answers")
+
+
+main.add_command(print_command)
+# --- certify-batch (a client of a running gateway; its own module) ----------------------------------
+main.add_command(certify_batch)
 
 
 @main.command("authorities")
