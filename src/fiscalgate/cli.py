@@ -123,7 +123,8 @@ def _settings(
     data["environment"] = environment
     if url:
         data["base_url"] = url
-    return driver.parse_settings(data)
+    settings: AuthoritySettings = driver.parse_settings(data)
+    return settings
 
 
 def _connection(driver: AuthorityDriver, settings: AuthoritySettings) -> Connection:
@@ -444,6 +445,11 @@ async def _reconcile(
     )
 
 
+main.add_command(print_command)
+# --- certify-batch (a client of a running gateway; its own module) ----------------------------------
+main.add_command(certify_batch)
+
+
 @main.command("wait-for")
 @click.argument("urls", nargs=-1, required=True)
 @click.option("--timeout", default=30.0, show_default=True, type=click.FloatRange(min=0), help="Seconds.")
@@ -464,9 +470,45 @@ def wait_for(urls: tuple[str, ...], timeout: float) -> None:
         click.echo(f"{url} answers")
 
 
-main.add_command(print_command)
-# --- certify-batch (a client of a running gateway; its own module) ----------------------------------
-main.add_command(certify_batch)
+@main.command("new-authority")
+@click.argument("code")
+@click.option("--country", required=True, help="ISO 3166 alpha-2 code of the authority's country (SN...).")
+@click.option("--currency", default="XOF", show_default=True, help="The currency invoices are in.")
+@click.option(
+    "--package-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="The fiscalgate/authorities folder to write into (default: this installation's).",
+)
+@click.option(
+    "--tests-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Where the authority's tests go (default: tests/authorities of this source checkout).",
+)
+def new_authority(
+    code: str, country: str, currency: str, package_dir: Path | None, tests_dir: Path | None
+) -> None:
+    """Write a new authority folder CODE (e.g. sn-demo) in the house shape, its tests and its
+    registry line: a working skeleton, with its own simulator, whose rules are placeholders."""
+    from fiscalgate.authorities import scaffold
+
+    default_package, default_tests = scaffold.default_dirs()
+    try:
+        written = scaffold.generate(
+            code,
+            country,
+            currency=currency,
+            package_dir=package_dir or default_package,
+            tests_dir=tests_dir or default_tests,
+        )
+    except scaffold.ScaffoldError as exc:
+        raise click.UsageError(str(exc)) from None
+    for path in written:
+        click.echo(f"  wrote {path}")
+    click.secho(
+        f"{code.strip().lower()} is registered; next: its README.md, then each placeholder rule", fg="green"
+    )
 
 
 @main.command("authorities")

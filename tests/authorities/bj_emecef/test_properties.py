@@ -17,13 +17,11 @@ from fiscalgate.authorities.bj_emecef.convert import build_request, expected_tot
 from fiscalgate.authorities.bj_emecef.regime import (
     TOTAL_FIELDS,
     Aib,
-    EngineLine,
     TaxGroup,
-    compute_totals,
-    neutral_totals,
 )
 from fiscalgate.authorities.bj_emecef.settings import EmecefSettings
 from fiscalgate.authorities.bj_emecef.simulator.state import Platform
+from fiscalgate.authorities.bj_emecef.totals import EngineLine, compute_totals, neutral_totals
 from fiscalgate.core.invoice import parse_invoice
 
 DRIVER = get_driver("bj-emecef")

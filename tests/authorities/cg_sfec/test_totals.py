@@ -128,7 +128,7 @@ def test_the_seeds_own_example_is_inconsistent_and_every_fault_is_listed() -> No
 
 
 def _seed_example() -> dict[str, Any]:
-    # The amounts of the request example in seed 001 (docs.sfec.gouv.cg/online-report), verbatim.
+    # The amounts of the online-report page's request example (docs.sfec.gouv.cg/online-report).
     return {
         "currency": "XAF",
         "subtotal": 13280,
