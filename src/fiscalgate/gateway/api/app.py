@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
@@ -39,12 +39,16 @@ from fiscalgate.gateway.errors import (
     http_status_for,
 )
 from fiscalgate.gateway.invoices.router import router as invoices_router
+from fiscalgate.gateway.metrics import router as metrics_router
 from fiscalgate.gateway.printing.router import router as printing_router
 from fiscalgate.gateway.runtime import PUBLIC_URL_ENV, Database, Gateway, normalise_public_url
 from fiscalgate.gateway.settings.router import router as settings_router
+from fiscalgate.gateway.stickers.router import router as stickers_router
 from fiscalgate.gateway.tenants.profile_router import router as profile_router
 from fiscalgate.gateway.tenants.router import admin as admin_router
 from fiscalgate.gateway.tenants.router import tenant as tenant_router
+from fiscalgate.gateway.webhooks.dispatcher import background_dispatcher
+from fiscalgate.gateway.webhooks.router import router as webhooks_router
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +105,8 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
+        async with background_dispatcher(gw):  # webhook deliveries
+            yield
         gw.db.dispose()
 
     app = FastAPI(
@@ -176,7 +181,7 @@ def create_app(
             )
         return {"status": "ok", "database": "ok", "dialect": gw.db.engine.dialect.name}
 
-    routers = (
+    routers: tuple[APIRouter, ...] = (
         admin_router,
         tenant_router,
         profile_router,
@@ -187,6 +192,7 @@ def create_app(
         audit_router,
         mock_pages_router,
     )
+    routers += (webhooks_router, stickers_router, metrics_router)
     for router in routers:
         app.include_router(router)
     mount_console(app)  # the web console under /console (HTML pages, not in the OpenAPI schema)
