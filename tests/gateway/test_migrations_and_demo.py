@@ -29,8 +29,9 @@ TABLES = {
     "console_sessions",
     "mock_simulator_states",
 }
-TABLES = {"tenants", "api_keys", "authority_settings", "invoices", "audit_entries", "idempotency_keys"}
 TABLES |= {"batches", "batch_items", "limit_rate_buckets", "limit_breakers", "limit_pending_slots"}  # 0009
+TABLES |= {"webhook_endpoints", "outbox_events", "webhook_deliveries", "webhook_attempts"}  # 0007
+TABLES |= {"sticker_balances", "sticker_states"}  # 0007
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

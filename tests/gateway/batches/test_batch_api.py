@@ -3,6 +3,7 @@ half-written, safe resubmission, progress until every invoice is final or waits 
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -27,14 +28,18 @@ from tests.gateway.fake_driver import FakeDriver
 pytestmark = pytest.mark.anyio
 
 
-async def wait_done(api: httpx.AsyncClient, batch_id: str, deadline: float = 60) -> dict[str, Any]:
-    """Poll the batch until it says done (a generous deadline; no fixed sleep decides anything)."""
+async def wait_done(
+    api: httpx.AsyncClient, batch_id: str, app: FastAPI, deadline: float = 60
+) -> dict[str, Any]:
+    """Poll the batch until it says done (a generous deadline; no fixed sleep decides anything),
+    then let the app's background certification tasks finish, so none outlives the test."""
     end = time.monotonic() + deadline
     while True:
         r = await api.get(f"/v1/batches/{batch_id}")
         assert r.status_code == 200, r.text
         body: dict[str, Any] = r.json()
         if body["status"] == "done":
+            await asyncio.gather(*getattr(app.state, "batch_tasks", ()))
             return body
         assert time.monotonic() < end, f"batch not done in {deadline}s: {body['counts']}"
         await anyio.sleep(0.05)
@@ -103,7 +108,7 @@ async def test_each_invoice_is_answered_on_its_own_and_the_good_ones_certified(
         assert sorted(i["number"] for i in listed) == ["B-1", "B-9", "REJECT-8"]
         assert {i["id"] for i in listed} == {items[k]["invoice_id"] for k in (0, 8, 9)}
 
-        done = await wait_done(api, batch["id"])
+        done = await wait_done(api, batch["id"], fake_app)
     counts = done["counts"]
     assert (counts["accepted"], counts["refused"]) == (4, 7)
     assert (counts["certified"], counts["rejected"], counts["in_progress"], counts["final"]) == (3, 1, 0, 4)
@@ -122,7 +127,7 @@ async def test_resubmitting_the_same_batch_certifies_nothing_twice(
     body = {"invoices": invoices, "approve": True, "certify": True}
     async with api:
         first = (await api.post("/v1/invoices/batch", json=body)).json()
-        await wait_done(api, first["id"])
+        await wait_done(api, first["id"], fake_app)
         again = (await api.post("/v1/invoices/batch", json=body)).json()
         assert [i["outcome"] for i in again["items"]] == ["accepted"] * 5
         assert all(i["existing"] for i in again["items"])
@@ -149,17 +154,17 @@ async def test_a_resubmission_takes_drafts_and_failures_further(
         assert drafts["status"] == "done"  # nothing asked beyond creating them
         assert [i["status"] for i in drafts["items"]] == ["draft", "draft"]
         r = await api.post("/v1/invoices/batch", json={"invoices": invoices[:1], **certify})
-        assert (await wait_done(api, r.json()["id"]))["counts"]["certified"] == 1
+        assert (await wait_done(api, r.json()["id"], fake_app))["counts"]["certified"] == 1
         # D-2's first certification fails (the authority refuses the key): it ends failed.
         wrong = {"api_key": "wrong-key-0123456789abcdef"}
         assert (await api.put("/v1/settings/ci-fne", json=wrong)).status_code == 200
         r = await api.post("/v1/invoices/batch", json={"invoices": invoices[1:], **certify})
-        failed = await wait_done(api, r.json()["id"])
+        failed = await wait_done(api, r.json()["id"], fake_app)
         assert failed["items"][0]["status"] == "failed" and failed["counts"]["waiting_for_person"] == 1
         assert failed["items"][0]["error"]["code"] == "authority.auth"
         assert (await api.put("/v1/settings/ci-fne", json=FAKE_SETTINGS)).status_code == 200
         r = await api.post("/v1/invoices/batch", json={"invoices": invoices, **certify})
-        done = await wait_done(api, r.json()["id"])
+        done = await wait_done(api, r.json()["id"], fake_app)
     assert [i["status"] for i in done["items"]] == ["certified", "certified"]
     assert [i["existing"] for i in done["items"]] == [True, True]
     assert "queued for certification again" in done["items"][1]["note"]
@@ -181,6 +186,7 @@ async def test_whole_request_refusals(fake_app: FastAPI) -> None:
         assert r.status_code == 404 and r.json()["code"] == "batch.not_found"
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # not about the database
 async def test_idempotency_key_replays_the_first_answer(fake_app: FastAPI) -> None:
     _, api = await new_tenant(fake_app, settings={"ci-fne": FAKE_SETTINGS})
     body = {"invoices": [_item("K-1")], "approve": True}
@@ -191,6 +197,7 @@ async def test_idempotency_key_replays_the_first_answer(fake_app: FastAPI) -> No
     assert second.json()["id"] == first.json()["id"]
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # not about the database
 async def test_batch_isolation(fake_app: FastAPI) -> None:
     """B submitting A's numbers gets invoices of its own, never A's; A's batch is 404 to B."""
     _, api_a = await new_tenant(fake_app, settings={"ci-fne": FAKE_SETTINGS})
@@ -209,6 +216,7 @@ async def test_batch_isolation(fake_app: FastAPI) -> None:
         assert len((await again.get("/v1/invoices")).json()) == 2
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # not about the database
 async def test_a_batch_across_the_three_real_authorities(real_app: FastAPI) -> None:
     tenant, api = await new_tenant(
         real_app,
@@ -223,7 +231,7 @@ async def test_a_batch_across_the_three_real_authorities(real_app: FastAPI) -> N
             "/v1/invoices/batch", json={"invoices": invoices, "approve": True, "certify": True}
         )
         assert r.status_code == 201, r.text
-        done = await wait_done(api, r.json()["id"])
+        done = await wait_done(api, r.json()["id"], real_app)
     assert done["counts"]["certified"] == 3 * len(REAL), done["items"]
     assert {i["authority"] for i in done["items"]} == set(REAL)
     assert counters["ci-fne"].count("POST") == 3
