@@ -22,11 +22,13 @@ from sqlalchemy import update
 
 from fiscalgate.core.errors import ConfigurationError
 from fiscalgate.gateway.api.models import IdempotencyRecord
+from fiscalgate.gateway.certification.claim import claim as _claim
 from fiscalgate.gateway.countries import normalise_country
 from fiscalgate.gateway.db import utcnow
+from fiscalgate.gateway.invoices.credit_notes import create_credit_note
+from fiscalgate.gateway.invoices.lifecycle import CERTIFIABLE
 from fiscalgate.gateway.invoices.models import InvoiceRow
 from fiscalgate.gateway.invoices.schemas import CreditNoteCreate
-from fiscalgate.gateway.invoices.service import CERTIFIABLE, _claim, create_credit_note
 from fiscalgate.gateway.tenants.service import Caller
 from fiscalgate.simkit.serve import free_port
 from tests.gateway.conftest import (
@@ -308,9 +310,9 @@ async def test_two_concurrent_full_credit_notes_credit_the_original_once(
 
 
 async def test_two_hand_recorded_references_cannot_collide(fake_app: FastAPI, database_url: str) -> None:
+    from fiscalgate.gateway.certification.by_hand import resolve_by_hand as _resolve_by_hand
     from fiscalgate.gateway.errors import Conflict
     from fiscalgate.gateway.invoices.schemas import ReconcileRequest
-    from fiscalgate.gateway.invoices.service import _resolve_by_hand
 
     tenant, api = await new_tenant(fake_app, settings={"ci-fne": FAKE_SETTINGS})
     ids = []

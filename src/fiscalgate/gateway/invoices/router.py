@@ -4,8 +4,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
 
+from fiscalgate.gateway import certification
 from fiscalgate.gateway.api.auth import gateway, tenant_caller, tenant_id_of
-from fiscalgate.gateway.invoices import service
+from fiscalgate.gateway.invoices import credit_notes, editing, queries
 from fiscalgate.gateway.invoices.schemas import (
     CreditNoteCreate,
     InvoiceCreate,
@@ -26,7 +27,7 @@ async def create_invoice(
 ) -> InvoiceOut:
     """Create an invoice from the neutral format (every problem reported with its field path)."""
     return await gw.db.run(
-        lambda s: service.invoice_out(service.create_invoice(s, gw, who, tenant_id_of(who), body))
+        lambda s: queries.invoice_out(editing.create_invoice(s, gw, who, tenant_id_of(who), body))
     )
 
 
@@ -35,7 +36,7 @@ async def list_invoices(
     f: Annotated[InvoiceFilter, Query()], who: Caller = Depends(tenant_caller), gw: Gateway = Depends(gateway)
 ) -> list[InvoiceOut]:
     return await gw.db.read(
-        lambda s: [service.invoice_out(r) for r in service.list_invoices(s, tenant_id_of(who), f)]
+        lambda s: [queries.invoice_out(r) for r in queries.list_invoices(s, tenant_id_of(who), f)]
     )
 
 
@@ -44,7 +45,7 @@ async def get_invoice(
     invoice_id: str, who: Caller = Depends(tenant_caller), gw: Gateway = Depends(gateway)
 ) -> InvoiceOut:
     return await gw.db.read(
-        lambda s: service.invoice_out(service.get_invoice(s, tenant_id_of(who), invoice_id))
+        lambda s: queries.invoice_out(queries.get_invoice(s, tenant_id_of(who), invoice_id))
     )
 
 
@@ -54,8 +55,8 @@ async def update_invoice(
 ) -> InvoiceOut:
     """Replace the invoice (draft, approved, rejected or failed only); it goes back to draft."""
     return await gw.db.run(
-        lambda s: service.invoice_out(
-            service.update_invoice(s, who, tenant_id_of(who), invoice_id, body.invoice)
+        lambda s: queries.invoice_out(
+            editing.update_invoice(s, who, tenant_id_of(who), invoice_id, body.invoice)
         )
     )
 
@@ -64,7 +65,7 @@ async def update_invoice(
 async def delete_invoice(
     invoice_id: str, who: Caller = Depends(tenant_caller), gw: Gateway = Depends(gateway)
 ) -> None:
-    await gw.db.run(service.delete_invoice, who, tenant_id_of(who), invoice_id)
+    await gw.db.run(editing.delete_invoice, who, tenant_id_of(who), invoice_id)
 
 
 @router.post("/{invoice_id}/approve")
@@ -72,7 +73,7 @@ async def approve_invoice(
     invoice_id: str, who: Caller = Depends(tenant_caller), gw: Gateway = Depends(gateway)
 ) -> InvoiceOut:
     return await gw.db.run(
-        lambda s: service.invoice_out(service.approve_invoice(s, gw, who, tenant_id_of(who), invoice_id))
+        lambda s: queries.invoice_out(editing.approve_invoice(s, gw, who, tenant_id_of(who), invoice_id))
     )
 
 
@@ -82,10 +83,10 @@ async def certify_invoice(
 ) -> InvoiceOut:
     """Certify with the tenant's authority settings. Certifying a certified invoice sends nothing
     and returns the stored certification (header `Fiscalgate-Already-Certified: true`)."""
-    row, fresh = await service.certify_invoice(gw, who, tenant_id_of(who), invoice_id)
+    row, fresh = await certification.certify_invoice(gw, who, tenant_id_of(who), invoice_id)
     if not fresh:
         response.headers["Fiscalgate-Already-Certified"] = "true"
-    return service.invoice_out(row)
+    return queries.invoice_out(row)
 
 
 @router.post("/{invoice_id}/credit-notes", status_code=201)
@@ -97,7 +98,9 @@ async def create_credit_note(
 ) -> InvoiceOut:
     """A credit note against a certified invoice: full (no `lines`) or partial."""
     return await gw.db.run(
-        lambda s: service.invoice_out(service.create_credit_note(s, who, tenant_id_of(who), invoice_id, body))
+        lambda s: queries.invoice_out(
+            credit_notes.create_credit_note(s, who, tenant_id_of(who), invoice_id, body)
+        )
     )
 
 
@@ -109,4 +112,6 @@ async def reconcile_invoice(
     gw: Gateway = Depends(gateway),
 ) -> InvoiceOut:
     """Resolve an `unknown` invoice (see the action descriptions)."""
-    return service.invoice_out(await service.reconcile_invoice(gw, who, tenant_id_of(who), invoice_id, body))
+    return queries.invoice_out(
+        await certification.reconcile_invoice(gw, who, tenant_id_of(who), invoice_id, body)
+    )
