@@ -17,7 +17,16 @@ from tests.gateway.conftest import REAL, client, gateway, schema_url
 
 pytestmark = pytest.mark.anyio
 
-TABLES = {"tenants", "api_keys", "authority_settings", "invoices", "audit_entries", "idempotency_keys"}
+TABLES = {
+    "tenants",
+    "api_keys",
+    "authority_settings",
+    "invoices",
+    "audit_entries",
+    "idempotency_keys",
+    "certification_jobs",
+    "gateway_processes",
+}
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

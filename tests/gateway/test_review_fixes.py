@@ -53,7 +53,7 @@ async def _certification_outliving_its_lease(
     `meanwhile(api, invoice path)` runs while it is in flight. Returns every answer (the
     certify's under "certify"), the invoice as it ends, its authority calls and its audit events,
     and the simulator's request counter."""
-    monkeypatch.setattr(lifecycle, "CLAIM_LEASE", timedelta(milliseconds=100))
+    monkeypatch.setattr(lifecycle, "claim_lease", lambda _settings: timedelta(milliseconds=100))
     _, api, counter, injector = await real_tenant(real_app, "ci-fne")
     injector.add("latency", seconds=0.6, path="/sign", method="POST")
     async with api:

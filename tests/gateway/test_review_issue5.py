@@ -79,7 +79,7 @@ async def test_a_claim_left_by_a_crashed_process_can_be_resolved(make_app: Calla
     # A certify claimed the row, then the process died (kill -9, OOM, deploy) before writing any
     # outcome. The authority may well have certified it: FNE burns a number on every sign.
     assert gateway(first).db.call(_claim, tenant["id"], inv["id"], "dead-process", CERTIFIABLE)
-    _backdate(first, InvoiceRow, "updated_at", InvoiceRow.id == inv["id"])
+    _backdate(first, InvoiceRow, "claim_expires_at", InvoiceRow.id == inv["id"])  # its expiry has passed
 
     restarted = make_app()
     async with client(restarted, tenant["key"]) as api:

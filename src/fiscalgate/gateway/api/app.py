@@ -32,6 +32,7 @@ from fiscalgate.gateway.errors import (
     http_status_for,
 )
 from fiscalgate.gateway.invoices.router import router as invoices_router
+from fiscalgate.gateway.queue.worker import run_background
 from fiscalgate.gateway.runtime import PUBLIC_URL_ENV, Database, Gateway, normalise_public_url
 from fiscalgate.gateway.settings.router import router as settings_router
 from fiscalgate.gateway.tenants.router import admin as admin_router
@@ -66,11 +67,16 @@ def create_app(
     driver_lookup: DriverLookup | None = None,
     run_migrations: bool = True,
     public_url: str | None = None,
+    workers: int | None = None,
 ) -> FastAPI:
     """Build the gateway. The schema is brought up to date here (Alembic) unless told otherwise.
 
     `public_url` (else `FISCALGATE_PUBLIC_URL`): where clients reach the gateway; with it, mock
-    certifications carry QR / verification URLs served by the gateway under `/mock/...`."""
+    certifications carry QR / verification URLs served by the gateway under `/mock/...`.
+
+    `workers`: run this process's heartbeat and crash healing while the app runs (its lifespan),
+    with an embedded queue worker of that concurrency (0: heartbeat only, the queue is worked by
+    `fiscalgate worker` processes). None (the default for an app built in-process): neither."""
     url = database_url or os.environ.get("FISCALGATE_DATABASE_URL") or DEFAULT_DATABASE_URL
     public = public_url or os.environ.get(PUBLIC_URL_ENV)
     var = Path(var_dir)
@@ -87,7 +93,11 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
+        if workers is None:
+            yield
+        else:
+            async with run_background(gw, "serve", concurrency=workers):
+                yield
         gw.db.dispose()
 
     app = FastAPI(

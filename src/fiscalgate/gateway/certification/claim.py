@@ -8,11 +8,12 @@ its cache key) costs about as much as executing it. Values arrive as bound param
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import String, bindparam, or_, text, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -21,11 +22,15 @@ from fiscalgate.core.certification import Certification
 from fiscalgate.core.errors import ConfigurationError
 from fiscalgate.core.invoice import Invoice
 from fiscalgate.gateway.db import new_id, utcnow
-from fiscalgate.gateway.invoices.lifecycle import STALE_DETAIL, stale_cutoff, update_returning, with_returning
+from fiscalgate.gateway.invoices import lifecycle
+from fiscalgate.gateway.invoices.lifecycle import CLAIM_LEASE, STALE_DETAIL, update_returning, with_returning
 from fiscalgate.gateway.invoices.models import InvoiceRow
 from fiscalgate.gateway.invoices.queries import get_invoice
 from fiscalgate.gateway.runtime import Gateway
 from fiscalgate.gateway.settings.service import load_tenant_settings
+
+# A process whose heartbeat is older than this is dead (queue/healing.py beats every few seconds).
+DEAD_AFTER = float(os.environ.get("FISCALGATE_DEAD_AFTER_SECONDS") or 10.0)
 
 
 @dataclass
@@ -62,6 +67,7 @@ class Attempt:
     event: str  # "invoice.certify", "invoice.reconcile.confirm"...
     allowed: tuple[str, ...]  # the statuses the claim may start from
     token: str = field(default_factory=new_id)
+    holder: str | None = None  # the process making the attempt (None: no heartbeat, expiry only)
     started_at: datetime = field(default_factory=utcnow)
     # Set once the claim is committed, so a caller cancelled meanwhile still knows the claim is its
     # own (and settles it as unknown instead of leaving it stuck).
@@ -97,6 +103,8 @@ def _claim_statement(fresh: bool) -> Any:
             updated_at=bindparam("now"),
             status="submitting",
             claim_token=bindparam("token"),
+            claim_holder=bindparam("holder"),
+            claim_expires_at=bindparam("expires"),
             attempts=InvoiceRow.attempts + 1,
             **({"checkpoint": {}} if fresh else {}),
         )
@@ -106,39 +114,65 @@ def _claim_statement(fresh: bool) -> Any:
 
 _CLAIM_FRESH = with_returning(_claim_statement(fresh=True))
 _CLAIM_KEEP_CHECKPOINT = with_returning(_claim_statement(fresh=False))
-_SET_ENVIRONMENT = (
+_SET_CALL = (
     update(InvoiceRow)
     .where(InvoiceRow.id == bindparam("invoice_id"))
-    .values(environment=bindparam("p_environment"))
+    .values(environment=bindparam("p_environment"), claim_expires_at=bindparam("expires"))
     .execution_options(synchronize_session=False)
 )
-_EXPIRE_STALE_CLAIM = (
+_DEAD_HOLDERS = text(
+    "SELECT id FROM gateway_processes WHERE stopped_at IS NOT NULL OR heartbeat_at < :dead_before"
+)
+_EXPIRE_ABANDONED_CLAIM = (
     update(InvoiceRow)
     .where(
         InvoiceRow.id == bindparam("invoice_id"),
         InvoiceRow.tenant_id == bindparam("p_tenant_id"),
         InvoiceRow.status == "submitting",
-        InvoiceRow.updated_at < bindparam("cutoff"),
+        or_(
+            InvoiceRow.claim_expires_at < bindparam("now"),
+            InvoiceRow.claim_expires_at.is_(None) & (InvoiceRow.updated_at < bindparam("cutoff")),
+            InvoiceRow.claim_holder.in_(_DEAD_HOLDERS.columns(id=String)),
+        ),
     )
-    .values(status="unknown", claim_token=None, status_detail=STALE_DETAIL, updated_at=bindparam("now"))
+    .values(
+        status="unknown",
+        claim_token=None,
+        claim_holder=None,
+        status_detail=STALE_DETAIL,
+        updated_at=bindparam("now"),
+    )
     .execution_options(synchronize_session=False)
 )
 
 
 def expire_stale_claim(session: Session, tenant_id: str, invoice_id: str) -> None:
-    """A claim older than the lease was left by a process that died: its outcome is unknown.
+    """A claim past its expiry, or held by a dead process, was abandoned: its outcome is unknown.
     Run where a human or a reconcile is about to resolve the invoice, never before a certify."""
     now = utcnow()
     session.execute(
-        _EXPIRE_STALE_CLAIM,
-        {"invoice_id": invoice_id, "p_tenant_id": tenant_id, "cutoff": stale_cutoff(now), "now": now},
+        _EXPIRE_ABANDONED_CLAIM,
+        {
+            "invoice_id": invoice_id,
+            "p_tenant_id": tenant_id,
+            "now": now,
+            "cutoff": now - CLAIM_LEASE,
+            "dead_before": now - timedelta(seconds=DEAD_AFTER),
+        },
     )
 
 
 def claim(
-    session: Session, tenant_id: str, invoice_id: str, token: str, allowed: tuple[str, ...]
+    session: Session,
+    tenant_id: str,
+    invoice_id: str,
+    token: str,
+    allowed: tuple[str, ...],
+    holder: str | None = None,
 ) -> InvoiceRow | None:
-    """Make the attempt ours (status in `allowed` -> submitting); the claimed row, or None."""
+    """Make the attempt ours (status in `allowed` -> submitting, held by `holder` until the upper
+    bound `CLAIM_LEASE`, which `prepare` narrows); the claimed row, or None."""
+    now = utcnow()
     return update_returning(
         session,
         invoice_id,
@@ -147,8 +181,10 @@ def claim(
             "invoice_id": invoice_id,
             "p_tenant_id": tenant_id,
             "allowed": list(allowed),
-            "now": utcnow(),
+            "now": now,
             "token": token,
+            "holder": holder,
+            "expires": now + CLAIM_LEASE,
         },
     )
 
@@ -185,8 +221,9 @@ def prepare(session: Session, gw: Gateway, tenant_id: str, row: InvoiceRow, reco
                 code="credit_note.original_environment",
             )
     invoice = Invoice.model_validate(row.document)
-    if row.environment != environment:
-        session.execute(_SET_ENVIRONMENT, {"invoice_id": row.id, "p_environment": environment})
+    # The claim's real expiry, from this tenant's timeout and attempts (and the environment).
+    expires = utcnow() + lifecycle.claim_lease(settings)
+    session.execute(_SET_CALL, {"invoice_id": row.id, "p_environment": environment, "expires": expires})
     return Prepared(
         driver, settings, invoice, original, dict(row.checkpoint or {}), row.authority, environment
     )
@@ -197,7 +234,9 @@ def claim_and_prepare(session: Session, gw: Gateway, attempt: Attempt) -> Claim:
     (`claimed=False`); a claimed one that cannot be sent carries the reason as `error`."""
     if attempt.reconciling:
         expire_stale_claim(session, attempt.tenant_id, attempt.invoice_id)
-    row = claim(session, attempt.tenant_id, attempt.invoice_id, attempt.token, attempt.allowed)
+    row = claim(
+        session, attempt.tenant_id, attempt.invoice_id, attempt.token, attempt.allowed, attempt.holder
+    )
     if row is None:
         return Claim(get_invoice(session, attempt.tenant_id, attempt.invoice_id), claimed=False)
     try:

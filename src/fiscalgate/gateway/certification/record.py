@@ -3,7 +3,7 @@ and the lifecycle event, in one transaction, only while the claim is still ours.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
@@ -28,6 +28,28 @@ _REFERENCE_HELD = select(InvoiceRow.id).where(
     InvoiceRow.reference == bindparam("reference"),
     InvoiceRow.id != bindparam("invoice_id"),
 )
+
+
+class Settlement(Protocol):
+    """What else changes with the outcome, in its transaction (a queue job moving on); returns the
+    outcome to record (a retry is recorded as `queued`)."""
+
+    def __call__(self, session: Session, attempt: Attempt, outcome: Outcome) -> Outcome: ...
+
+
+def record_and_settle(
+    session: Session,
+    box: SecretBox,
+    attempt: Attempt,
+    outcome: Outcome,
+    recorder: RecordingTransport | None,
+    prepared: Prepared | None,
+    settle: Settlement | None,
+) -> InvoiceRow | None:
+    """Step 4 with the caller's settlement, in one transaction."""
+    if settle is not None:
+        outcome = settle(session, attempt, outcome)
+    return record_outcome(session, box, attempt, outcome, recorder, prepared)
 
 
 def reference_clash(cert: Certification, holder: str) -> dict[str, Any]:
@@ -57,7 +79,13 @@ def record_outcome(
     else:
         current = get_invoice(session, tenant_id, invoice_id)
         authority, environment, stored_checkpoint = current.authority, current.environment, current.checkpoint
-    values: dict[str, Any] = {"status": outcome.status, "status_detail": outcome.detail, "claim_token": None}
+    values: dict[str, Any] = {
+        "status": outcome.status,
+        "status_detail": outcome.detail,
+        "claim_token": None,
+        "claim_holder": None,
+        "claim_expires_at": None,
+    }
     cert = outcome.certification
     if cert is not None:
         clash = session.scalar(

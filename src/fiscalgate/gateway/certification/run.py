@@ -25,9 +25,8 @@ from fiscalgate.gateway.certification.call import (
 )
 from fiscalgate.gateway.certification.claim import Attempt, EnvironmentChanged, Prepared, commit_claim
 from fiscalgate.gateway.certification.outcome import Outcome, classify
-from fiscalgate.gateway.certification.record import record_outcome
+from fiscalgate.gateway.certification.record import Settlement, record_and_settle
 from fiscalgate.gateway.errors import Conflict, InvoiceOperationError
-from fiscalgate.gateway.invoices import lifecycle
 from fiscalgate.gateway.invoices.lifecycle import CERTIFIABLE, refuse
 from fiscalgate.gateway.invoices.models import InvoiceRow
 from fiscalgate.gateway.invoices.queries import invoice_status
@@ -39,11 +38,17 @@ INTERRUPTED = Outcome("unknown", "the gateway was interrupted during the call: r
 
 
 async def run_attempt(
-    gw: Gateway, attempt: Attempt, request: Request, *, on_error_status: str | None = None
+    gw: Gateway,
+    attempt: Attempt,
+    request: Request,
+    *,
+    on_error_status: str | None = None,
+    settle: Settlement | None = None,
 ) -> tuple[bool, InvoiceRow]:
     """Claim, prepare, call, record. Returns (claimed, row): when the invoice was not in one of
     `attempt.allowed` nothing is done and the row is returned as it is. `on_error_status`
-    replaces the status a failure would lead to (a failed reconcile leaves the invoice unknown)."""
+    replaces the status a failure would lead to (a failed reconcile leaves the invoice unknown);
+    `settle` runs in the recording transaction (a queue worker moves its job on there)."""
     recorder: RecordingTransport | None = None
     prepared: Prepared | None = None
     try:
@@ -64,7 +69,8 @@ async def run_attempt(
             raise
         if not isinstance(exc, Exception):  # cancelled: mark it unknown so nobody resends blindly
             with anyio.CancelScope(shield=True):
-                await gw.db.run(record_outcome, gw.box, attempt, INTERRUPTED, recorder, prepared)
+                interrupted = Outcome(INTERRUPTED.status, INTERRUPTED.detail)
+                await gw.db.run(record_and_settle, gw.box, attempt, interrupted, recorder, prepared, settle)
             raise
         secrets = prepared.settings.secrets() if prepared else []
         outcome = classify(
@@ -75,12 +81,11 @@ async def run_attempt(
         )
         if on_error_status is not None:
             outcome.status = on_error_status
-    row = await gw.db.run(record_outcome, gw.box, attempt, outcome, recorder, prepared)  # 4
+    row = await gw.db.run(record_and_settle, gw.box, attempt, outcome, recorder, prepared, settle)  # 4
     if row is None:
         lost = Conflict(
             f"invoice {attempt.invoice_id} was resolved by someone else while this call ran past its "
-            f"lease ({lifecycle.CLAIM_LEASE}); this call's outcome ({outcome.status}) is in the audit "
-            "log only",
+            f"claim's expiry; this call's outcome ({outcome.status}) is in the audit log only",
             code="invoice.claim_lost",
         )
         current = await gw.db.read(invoice_status, attempt.tenant_id, attempt.invoice_id)
@@ -95,7 +100,9 @@ async def certify_invoice(
 ) -> tuple[InvoiceRow, bool]:
     """Certify once. Returns (row, fresh): `fresh` is False when it was already certified (the
     stored certification is returned, nothing is sent)."""
-    attempt = Attempt(tenant_id, invoice_id, caller.trigger, "invoice.certify", CERTIFIABLE)
+    attempt = Attempt(
+        tenant_id, invoice_id, caller.trigger, "invoice.certify", CERTIFIABLE, holder=gw.process_id
+    )
     claimed, row = await run_attempt(gw, attempt, Certify())
     if not claimed:
         if row.status == "certified":
@@ -111,7 +118,8 @@ async def reconcile_invoice(
         return await gw.db.run(resolve_by_hand, caller, tenant_id, invoice_id, body)
     request = Reconcile("cancel" if body.action == "cancel" else "confirm")
     trigger = f"reconcile:{caller.trigger}"
-    attempt = Attempt(tenant_id, invoice_id, trigger, f"invoice.reconcile.{request.decision}", ("unknown",))
+    event = f"invoice.reconcile.{request.decision}"
+    attempt = Attempt(tenant_id, invoice_id, trigger, event, ("unknown",), holder=gw.process_id)
     try:
         # Whatever goes wrong while reconciling, the original outcome is still unknown.
         claimed, row = await run_attempt(gw, attempt, request, on_error_status="unknown")

@@ -116,10 +116,11 @@ def create_invoice(
             problems=[Problem("invoice.kind", "credit_note", "credit notes are created from their original")],
         )
     authority = _pick_authority(session, gw, tenant, body.authority, invoice)
-    if body.approve:
+    approve = body.approve or body.certify  # certifying needs an approved invoice
+    if approve:
         _validate_for_approval(session, gw, tenant, authority, invoice)
     return insert_invoice(
-        session, caller, tenant_id, authority, invoice, None, "approved" if body.approve else "draft"
+        session, caller, tenant_id, authority, invoice, None, "approved" if approve else "draft"
     )
 
 

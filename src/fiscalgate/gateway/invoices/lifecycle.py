@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from fiscalgate.authorities.base import AuthoritySettings
 from fiscalgate.gateway.audit.service import record_event
 from fiscalgate.gateway.db import utcnow
 from fiscalgate.gateway.errors import Conflict, InvoiceOperationError
@@ -25,23 +26,38 @@ from fiscalgate.gateway.invoices.models import InvoiceRow
 # Where a certification attempt may start from. `failed` means nothing was certified (the authority
 # was unreachable, refused our credentials, or a reconcile said "not certified"): safe to retry.
 CERTIFIABLE = ("approved", "failed")
+# Waiting for a queue worker (certify) and being certified (submitting): nothing to decide yet.
+IN_FLIGHT = ("queued", "submitting")
 EDITABLE = ("draft", "approved", "rejected", "failed")
 DELETABLE = ("draft", "approved", "rejected", "failed")
-# How long a `submitting` claim may last before it counts as abandoned (its process died: kill -9,
-# OOM, a deploy). Longer than any live attempt: SFEC's worst case is 300 s per try x max_attempts,
-# plus backoff. Past it, reconciling turns the claim into `unknown` (never back into certifiable).
+# A claim says who holds it (`claim_holder`, the process id; its heartbeat says it is alive) and
+# until when (`claim_expires_at`). Until the settings are read the claim gets this upper bound;
+# `claim_lease(settings)` then sets the expiry from the tenant's own timeout and attempts. Past
+# the expiry, or once its process is dead, the claim is abandoned: healing (queue/healing.py),
+# a reconcile or a resolution by hand turns it into `unknown` (never back into certifiable).
 CLAIM_LEASE = timedelta(minutes=30)
+# Requests one attempt can make (e-MECeF: submit, confirm, and an info call), and the slack for
+# the driver's own backoff between tries.
+REQUESTS_PER_ATTEMPT = 3
+LEASE_SLACK = timedelta(seconds=60)
 STALE_DETAIL = "the process handling the call stopped: reconcile"
 
 
-def stale_cutoff(now: datetime | None = None) -> datetime:
-    """A `submitting` row last touched before this has been abandoned (read at call time, so a
-    test can shorten `CLAIM_LEASE`)."""
-    return (now or utcnow()) - CLAIM_LEASE
+def claim_lease(settings: AuthoritySettings) -> timedelta:
+    """How long a live attempt with these settings can last: timeout x tries x requests + slack."""
+    tries = int(getattr(settings, "max_attempts", 1) or 1)
+    return timedelta(seconds=settings.timeout_seconds * tries * REQUESTS_PER_ATTEMPT) + LEASE_SLACK
 
 
-def is_stale(row: InvoiceRow) -> bool:
-    return row.status == "submitting" and row.updated_at < stale_cutoff()
+def is_stale(row: InvoiceRow, now: datetime | None = None) -> bool:
+    """A `submitting` row whose claim has expired (a dead holder is seen by healing, which turns
+    the row `unknown` within seconds)."""
+    if row.status != "submitting":
+        return False
+    now = now or utcnow()
+    if row.claim_expires_at is None:  # claimed before the claims carried their expiry
+        return row.updated_at < now - CLAIM_LEASE
+    return row.claim_expires_at < now
 
 
 def lifecycle_event(
@@ -66,13 +82,14 @@ def refuse(row: InvoiceRow, action: str) -> InvoiceOperationError:
     hints = {
         "certified": "a certified invoice is final: issue a credit note to correct it",
         "submitting": "a call to the authority is in progress for it",
+        "queued": "it is queued for certification: wait for the queue (GET it to follow)",
         "unknown": "its last certification attempt has an unknown outcome: reconcile it first",
         "draft": "approve it first",
         "rejected": "fix it (PUT) and approve it again",
     }
     hint = hints.get(row.status, "")
     if is_stale(row):
-        hint = f"its call has had no outcome for over {CLAIM_LEASE} (its process stopped?): reconcile it"
+        hint = "its call has had no outcome past its claim's expiry (its process stopped?): reconcile it"
     conflict = Conflict(
         f"cannot {action} invoice {row.id} in status {row.status!r}" + (f": {hint}" if hint else ""),
         code=f"invoice.cannot_{action.replace(' ', '_')}.{row.status}",

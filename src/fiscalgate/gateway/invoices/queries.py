@@ -15,9 +15,7 @@ from fiscalgate.gateway.invoices.schemas import InvoiceFilter, InvoiceOut
 def invoice_out(row: InvoiceRow) -> InvoiceOut:
     detail = row.status_detail
     if lifecycle.is_stale(row):
-        detail = (
-            f"stale: no outcome after {lifecycle.CLAIM_LEASE}; {lifecycle.STALE_DETAIL} (it may be certified)"
-        )
+        detail = f"stale: no outcome past its claim's expiry; {lifecycle.STALE_DETAIL} (it may be certified)"
     return InvoiceOut(
         id=row.id,
         authority=row.authority,
@@ -46,6 +44,10 @@ def get_invoice(session: Session, tenant_id: str, invoice_id: str) -> InvoiceRow
         # Another tenant's invoice is "not found", never "forbidden": ids must not leak.
         raise NotFound(f"no invoice {invoice_id}", code="invoice.not_found")
     return row
+
+
+def invoice_view(session: Session, tenant_id: str, invoice_id: str) -> InvoiceOut:
+    return invoice_out(get_invoice(session, tenant_id, invoice_id))
 
 
 def invoice_status(session: Session, tenant_id: str, invoice_id: str) -> str:

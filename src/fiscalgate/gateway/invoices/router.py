@@ -1,8 +1,9 @@
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
+from fastapi.responses import JSONResponse
 
 from fiscalgate.gateway import certification
 from fiscalgate.gateway.api.auth import gateway, tenant_caller, tenant_id_of
@@ -15,20 +16,65 @@ from fiscalgate.gateway.invoices.schemas import (
     InvoiceUpdate,
     ReconcileRequest,
 )
+from fiscalgate.gateway.queue.waiting import certify_queued
 from fiscalgate.gateway.runtime import Gateway
 from fiscalgate.gateway.tenants.service import Caller
 
 router = APIRouter(prefix="/v1/invoices", tags=["invoices"])
 
+Wait = Annotated[
+    float | None,
+    Query(
+        ge=0,
+        le=60,
+        description=(
+            "Certify through the queue and wait at most this many seconds for the outcome: 0 answers "
+            "at once (202, status `queued`); the answer is 200 once the queue is done with the invoice "
+            "(certified, rejected, failed, or unknown waiting for a person), else 202 with its current "
+            "status. Omitted: certify synchronously, as before."
+        ),
+    ),
+]
+QUEUED: dict[int | str, dict[str, Any]] = {
+    202: {"model": InvoiceOut, "description": "Queued (or still in the queue after `wait`)"}
+}
 
-@router.post("", status_code=201)
+
+async def _certify(
+    gw: Gateway, who: Caller, invoice_id: str, wait: float | None, response: Response, created: bool = False
+) -> InvoiceOut | JSONResponse:
+    """The certification that follows a certify / approve / create call: synchronous without
+    `wait`, through the queue with it."""
+    tenant_id = tenant_id_of(who)
+    if wait is None:
+        row, fresh = await certification.certify_invoice(gw, who, tenant_id, invoice_id)
+        if not fresh:
+            response.headers["Fiscalgate-Already-Certified"] = "true"
+        if created:
+            response.status_code = 201
+        return queries.invoice_out(row)
+    out, settled, fresh = await certify_queued(gw, who, tenant_id, invoice_id, wait)
+    headers = {} if fresh else {"Fiscalgate-Already-Certified": "true"}
+    status = (201 if created else 200) if settled else 202
+    return JSONResponse(out.model_dump(mode="json"), status_code=status, headers=headers)
+
+
+@router.post("", status_code=201, responses=QUEUED)
 async def create_invoice(
-    body: InvoiceCreate, who: Caller = Depends(tenant_caller), gw: Gateway = Depends(gateway)
+    body: InvoiceCreate,
+    response: Response,
+    wait: Wait = None,
+    who: Caller = Depends(tenant_caller),
+    gw: Gateway = Depends(gateway),
 ) -> InvoiceOut:
-    """Create an invoice from the neutral format (every problem reported with its field path)."""
-    return await gw.db.run(
+    """Create an invoice from the neutral format (every problem reported with its field path);
+    with `certify: true`, approve and certify it too (see `wait`)."""
+    out = await gw.db.run(
         lambda s: queries.invoice_out(editing.create_invoice(s, gw, who, tenant_id_of(who), body))
     )
+    if not body.certify:
+        return out
+    return await _certify(gw, who, out.id, wait, response, created=True)  # type: ignore[return-value]
 
 
 @router.get("")
@@ -68,25 +114,34 @@ async def delete_invoice(
     await gw.db.run(editing.delete_invoice, who, tenant_id_of(who), invoice_id)
 
 
-@router.post("/{invoice_id}/approve")
+@router.post("/{invoice_id}/approve", responses=QUEUED)
 async def approve_invoice(
-    invoice_id: str, who: Caller = Depends(tenant_caller), gw: Gateway = Depends(gateway)
+    invoice_id: str,
+    response: Response,
+    certify: Annotated[bool, Query(description="Certify it once approved (see `wait`)")] = False,
+    wait: Wait = None,
+    who: Caller = Depends(tenant_caller),
+    gw: Gateway = Depends(gateway),
 ) -> InvoiceOut:
-    return await gw.db.run(
+    out = await gw.db.run(
         lambda s: queries.invoice_out(editing.approve_invoice(s, gw, who, tenant_id_of(who), invoice_id))
     )
+    if not certify:
+        return out
+    return await _certify(gw, who, invoice_id, wait, response)  # type: ignore[return-value]
 
 
-@router.post("/{invoice_id}/certify")
+@router.post("/{invoice_id}/certify", responses=QUEUED)
 async def certify_invoice(
-    invoice_id: str, response: Response, who: Caller = Depends(tenant_caller), gw: Gateway = Depends(gateway)
+    invoice_id: str,
+    response: Response,
+    wait: Wait = None,
+    who: Caller = Depends(tenant_caller),
+    gw: Gateway = Depends(gateway),
 ) -> InvoiceOut:
     """Certify with the tenant's authority settings. Certifying a certified invoice sends nothing
     and returns the stored certification (header `Fiscalgate-Already-Certified: true`)."""
-    row, fresh = await certification.certify_invoice(gw, who, tenant_id_of(who), invoice_id)
-    if not fresh:
-        response.headers["Fiscalgate-Already-Certified"] = "true"
-    return queries.invoice_out(row)
+    return await _certify(gw, who, invoice_id, wait, response)  # type: ignore[return-value]
 
 
 @router.post("/{invoice_id}/credit-notes", status_code=201)

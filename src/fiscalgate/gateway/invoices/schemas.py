@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-Status = Literal["draft", "approved", "submitting", "certified", "rejected", "unknown", "failed"]
+Status = Literal["draft", "approved", "queued", "submitting", "certified", "rejected", "unknown", "failed"]
 
 
 class _In(BaseModel):
@@ -19,6 +19,10 @@ class InvoiceCreate(_In):
     )
     invoice: dict[str, Any] = Field(description="The neutral invoice (fiscalgate.core.invoice.Invoice)")
     approve: bool = Field(default=False, description="Create it already approved (skip the approve call)")
+    certify: bool = Field(
+        default=False,
+        description="Approve and certify it at once (synchronously, or through the queue with `?wait=`)",
+    )
 
 
 class InvoiceUpdate(_In):
