@@ -7,7 +7,10 @@ Before the request is fully sent, a failure means nothing reached the authority
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import ipaddress
+import socket
+import ssl
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, Self
 
@@ -27,6 +30,7 @@ def make_client(connection: Connection, headers: dict[str, str]) -> httpx.AsyncC
             transport=connection.transport,
             timeout=httpx.Timeout(connection.timeout, connect=min(connection.timeout, 10.0)),
             headers={"Accept": "application/json", **dict(connection.headers), **headers},
+            follow_redirects=False,  # a redirect is an answer to classify, never a new destination
         )
     except (UnicodeEncodeError, httpx.InvalidURL, ValueError) as exc:
         # A header or URL that cannot go on the wire (e.g. a pasted key with an accented letter).
@@ -80,6 +84,61 @@ async def send(
             authority=authority,
             checkpoint=checkpoint,
         ) from exc
+
+
+AddressCheck = Callable[[str, ipaddress.IPv4Address | ipaddress.IPv6Address], None]
+
+
+class GuardedTransport(httpx.AsyncBaseTransport):
+    """The network transport with a destination check at call time.
+
+    The host of each request is resolved here and every address it resolves to is given to
+    `check` (which raises to refuse: nothing is sent); the connection then goes to the checked
+    address itself, the `Host` header and the TLS name (SNI, certificate) staying the original
+    host's, so a DNS answer that changes between the check and the connection cannot slip another
+    address in."""
+
+    def __init__(self, check: AddressCheck, *, verify: ssl.SSLContext | bool = True) -> None:
+        self.check = check
+        self.inner = httpx.AsyncHTTPTransport(verify=verify)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        host = request.url.host
+        port = request.url.port or (443 if request.url.scheme == "https" else 80)
+        try:
+            literal: ipaddress.IPv4Address | ipaddress.IPv6Address | None = ipaddress.ip_address(host)
+        except ValueError:
+            literal = None
+        if literal is not None:
+            addresses = [literal]
+        else:
+            try:
+                infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            except OSError as exc:
+                raise httpx.ConnectError(f"cannot resolve {host}: {exc}", request=request) from exc
+            addresses = [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
+        for address in addresses:
+            self.check(host, address)
+        if literal is None and addresses:
+            extensions = dict(request.extensions)
+            if request.url.scheme == "https":
+                extensions["sni_hostname"] = host
+            request = httpx.Request(
+                request.method,
+                request.url.copy_with(host=str(addresses[0])),
+                headers=request.headers,  # carries Host: the original name
+                stream=request.stream,
+                extensions=extensions,
+            )
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+def guarded_transport(check: AddressCheck, *, verify: ssl.SSLContext | bool = True) -> GuardedTransport:
+    """A fresh network transport whose destinations pass `check` (see `GuardedTransport`)."""
+    return GuardedTransport(check, verify=verify)
 
 
 def json_body(response: httpx.Response) -> Any:

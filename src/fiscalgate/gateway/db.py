@@ -12,10 +12,11 @@ import uuid
 from datetime import UTC, datetime
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from alembic import command
 from alembic.config import Config
+from pydantic import AfterValidator, AwareDatetime
 from sqlalchemy import DateTime, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -49,6 +50,21 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _storable(value: datetime) -> datetime:
+    # 0001-01-01T00:00+14:00 is year 0 in UTC: no database column (nor Python) can hold it.
+    try:
+        value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("the date is out of range once converted to UTC") from None
+    return value
+
+
+# An aware datetime that a `UTCDateTime` column can store (API inputs: filters, dates given by hand).
+StoredDatetime = Annotated[AwareDatetime, AfterValidator(_storable)]
+# The largest `offset` the databases take (a signed 64-bit integer).
+MAX_OFFSET = 2**63 - 1
 
 
 class Base(DeclarativeBase):

@@ -14,14 +14,19 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
+from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fiscalgate.core.errors import GatewayError, Problem
+from fiscalgate.gateway.api.guard import GuardSettings, RequestGuard
 from fiscalgate.gateway.api.idempotency import IdempotencyMiddleware
 from fiscalgate.gateway.api.mock_pages import router as mock_pages_router
+from fiscalgate.gateway.api.openapi import document_errors
 from fiscalgate.gateway.audit.router import router as audit_router
 from fiscalgate.gateway.authorities import DriverLookup, default_lookup
+from fiscalgate.gateway.batches.router import router as batches_router
+from fiscalgate.gateway.console.routes import mount_console
 from fiscalgate.gateway.crypto import SecretBox, load_or_create_key
 from fiscalgate.gateway.db import DEFAULT_DATABASE_URL, migrate
 from fiscalgate.gateway.errors import (
@@ -32,9 +37,11 @@ from fiscalgate.gateway.errors import (
     http_status_for,
 )
 from fiscalgate.gateway.invoices.router import router as invoices_router
+from fiscalgate.gateway.printing.router import router as printing_router
 from fiscalgate.gateway.queue.worker import run_background
 from fiscalgate.gateway.runtime import PUBLIC_URL_ENV, Database, Gateway, normalise_public_url
 from fiscalgate.gateway.settings.router import router as settings_router
+from fiscalgate.gateway.tenants.profile_router import router as profile_router
 from fiscalgate.gateway.tenants.router import admin as admin_router
 from fiscalgate.gateway.tenants.router import tenant as tenant_router
 
@@ -67,6 +74,7 @@ def create_app(
     driver_lookup: DriverLookup | None = None,
     run_migrations: bool = True,
     public_url: str | None = None,
+    guard: GuardSettings | None = None,
     workers: int | None = None,
 ) -> FastAPI:
     """Build the gateway. The schema is brought up to date here (Alembic) unless told otherwise.
@@ -134,6 +142,16 @@ def create_app(
         body["status"] = exc.status_code
         return JSONResponse(body, status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
+    @app.exception_handler(DataError)
+    async def _on_unstorable(_request: Request, exc: DataError) -> JSONResponse:
+        # The database refused a value the validation let through (a number out of its range, say):
+        # the input's fault, answered as such; the database's own text stays in the log.
+        log.warning("database refused a value: %s", exc.orig)
+        error = InvalidRequest(
+            "a value of the request cannot be stored (out of range)", code="request.unstorable"
+        )
+        return JSONResponse(error_body(error), status_code=422)
+
     @app.exception_handler(Exception)
     async def _on_bug(_request: Request, exc: Exception) -> JSONResponse:
         # Same body shape for our own bugs; the traceback goes to the server log (uvicorn).
@@ -159,8 +177,22 @@ def create_app(
             )
         return {"status": "ok", "database": "ok", "dialect": gw.db.engine.dialect.name}
 
-    routers = (admin_router, tenant_router, settings_router, invoices_router, audit_router, mock_pages_router)
+    routers = (
+        admin_router,
+        tenant_router,
+        profile_router,
+        settings_router,
+        batches_router,  # before invoices: /v1/invoices/batch is not an invoice id
+        invoices_router,
+        printing_router,
+        audit_router,
+        mock_pages_router,
+    )
     for router in routers:
         app.include_router(router)
+    mount_console(app)  # the web console under /console (HTML pages, not in the OpenAPI schema)
     app.add_middleware(IdempotencyMiddleware)
+    # Outside the idempotency middleware: authenticated and size-checked before any body is read.
+    app.add_middleware(RequestGuard, settings=guard or GuardSettings.from_env())
+    document_errors(app)
     return app

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import secrets
 from datetime import timedelta
 from typing import Any
 
@@ -113,7 +112,7 @@ async def _scope_of(gw: Gateway, auth: str) -> str | None:
     scheme, _, token = auth.partition(" ")
     if scheme.lower() != "bearer" or not token:
         return None
-    if secrets.compare_digest(token.encode(), gw.admin_token.encode()):
+    if gw.is_admin_token(token):
         return "admin"
     found = await gw.db.read(authenticate_key, token)
     return None if found is None else f"tenant:{found.tenant_id}"

@@ -3,18 +3,20 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator
+
+from fiscalgate.gateway.db import MAX_OFFSET, StoredDatetime
 
 
 class AuditFilter(BaseModel):
     authority: str | None = None
     invoice_id: str | None = None
     kind: str | None = Field(default=None, description="authority_call | settings_change | lifecycle")
-    since: AwareDatetime | None = None
-    until: AwareDatetime | None = None
+    since: StoredDatetime | None = None
+    until: StoredDatetime | None = None
     status: str | None = Field(default=None, description="an HTTP status, `ok` (<400) or `error`")
     limit: int = Field(default=100, ge=1, le=1000)
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=MAX_OFFSET)
 
     @field_validator("status")
     @classmethod

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
+from fiscalgate.authorities import descriptor
 from fiscalgate.core.errors import InvoiceError, Problem
 from fiscalgate.core.invoice import Invoice, InvoiceKind
 from fiscalgate.gateway.db import utcnow
@@ -18,12 +19,8 @@ from fiscalgate.gateway.invoices.queries import get_invoice
 from fiscalgate.gateway.invoices.schemas import CreditNoteCreate
 from fiscalgate.gateway.tenants.service import Caller
 
-# SFEC allows at most one credit note per invoice (specs/sfec.md, invoice_type; T-CONNECTOR test
-# book TC-032..034): refuse a second one here rather than let the platform reject it later.
-ONE_CREDIT_NOTE_PER_INVOICE = frozenset({"cg-sfec"})
 
-
-def _credited_so_far(session: Session, original_id: str) -> dict[int, Decimal]:
+def credited_so_far(session: Session, original_id: str) -> dict[int, Decimal]:
     credited: dict[int, Decimal] = {}
     rows = session.scalars(
         select(InvoiceRow).where(InvoiceRow.original_id == original_id, InvoiceRow.status != "rejected")
@@ -139,7 +136,8 @@ def create_credit_note(
             f"only a certified invoice can be credited; invoice {original_id} is {original.status!r}",
             code="credit_note.original_not_certified",
         )
-    if original.authority in ONE_CREDIT_NOTE_PER_INVOICE:
+    # Refused here rather than by the platform later (the descriptor's credit-note rules).
+    if descriptor(original.authority).credit_notes.one_per_invoice:
         existing = session.scalar(
             select(InvoiceRow.number).where(
                 InvoiceRow.original_id == original_id, InvoiceRow.status != "rejected"
@@ -154,7 +152,7 @@ def create_credit_note(
         Invoice.model_validate(original.document),
         original.reference,
         body,
-        _credited_so_far(session, original_id),
+        credited_so_far(session, original_id),
     )
     row = insert_invoice(
         session,

@@ -4,7 +4,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+from fiscalgate.gateway.db import MAX_OFFSET, StoredDatetime
 
 Status = Literal["draft", "approved", "queued", "submitting", "certified", "rejected", "unknown", "failed"]
 
@@ -38,7 +40,7 @@ class CreditNoteCreate(_In):
     number: str = Field(min_length=1, max_length=120, description="The ERP's number for the credit note")
     lines: list[CreditLine] | None = Field(default=None, description="Lines to credit; omitted = full credit")
     reason: str | None = Field(default=None, max_length=500)
-    issued_at: AwareDatetime | None = None
+    issued_at: StoredDatetime | None = None
     approve: bool = False
 
 
@@ -54,7 +56,7 @@ class ReconcileRequest(_In):
     reference: str | None = Field(default=None, min_length=1, max_length=200)
     qr_content: str | None = None
     verification_url: str | None = None
-    certified_at: AwareDatetime | None = None
+    certified_at: StoredDatetime | None = None
     totals: dict[str, Decimal] = Field(default_factory=dict)
     note: str | None = Field(default=None, max_length=1000)
 
@@ -86,7 +88,7 @@ class InvoiceFilter(BaseModel):
     kind: Literal["sale", "purchase", "credit_note"] | None = None
     number: str | None = None
     original_id: str | None = None
-    created_after: AwareDatetime | None = None
-    created_before: AwareDatetime | None = None
+    created_after: StoredDatetime | None = None
+    created_before: StoredDatetime | None = None
     limit: int = Field(default=100, ge=1, le=1000)
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=MAX_OFFSET)
