@@ -7,7 +7,9 @@ from fastapi.responses import JSONResponse
 
 from fiscalgate.gateway import certification
 from fiscalgate.gateway.api.auth import gateway, tenant_caller, tenant_id_of
+from fiscalgate.gateway.errors import Conflict, InvoiceOperationError
 from fiscalgate.gateway.invoices import credit_notes, editing, queries
+from fiscalgate.gateway.invoices.models import InvoiceRow
 from fiscalgate.gateway.invoices.schemas import (
     CreditNoteCreate,
     InvoiceCreate,
@@ -48,12 +50,15 @@ async def _certify(
     tenant_id = tenant_id_of(who)
     if wait is None:
         row, fresh = await certification.certify_invoice(gw, who, tenant_id, invoice_id)
+        _refuse_unless_settled(row)
         if not fresh:
             response.headers["Fiscalgate-Already-Certified"] = "true"
         if created:
             response.status_code = 201
         return queries.invoice_out(row)
     out, settled, fresh = await certify_queued(gw, who, tenant_id, invoice_id, wait)
+    if settled and out.status == "unknown":  # done with, and waiting for a person: not a 2xx
+        raise _unknown(out.id, out.status_detail)
     headers = {} if fresh else {"Fiscalgate-Already-Certified": "true"}
     status = (201 if created else 200) if settled else 202
     return JSONResponse(out.model_dump(mode="json"), status_code=status, headers=headers)
@@ -168,6 +173,25 @@ async def reconcile_invoice(
 ) -> InvoiceOut:
     """Resolve an `unknown` invoice (see the action descriptions); no body = `confirm`."""
     request = body or ReconcileRequest()
-    return queries.invoice_out(
-        await certification.reconcile_invoice(gw, who, tenant_id_of(who), invoice_id, request)
+    row = await certification.reconcile_invoice(gw, who, tenant_id_of(who), invoice_id, request)
+    _refuse_unless_settled(row)
+    return queries.invoice_out(row)
+
+
+def _refuse_unless_settled(row: InvoiceRow) -> None:
+    """A 2xx says the outcome is known: an invoice left `unknown` (an authority answer that could
+    not be recorded, a reconcile that could not tell) is a 409 naming the invoice and why."""
+    if row.status == "unknown":
+        raise _unknown(row.id, row.status_detail)
+
+
+def _unknown(invoice_id: str, detail: str | None) -> InvoiceOperationError:
+    return InvoiceOperationError(
+        Conflict(
+            f"invoice {invoice_id} is still unknown: {detail}; reconcile it (or resolve it by "
+            "hand: record_reference / not_certified)",
+            code="invoice.unknown",
+        ),
+        invoice_id,
+        "unknown",
     )
