@@ -39,4 +39,5 @@ async def get_batch(
 ) -> BatchOut:
     """Progress counts and every item's outcome; `status: done` once every invoice is final
     (certified, rejected) or waits for a person (unknown, failed)."""
-    return await gw.db.read(lambda s: service.batch_out(s, tenant_id_of(who), batch_id))
+    interim = gw.process_id is None  # no queue worker here: the interim runner certifies
+    return await gw.db.read(lambda s: service.batch_out(s, tenant_id_of(who), batch_id, interim=interim))

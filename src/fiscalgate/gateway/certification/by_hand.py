@@ -19,6 +19,7 @@ from fiscalgate.gateway.invoices.models import InvoiceRow
 from fiscalgate.gateway.invoices.queries import get_invoice
 from fiscalgate.gateway.invoices.schemas import ReconcileRequest
 from fiscalgate.gateway.tenants.service import Caller
+from fiscalgate.gateway.webhooks.events import record_invoice_outcome
 
 
 def _reference_taken(reference: str, holder: str) -> Conflict:
@@ -87,4 +88,5 @@ def resolve_by_hand(
         raise refuse(get_invoice(session, tenant_id, invoice_id), "reconcile")
     row = get_invoice(session, tenant_id, invoice_id)
     lifecycle_event(session, row, caller.trigger, f"invoice.reconcile.{body.action}", {"note": body.note})
+    record_invoice_outcome(session, row, event=f"invoice.reconcile.{body.action}")
     return row

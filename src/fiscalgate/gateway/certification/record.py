@@ -20,6 +20,7 @@ from fiscalgate.gateway.db import utcnow
 from fiscalgate.gateway.invoices.lifecycle import lifecycle_event, update_returning
 from fiscalgate.gateway.invoices.models import InvoiceRow
 from fiscalgate.gateway.invoices.queries import get_invoice
+from fiscalgate.gateway.webhooks.events import record_invoice_outcome
 
 _REFERENCE_HELD = select(InvoiceRow.id).where(
     InvoiceRow.tenant_id == bindparam("tenant_id"),
@@ -196,5 +197,13 @@ def record_outcome(
             "reference": row.reference,
             "error": outcome.error.code if outcome.error else None,
         },
+    )
+    durations = [r.duration_ms for r in recorder.records] if recorder is not None else []
+    record_invoice_outcome(
+        session,
+        row,
+        event=attempt.event,
+        settings=prepared and prepared.settings,
+        call_durations_ms=durations,
     )
     return row

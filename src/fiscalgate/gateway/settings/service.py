@@ -201,8 +201,8 @@ def save_settings(
         if key in names and key in old_secrets and kept(key):
             continue
         merged[key] = value
+    # The settings model owns every check (credentials, environment, hosts): parsing is validating.
     settings = driver.parse_settings(merged)
-    driver.base_url(settings)  # the driver's own safety checks (production URL and host...)
 
     secrets = {
         n: v.get_secret_value() for n in names if isinstance(v := getattr(settings, n, None), SecretStr)

@@ -2,7 +2,7 @@
 claims that say which process holds them and until when, and the processes' heartbeats.
 
 Revision ID: 0006
-Revises: 0009
+Revises: 0007
 Create Date: 2026-12-02
 """
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006"
-down_revision = "0009"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
