@@ -160,3 +160,26 @@ async def test_audit_entry_shows_the_masked_call_and_replays_it(world: World, si
     viewer = await signed_in("viewer@demo.test")
     page = await viewer.get(f"/console/audit/{entry_id}")
     assert "/replay" not in page.text
+
+
+async def test_invoice_search_filters_and_pages(world: World, signed_in: Any) -> None:
+    from fiscalgate.gateway.console import services
+
+    client = await signed_in("viewer@demo.test")
+    for _ in range(services.PAGE_SIZE + 1):  # one more than a page
+        world.invoice("bj-emecef", approve=False)
+    fne = world.invoice("ci-fne")
+    page1 = await client.get("/console/invoices?authority=bj-emecef")
+    assert page1.text.count("DEMO-EMECEF-") == services.PAGE_SIZE and "page=2" in page1.text
+    page2 = await client.get("/console/invoices?authority=bj-emecef&page=2")
+    assert page2.text.count("DEMO-EMECEF-") == 1
+    assert "DEMO-FNE-" not in page1.text
+    drafts = await client.get("/console/invoices?status=draft&kind=sale")
+    assert "DEMO-EMECEF-" in drafts.text and "DEMO-FNE-" not in drafts.text
+    number = (await client.get(f"/console/invoices/{fne}")).text.split("DEMO-FNE-")[1][:6]
+    found = await client.get(f"/console/invoices?q=fne-{number}")
+    assert found.text.count(f"DEMO-FNE-{number}") == 1 and "DEMO-EMECEF-" not in found.text
+    by_buyer = await client.get("/console/invoices?q=COMPTOIR&authority=ci-fne")
+    assert f"DEMO-FNE-{number}" in by_buyer.text
+    none = await client.get("/console/invoices?from=2001-01-01&to=2001-01-31")
+    assert "DEMO-" not in none.text

@@ -185,6 +185,7 @@ async def test_whole_request_refusals(fake_app: FastAPI) -> None:
         assert r.status_code == 404 and r.json()["code"] == "batch.not_found"
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # not about the database
 async def test_idempotency_key_replays_the_first_answer(fake_app: FastAPI) -> None:
     _, api = await new_tenant(fake_app, settings={"ci-fne": FAKE_SETTINGS})
     body = {"invoices": [_item("K-1")], "approve": True}
@@ -195,6 +196,7 @@ async def test_idempotency_key_replays_the_first_answer(fake_app: FastAPI) -> No
     assert second.json()["id"] == first.json()["id"]
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # not about the database
 async def test_batch_isolation(fake_app: FastAPI) -> None:
     """B submitting A's numbers gets invoices of its own, never A's; A's batch is 404 to B."""
     _, api_a = await new_tenant(fake_app, settings={"ci-fne": FAKE_SETTINGS})
@@ -213,6 +215,7 @@ async def test_batch_isolation(fake_app: FastAPI) -> None:
         assert len((await again.get("/v1/invoices")).json()) == 2
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # not about the database
 async def test_a_batch_across_the_three_real_authorities(real_app: FastAPI) -> None:
     tenant, api = await new_tenant(
         real_app,
