@@ -87,11 +87,40 @@ _register_users()
     default=False,
     help="Create (once) a demo tenant with every authority in mock and print its API key.",
 )
-def serve(host: str, port: int, database_url: str | None, demo: bool) -> None:
-    """Run the gateway's REST API."""
+@click.option(
+    "--workers",
+    default=8,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Concurrency of the embedded queue worker (0: none; run `fiscalgate worker` processes).",
+)
+def serve(host: str, port: int, database_url: str | None, demo: bool, workers: int) -> None:
+    """Run the gateway's REST API (and, by default, a queue worker inside it)."""
     from fiscalgate.gateway.server import serve as run_gateway
 
-    run_gateway(host=host, port=port, database_url=database_url, demo=demo)
+    run_gateway(host=host, port=port, database_url=database_url, demo=demo, workers=workers)
+
+
+# --- worker ---------------------------------------------------------------------------------------
+@main.command()
+@click.option(
+    "--database-url",
+    envvar="FISCALGATE_DATABASE_URL",
+    default=None,
+    help="The gateway's database (PostgreSQL for several processes; env FISCALGATE_DATABASE_URL).",
+)
+@click.option(
+    "--concurrency", default=8, show_default=True, type=click.IntRange(min=1), help="Jobs at a time."
+)
+@click.option("--poll", default=1.0, show_default=True, type=float, help="Seconds between looks when idle.")
+@click.option(
+    "--grace", default=30.0, show_default=True, type=float, help="Seconds in-flight jobs get on SIGTERM."
+)
+def worker(database_url: str | None, concurrency: int, poll: float, grace: float) -> None:
+    """Work the certification queue (no HTTP) until SIGTERM / SIGINT, then stop gracefully."""
+    from fiscalgate.gateway.queue.process import run_worker
+
+    run_worker(database_url, concurrency, poll=poll, grace=grace)
 
 
 # --- certify --------------------------------------------------------------------------------------

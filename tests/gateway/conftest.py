@@ -26,7 +26,16 @@ from fiscalgate.gateway.runtime import Gateway
 from tests.gateway.fake_driver import FakeDriver
 
 ADMIN = "admin-test-token"
-TABLES = ["idempotency_keys", "audit_entries", "invoices", "authority_settings", "api_keys", "tenants"]
+TABLES = [
+    "certification_jobs",
+    "gateway_processes",
+    "idempotency_keys",
+    "audit_entries",
+    "invoices",
+    "authority_settings",
+    "api_keys",
+    "tenants",
+]
 
 
 def schema_url(base: str, schema: str) -> str:

@@ -180,7 +180,7 @@ async def test_concurrent_requests_with_one_idempotency_key_create_one_invoice(r
 
 async def test_the_claim_is_decided_by_the_database_under_threads(real_app: FastAPI) -> None:
     """Straight at the service: threads released together race on the conditional UPDATE."""
-    from fiscalgate.gateway.invoices.service import _claim
+    from fiscalgate.gateway.certification.claim import claim as _claim
     from tests.gateway.conftest import gateway
 
     tenant, api, _, _ = await real_tenant(real_app, "ci-fne")

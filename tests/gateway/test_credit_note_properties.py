@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from fiscalgate.core.errors import InvoiceError
 from fiscalgate.core.invoice import Invoice
+from fiscalgate.gateway.invoices.credit_notes import build_credit_note
 from fiscalgate.gateway.invoices.schemas import CreditLine, CreditNoteCreate
-from fiscalgate.gateway.invoices.service import build_credit_note
 
 quantities = st.lists(st.integers(min_value=1, max_value=20), min_size=1, max_size=5)
 

@@ -11,8 +11,8 @@ from fastapi import FastAPI
 
 from fiscalgate.authorities import descriptor
 from fiscalgate.core.invoice import Invoice
+from fiscalgate.gateway.invoices.credit_notes import build_credit_note
 from fiscalgate.gateway.invoices.schemas import CreditNoteCreate
-from fiscalgate.gateway.invoices.service import build_credit_note
 from tests.gateway.conftest import REAL, real_invoice, real_tenant
 
 pytestmark = pytest.mark.anyio

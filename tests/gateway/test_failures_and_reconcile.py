@@ -271,7 +271,7 @@ async def test_driver_bug_after_sending_is_unknown_not_failed(
 async def test_a_call_cancelled_midway_leaves_the_invoice_unknown(fake_app: FastAPI) -> None:
     import anyio
 
-    from fiscalgate.gateway.invoices.service import certify_invoice
+    from fiscalgate.gateway.certification import certify_invoice
     from fiscalgate.gateway.tenants.service import Caller
     from fiscalgate.simkit.faults import FaultInjector
     from tests.gateway.conftest import gateway

@@ -28,6 +28,8 @@ TABLES = {
     "console_users",
     "console_sessions",
     "mock_simulator_states",
+    "certification_jobs",
+    "gateway_processes",
 }
 TABLES |= {"batches", "batch_items", "limit_rate_buckets", "limit_breakers", "limit_pending_slots"}  # 0009
 TABLES |= {"webhook_endpoints", "outbox_events", "webhook_deliveries", "webhook_attempts"}  # 0007

@@ -18,8 +18,11 @@ from sqlalchemy import update
 
 from fiscalgate.core.certification import Certification
 from fiscalgate.core.errors import InvoiceRejected, Problem
-from fiscalgate.gateway.db import utcnow
-from fiscalgate.gateway.invoices import service
+from fiscalgate.gateway.certification.by_hand import resolve_by_hand
+from fiscalgate.gateway.certification.claim import Attempt, claim
+from fiscalgate.gateway.certification.outcome import Outcome
+from fiscalgate.gateway.certification.record import record_outcome
+from fiscalgate.gateway.invoices import lifecycle
 from fiscalgate.gateway.invoices.models import InvoiceRow
 from fiscalgate.gateway.invoices.schemas import ReconcileRequest
 from fiscalgate.gateway.tenants.service import Caller
@@ -51,7 +54,7 @@ async def _certification_outliving_its_lease(
     `meanwhile(api, invoice path)` runs while it is in flight. Returns every answer (the
     certify's under "certify"), the invoice as it ends, its authority calls and its audit events,
     and the simulator's request counter."""
-    monkeypatch.setattr(service, "CLAIM_LEASE", timedelta(milliseconds=100))
+    monkeypatch.setattr(lifecycle, "claim_lease", lambda _settings: timedelta(milliseconds=100))
     tenant, api, counter, _ = await real_tenant(real_app, "ci-fne")
     gate = Gate(counter, "POST", "/sign")  # the sign answer waits for the test's word
     gateway(real_app).simulators.install(tenant["id"], "ci-fne", gate)
@@ -143,9 +146,7 @@ async def test_a_claim_within_its_lease_is_not_taken_away(fake_app: FastAPI) -> 
     tenant, api = await new_tenant(fake_app, settings={"ci-fne": FAKE_SETTINGS})
     async with api:
         inv = (await api.post("/v1/invoices", json={"invoice": sample_invoice(), "approve": True})).json()
-        assert gateway(fake_app).db.call(
-            service._claim, tenant["id"], inv["id"], "alive", service.CERTIFIABLE
-        )
+        assert gateway(fake_app).db.call(claim, tenant["id"], inv["id"], "alive", lifecycle.CERTIFIABLE)
         r = await api.post(f"/v1/invoices/{inv['id']}/reconcile", json={"action": "not_certified"})
         assert r.status_code == 409 and r.json()["code"] == "invoice.cannot_reconcile.submitting"
         shown = (await api.get(f"/v1/invoices/{inv['id']}")).json()
@@ -313,7 +314,7 @@ async def test_an_answered_reference_held_by_a_concurrent_invoice_leaves_ours_un
         session.execute(update(InvoiceRow).where(InvoiceRow.id.in_(ids)).values(environment="mock"))
 
     gw.db.call(setup)
-    assert gw.db.call(service._claim, tenant["id"], ids[1], "ours", service.CERTIFIABLE)
+    assert gw.db.call(claim, tenant["id"], ids[1], "ours", lifecycle.CERTIFIABLE)
     reference = "9606123E26000000077"
     cert = Certification(
         authority="ci-fne",
@@ -330,9 +331,7 @@ async def test_an_answered_reference_held_by_a_concurrent_invoice_leaves_ours_un
         try:
             with gw.db.sessions.begin() as session:
                 body = ReconcileRequest(action="record_reference", reference=reference)
-                service._resolve_by_hand(
-                    session, Caller(tenant["id"], "api_key:t"), tenant["id"], ids[0], body
-                )
+                resolve_by_hand(session, Caller(tenant["id"], "api_key:t"), tenant["id"], ids[0], body)
                 held.set()
                 release.wait(5)
         finally:
@@ -340,18 +339,13 @@ async def test_an_answered_reference_held_by_a_concurrent_invoice_leaves_ours_un
 
     def finish() -> None:
         try:
-            outcome = service._Outcome("certified", "certified", certification=cert)
+            outcome = Outcome("certified", "certified", certification=cert)
             row = gw.db.call(
-                service._finish,
-                gw,
-                tenant["id"],
-                ids[1],
-                "ours",
+                record_outcome,
+                gw.box,
+                Attempt(tenant["id"], ids[1], "api_key:t", "invoice.certify", lifecycle.CERTIFIABLE, "ours"),
                 outcome,
                 None,
-                "api_key:t",
-                "invoice.certify",
-                utcnow(),
                 None,
             )
             results["status"], results["detail"] = row.status, row.status_detail

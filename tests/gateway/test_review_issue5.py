@@ -22,11 +22,13 @@ from sqlalchemy import update
 
 from fiscalgate.core.errors import ConfigurationError
 from fiscalgate.gateway.api.models import IdempotencyRecord
+from fiscalgate.gateway.certification.claim import claim as _claim
 from fiscalgate.gateway.countries import normalise_country
 from fiscalgate.gateway.db import utcnow
+from fiscalgate.gateway.invoices.credit_notes import create_credit_note
+from fiscalgate.gateway.invoices.lifecycle import CERTIFIABLE
 from fiscalgate.gateway.invoices.models import InvoiceRow
 from fiscalgate.gateway.invoices.schemas import CreditNoteCreate
-from fiscalgate.gateway.invoices.service import CERTIFIABLE, _claim, create_credit_note
 from fiscalgate.gateway.tenants.service import Caller
 from fiscalgate.simkit.serve import free_port
 from tests.gateway.conftest import (
@@ -78,7 +80,7 @@ async def test_a_claim_left_by_a_crashed_process_can_be_resolved(make_app: Calla
     # A certify claimed the row, then the process died (kill -9, OOM, deploy) before writing any
     # outcome. The authority may well have certified it: FNE burns a number on every sign.
     assert gateway(first).db.call(_claim, tenant["id"], inv["id"], "dead-process", CERTIFIABLE)
-    _backdate(first, InvoiceRow, "updated_at", InvoiceRow.id == inv["id"])
+    _backdate(first, InvoiceRow, "claim_expires_at", InvoiceRow.id == inv["id"])  # its expiry has passed
 
     restarted = make_app()
     async with client(restarted, tenant["key"]) as api:
@@ -312,9 +314,9 @@ async def test_two_concurrent_full_credit_notes_credit_the_original_once(
 
 
 async def test_two_hand_recorded_references_cannot_collide(fake_app: FastAPI, database_url: str) -> None:
+    from fiscalgate.gateway.certification.by_hand import resolve_by_hand as _resolve_by_hand
     from fiscalgate.gateway.errors import Conflict
     from fiscalgate.gateway.invoices.schemas import ReconcileRequest
-    from fiscalgate.gateway.invoices.service import _resolve_by_hand
 
     tenant, api = await new_tenant(fake_app, settings={"ci-fne": FAKE_SETTINGS})
     ids = []

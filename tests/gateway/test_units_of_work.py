@@ -24,8 +24,8 @@ from fiscalgate.authorities.base import AuthoritySettings, CheckpointFn, Connect
 from fiscalgate.core.certification import Certification
 from fiscalgate.core.errors import OutcomeUnknown
 from fiscalgate.core.invoice import Invoice
+from fiscalgate.gateway.certification import certify_invoice
 from fiscalgate.gateway.invoices.models import InvoiceRow
-from fiscalgate.gateway.invoices.service import certify_invoice
 from fiscalgate.gateway.runtime import Database
 from fiscalgate.gateway.tenants.models import Tenant
 from fiscalgate.gateway.tenants.schemas import TenantCreate

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+import anyio
 import anyio.to_thread
 import httpx
 from starlette.types import ASGIApp
@@ -146,6 +147,43 @@ class SimulatorCache:
             self._apps[(tenant_id, authority)] = app
 
 
+# In-process wake-ups (queue): an enqueue wakes this process's workers at once, and a settled
+# attempt wakes the requests waiting for that invoice. Other processes poll, so a lost signal only
+# costs latency, never work. Used from the event loop only.
+class QueueSignals:
+    def __init__(self) -> None:
+        self._work: list[anyio.Event] = []
+        self._settled: dict[str, list[anyio.Event]] = {}
+
+    def wake(self) -> None:
+        waiting, self._work = self._work, []
+        for event in waiting:
+            event.set()
+
+    async def wait_for_work(self, seconds: float) -> None:
+        event = anyio.Event()
+        self._work.append(event)
+        with anyio.move_on_after(seconds):
+            await event.wait()
+
+    def settled(self, invoice_id: str) -> None:
+        for event in self._settled.pop(invoice_id, []):
+            event.set()
+
+    async def wait_settled(self, invoice_id: str, seconds: float) -> None:
+        event = anyio.Event()
+        self._settled.setdefault(invoice_id, []).append(event)
+        try:
+            with anyio.move_on_after(seconds):
+                await event.wait()
+        finally:
+            waiting = self._settled.get(invoice_id)
+            if waiting and event in waiting:
+                waiting.remove(event)
+                if not waiting:
+                    del self._settled[invoice_id]
+
+
 @dataclass
 class Gateway:
     db: Database
@@ -156,6 +194,9 @@ class Gateway:
     # Where clients reach this gateway (`normalise_public_url` form); None when unknown (the app
     # used in-process), in which case mock calls go to the drivers' placeholder hosts as before.
     public_url: str | None = None
+    # This process's id once it beats (queue/healing.py); claims it makes carry it.
+    process_id: str | None = None
+    queue: QueueSignals = field(default_factory=QueueSignals)
     _tls: ssl.SSLContext | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:

@@ -18,6 +18,7 @@ from fiscalgate.authorities import descriptor, descriptors
 from fiscalgate.authorities.base import Environment
 from fiscalgate.gateway.api.app import ADMIN_TOKEN_ENV, create_app
 from fiscalgate.gateway.db import DEFAULT_DATABASE_URL, migrate, utcnow
+from fiscalgate.gateway.queue.worker import DEFAULT_CONCURRENCY
 from fiscalgate.gateway.runtime import PUBLIC_URL_ENV, Gateway
 from fiscalgate.gateway.settings.models import AuthorityConfig
 from fiscalgate.gateway.settings.service import save_settings
@@ -130,7 +131,9 @@ def demo_console_accounts(gw: Gateway, tenant_id: str, base: str) -> str:
     )
 
 
-def serve(host: str, port: int, database_url: str | None, demo: bool) -> None:
+def serve(
+    host: str, port: int, database_url: str | None, demo: bool, workers: int = DEFAULT_CONCURRENCY
+) -> None:
     url = database_url or os.environ.get("FISCALGATE_DATABASE_URL") or DEFAULT_DATABASE_URL
     migrate(url)
     token = os.environ.get(ADMIN_TOKEN_ENV)
@@ -140,7 +143,7 @@ def serve(host: str, port: int, database_url: str | None, demo: bool) -> None:
     base = f"http://{shown}:{port}"
     # Mock QR / verification URLs point under the public URL (see api/mock_pages.py).
     public = os.environ.get(PUBLIC_URL_ENV) or base
-    app = create_app(url, admin_token=token, run_migrations=False, public_url=public)
+    app = create_app(url, admin_token=token, run_migrations=False, public_url=public, workers=workers)
     gw: Gateway = app.state.gateway
     click.echo(f"fiscalgate gateway on {base}  (docs: {base}/docs, database: {gw.db.engine.url!r})")
     if gw.public_url != base:

@@ -41,6 +41,7 @@ from fiscalgate.gateway.errors import (
 from fiscalgate.gateway.invoices.router import router as invoices_router
 from fiscalgate.gateway.metrics import router as metrics_router
 from fiscalgate.gateway.printing.router import router as printing_router
+from fiscalgate.gateway.queue.worker import run_background
 from fiscalgate.gateway.runtime import PUBLIC_URL_ENV, Database, Gateway, normalise_public_url
 from fiscalgate.gateway.settings.router import router as settings_router
 from fiscalgate.gateway.stickers.router import router as stickers_router
@@ -84,11 +85,16 @@ def create_app(
     run_migrations: bool = True,
     public_url: str | None = None,
     guard: GuardSettings | None = None,
+    workers: int | None = None,
 ) -> FastAPI:
     """Build the gateway. The schema is brought up to date here (Alembic) unless told otherwise.
 
     `public_url` (else `FISCALGATE_PUBLIC_URL`): where clients reach the gateway; with it, mock
-    certifications carry QR / verification URLs served by the gateway under `/mock/...`."""
+    certifications carry QR / verification URLs served by the gateway under `/mock/...`.
+
+    `workers`: run this process's heartbeat and crash healing while the app runs (its lifespan),
+    with an embedded queue worker of that concurrency (0: heartbeat only, the queue is worked by
+    `fiscalgate worker` processes). None (the default for an app built in-process): neither."""
     url = database_url or os.environ.get("FISCALGATE_DATABASE_URL") or DEFAULT_DATABASE_URL
     public = public_url or os.environ.get(PUBLIC_URL_ENV)
     var = Path(var_dir)
@@ -106,7 +112,11 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         async with background_dispatcher(gw):  # webhook deliveries
-            yield
+            if workers is None:
+                yield
+            else:
+                async with run_background(gw, "serve", concurrency=workers):
+                    yield
         gw.db.dispose()
 
     app = FastAPI(

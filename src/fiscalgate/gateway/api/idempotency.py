@@ -11,7 +11,8 @@ between concurrent duplicates).
   the request goes on to the app, which answers 401.
 - Answers that say "not now" rather than "here is the result" are not stored, so the same key can
   be retried: 401/403, 409 (in progress, claimed elsewhere), 429 and 5xx.
-- A key whose first request never finished (the process died) is taken over after `LEASE`.
+- A key whose first request never finished is taken over once the process that held it is dead
+  (its heartbeat stopped, see queue/healing.py), or after `LEASE` when no process was recorded.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from datetime import timedelta
 from typing import Any
 
 import anyio
-from sqlalchemy import delete, select
+from sqlalchemy import String, delete, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from starlette.datastructures import Headers
@@ -31,6 +32,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fiscalgate.core.errors import GatewayError
 from fiscalgate.gateway.api.models import IdempotencyRecord
+from fiscalgate.gateway.certification.claim import DEAD_AFTER
 from fiscalgate.gateway.db import utcnow
 from fiscalgate.gateway.errors import Conflict, InvalidRequest, error_body
 from fiscalgate.gateway.runtime import Gateway
@@ -45,10 +47,18 @@ NOT_STORED = frozenset({401, 403, 409, 429})
 REPLAYED_HEADER_PREFIX = b"fiscalgate-"
 
 
-def _claim(session: Session, scope: str, key: str, request_hash: str, method: str, path: str) -> None:
+def _claim(
+    session: Session, scope: str, key: str, request_hash: str, method: str, path: str, holder: str | None
+) -> None:
     session.add(
         IdempotencyRecord(
-            scope=scope, key=key, request_hash=request_hash, method=method, path=path, created_at=utcnow()
+            scope=scope,
+            key=key,
+            request_hash=request_hash,
+            method=method,
+            path=path,
+            holder=holder,
+            created_at=utcnow(),
         )
     )
     session.flush()
@@ -77,14 +87,21 @@ def _release(session: Session, scope: str, key: str) -> None:
 
 
 def _take_over_abandoned(session: Session, scope: str, key: str) -> bool:
-    """Delete a claim whose request never finished within LEASE (its process died); the row count
-    says whether this caller is the one that removed it."""
+    """Delete a claim whose request never finished because its process died (its heartbeat
+    stopped), or within LEASE; the row count says whether this caller is the one that removed it."""
+    now = utcnow()
+    dead = text(
+        "SELECT id FROM gateway_processes WHERE stopped_at IS NOT NULL OR heartbeat_at < :dead_before"
+    ).bindparams(dead_before=now - timedelta(seconds=DEAD_AFTER))
     result = session.execute(
         delete(IdempotencyRecord).where(
             IdempotencyRecord.scope == scope,
             IdempotencyRecord.key == key,
             IdempotencyRecord.response_status.is_(None),
-            IdempotencyRecord.created_at < utcnow() - LEASE,
+            or_(
+                IdempotencyRecord.created_at < now - LEASE,
+                IdempotencyRecord.holder.in_(dead.columns(id=String)),
+            ),
         )
     )
     return bool(getattr(result, "rowcount", 0))
@@ -197,7 +214,7 @@ class IdempotencyMiddleware:
         """Claim the key (None), or return the row that already holds it."""
         for _ in range(2):
             try:
-                await gw.db.run(_claim, who, key, digest, "POST", path)
+                await gw.db.run(_claim, who, key, digest, "POST", path, gw.process_id)
                 return None
             except IntegrityError:
                 row = await gw.db.run(_existing, who, key)

@@ -26,4 +26,6 @@ class IdempotencyRecord(Base):
     response_body: Mapped[Any] = mapped_column(JSON, nullable=True)
     # The gateway's own headers of the stored answer (`Fiscalgate-*`), replayed with it.
     response_headers: Mapped[dict[str, str] | None] = mapped_column(JSON, nullable=True)
+    # The process serving the first request (queue/healing.py): dead holder, released key.
+    holder: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -43,12 +43,15 @@ def has_queue() -> bool:
     return _enqueue_function() is not None
 
 
-def enqueue(session: Session, tenant_id: str, invoice_ids: Iterable[str]) -> list[str]:
+def enqueue(
+    session: Session, tenant_id: str, invoice_ids: Iterable[str], *, worked: bool = True
+) -> list[str]:
     """Queue each invoice in the caller's transaction; returns those left to the interim runner
-    (all of them when there is no queue)."""
+    (all of them when there is no queue, or when no queue worker serves this gateway: `worked`
+    is False for an app built in-process without `workers`, see api/app.py)."""
     fn = _enqueue_function()
     ids = list(invoice_ids)
-    if fn is None:
+    if fn is None or not worked:
         return ids
     for invoice_id in ids:
         fn(session, tenant_id, invoice_id, action="certify")
@@ -127,8 +130,8 @@ async def certify_now(
 ) -> None:
     """The interim runner: certify each invoice, within the limits; retry what is retryable a few
     times; reconcile an unknown outcome where the authority has a look-up (never resend it)."""
+    from fiscalgate.gateway.certification import certify_invoice, reconcile_invoice
     from fiscalgate.gateway.invoices.schemas import ReconcileRequest
-    from fiscalgate.gateway.invoices.service import certify_invoice, reconcile_invoice
 
     limits = limits or interim_limits()
     slots = anyio.Semaphore(INTERIM_CONCURRENCY)

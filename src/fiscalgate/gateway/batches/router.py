@@ -23,6 +23,7 @@ async def submit_batch(
     when `certify` is true. Follow them with `GET /v1/batches/{id}`."""
     tenant_id = tenant_id_of(who)
     out, leftover = await gw.db.run(lambda s: service.submit_batch(s, gw, who, tenant_id, body))
+    gw.queue.wake()  # this process's worker, if any, takes the queued ones at once
     if leftover:
         # Interim, until the durable queue exists: certify them here, after the commit.
         tasks: set[asyncio.Task[None]] = request.app.state.__dict__.setdefault("batch_tasks", set())
@@ -38,4 +39,5 @@ async def get_batch(
 ) -> BatchOut:
     """Progress counts and every item's outcome; `status: done` once every invoice is final
     (certified, rejected) or waits for a person (unknown, failed)."""
-    return await gw.db.read(lambda s: service.batch_out(s, tenant_id_of(who), batch_id))
+    interim = gw.process_id is None  # no queue worker here: the interim runner certifies
+    return await gw.db.read(lambda s: service.batch_out(s, tenant_id_of(who), batch_id, interim=interim))

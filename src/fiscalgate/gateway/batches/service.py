@@ -29,7 +29,7 @@ from fiscalgate.gateway.batches.queueing import enqueue, has_queue
 from fiscalgate.gateway.batches.schemas import BatchCounts, BatchCreate, BatchInvoice, BatchItemOut, BatchOut
 from fiscalgate.gateway.db import utcnow
 from fiscalgate.gateway.errors import Conflict, InvalidRequest, InvoiceOperationError, NotFound
-from fiscalgate.gateway.invoices import service as invoices
+from fiscalgate.gateway.invoices import editing as invoices
 from fiscalgate.gateway.invoices.models import InvoiceRow
 from fiscalgate.gateway.invoices.schemas import InvoiceCreate
 from fiscalgate.gateway.runtime import Gateway
@@ -196,9 +196,9 @@ def submit_batch(
     session.add_all(items)
     batch.accepted = sum(1 for i in items if i.outcome == "accepted")
     batch.refused = len(items) - batch.accepted
-    leftover = enqueue(session, tenant_id, dict.fromkeys(to_certify))
+    leftover = enqueue(session, tenant_id, dict.fromkeys(to_certify), worked=gw.process_id is not None)
     session.flush()
-    return batch_out(session, tenant_id, batch.id), leftover
+    return batch_out(session, tenant_id, batch.id, interim=bool(leftover) or None), leftover
 
 
 _ITEMS = (
@@ -214,7 +214,9 @@ _ITEMS = (
 )
 
 
-def batch_out(session: Session, tenant_id: str, batch_id: str) -> BatchOut:
+def batch_out(session: Session, tenant_id: str, batch_id: str, *, interim: bool | None = None) -> BatchOut:
+    """`interim`: the interim runner (not the durable queue) certifies this gateway's batches;
+    by default, when there is no queue module. A gateway without a queue worker passes True."""
     batch = session.get(BatchRow, batch_id)
     if batch is None or batch.tenant_id != tenant_id:
         raise NotFound(f"no batch {batch_id}", code="batch.not_found")
@@ -223,7 +225,7 @@ def batch_out(session: Session, tenant_id: str, batch_id: str) -> BatchOut:
     counts = dict.fromkeys(
         ("certified", "rejected", "failed", "unknown", "in_progress", "waiting", "final"), 0
     )
-    interim = not has_queue()
+    interim = not has_queue() if interim is None else interim
     for item, status, detail, reference, inv_error in rows:
         error = item.error
         if item.outcome == "accepted" and status is not None:

@@ -14,6 +14,7 @@ from sqlalchemy import String, cast, func, or_, select
 from sqlalchemy.orm import Session
 
 from fiscalgate.core.errors import ConfigurationError, GatewayError, InvoiceError
+from fiscalgate.gateway import certification
 from fiscalgate.gateway.audit import service as audit_service
 from fiscalgate.gateway.audit.models import AuditEntry
 from fiscalgate.gateway.audit.replay import replay_entry
@@ -22,7 +23,7 @@ from fiscalgate.gateway.audit.schemas import AuditFilter, AuditOut, ReplayOut
 from fiscalgate.gateway.audit.service import record_event
 from fiscalgate.gateway.authorities import available_authorities, codes, modules
 from fiscalgate.gateway.countries import country_name
-from fiscalgate.gateway.invoices import service as invoice_service
+from fiscalgate.gateway.invoices import credit_notes, editing, queries
 from fiscalgate.gateway.invoices.models import InvoiceRow
 from fiscalgate.gateway.invoices.schemas import CreditNoteCreate, InvoiceCreate, InvoiceOut, ReconcileRequest
 from fiscalgate.gateway.runtime import Gateway
@@ -245,9 +246,9 @@ async def test_connection(gw: Gateway, tenant_id: str, authority: str) -> dict[s
 def dry_run(session: Session, gw: Gateway, tenant_id: str, invoice_id: str) -> dict[str, Any]:
     """Validate the invoice with the tenant's settings and build the authority's payload; nothing is
     sent. Returns {"problems": [...], "payload": {...} | None}."""
-    row = invoice_service.get_invoice(session, tenant_id, invoice_id)
+    row = queries.get_invoice(session, tenant_id, invoice_id)
     driver, s = settings_service.load_tenant_settings(session, gw, tenant_id, row.authority)
-    invoice = invoice_service._parse(row.document)
+    invoice = editing.parse_body(row.document)
     problems = driver.validate(invoice, s)
     if problems:
         return {
@@ -306,7 +307,7 @@ def search_invoices(session: Session, tenant_id: str, f: InvoiceQuery) -> tuple[
 
 def invoice(session: Session, tenant_id: str, invoice_id: str) -> InvoiceOut:
     """404 (invoice.not_found) for another tenant's invoice, as on the API."""
-    return invoice_service.invoice_out(invoice_service.get_invoice(session, tenant_id, invoice_id))
+    return queries.invoice_out(queries.get_invoice(session, tenant_id, invoice_id))
 
 
 def credit_notes_of(session: Session, tenant_id: str, invoice_id: str) -> list[InvoiceRow]:
@@ -323,40 +324,34 @@ def credit_notes_of(session: Session, tenant_id: str, invoice_id: str) -> list[I
 
 
 def credited_so_far(session: Session, invoice_id: str) -> Mapping[int, Any]:
-    return invoice_service._credited_so_far(session, invoice_id)
+    return credit_notes.credited_so_far(session, invoice_id)
 
 
 def create_invoice(
     session: Session, gw: Gateway, who: Caller, tenant_id: str, body: InvoiceCreate
 ) -> InvoiceOut:
-    return invoice_service.invoice_out(invoice_service.create_invoice(session, gw, who, tenant_id, body))
+    return queries.invoice_out(editing.create_invoice(session, gw, who, tenant_id, body))
 
 
 def approve(session: Session, gw: Gateway, who: Caller, tenant_id: str, invoice_id: str) -> InvoiceOut:
-    return invoice_service.invoice_out(
-        invoice_service.approve_invoice(session, gw, who, tenant_id, invoice_id)
-    )
+    return queries.invoice_out(editing.approve_invoice(session, gw, who, tenant_id, invoice_id))
 
 
 async def certify(gw: Gateway, who: Caller, tenant_id: str, invoice_id: str) -> InvoiceOut:
-    row, _fresh = await invoice_service.certify_invoice(gw, who, tenant_id, invoice_id)
-    return invoice_service.invoice_out(row)
+    row, _fresh = await certification.certify_invoice(gw, who, tenant_id, invoice_id)
+    return queries.invoice_out(row)
 
 
 async def reconcile(
     gw: Gateway, who: Caller, tenant_id: str, invoice_id: str, body: ReconcileRequest
 ) -> InvoiceOut:
-    return invoice_service.invoice_out(
-        await invoice_service.reconcile_invoice(gw, who, tenant_id, invoice_id, body)
-    )
+    return queries.invoice_out(await certification.reconcile_invoice(gw, who, tenant_id, invoice_id, body))
 
 
 def credit_note(
     session: Session, who: Caller, tenant_id: str, invoice_id: str, body: CreditNoteCreate
 ) -> InvoiceOut:
-    return invoice_service.invoice_out(
-        invoice_service.create_credit_note(session, who, tenant_id, invoice_id, body)
-    )
+    return queries.invoice_out(credit_notes.create_credit_note(session, who, tenant_id, invoice_id, body))
 
 
 # --- dashboard ---------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from fiscalgate.gateway.db import Base, UTCDateTime, new_id, utcnow
 
-STATUSES = ("draft", "approved", "submitting", "certified", "rejected", "unknown", "failed")
+STATUSES = ("draft", "approved", "queued", "submitting", "certified", "rejected", "unknown", "failed")
 
 
 class InvoiceRow(Base):
@@ -27,7 +27,7 @@ class InvoiceRow(Base):
         # numbers on its own, so equal references there are not duplicates.
         UniqueConstraint("tenant_id", "authority", "environment", "reference", name="uq_invoice_reference"),
         CheckConstraint(
-            "status IN ('draft','approved','submitting','certified','rejected','unknown','failed')",
+            "status IN ('draft','approved','queued','submitting','certified','rejected','unknown','failed')",
             name="ck_invoice_status",
         ),
         CheckConstraint(
@@ -64,5 +64,8 @@ class InvoiceRow(Base):
     status_detail: Mapped[str | None] = mapped_column(Text, nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     claim_token: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    # Who holds the claim (a process id, see queue/healing.py) and until when.
+    claim_holder: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    claim_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

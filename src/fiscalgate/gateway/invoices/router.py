@@ -1,12 +1,14 @@
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
+from fastapi.responses import JSONResponse
 
+from fiscalgate.gateway import certification
 from fiscalgate.gateway.api.auth import gateway, tenant_caller, tenant_id_of
 from fiscalgate.gateway.errors import Conflict, InvoiceOperationError
-from fiscalgate.gateway.invoices import service
+from fiscalgate.gateway.invoices import credit_notes, editing, queries
 from fiscalgate.gateway.invoices.models import InvoiceRow
 from fiscalgate.gateway.invoices.schemas import (
     CreditNoteCreate,
@@ -16,20 +18,68 @@ from fiscalgate.gateway.invoices.schemas import (
     InvoiceUpdate,
     ReconcileRequest,
 )
+from fiscalgate.gateway.queue.waiting import certify_queued
 from fiscalgate.gateway.runtime import Gateway
 from fiscalgate.gateway.tenants.service import Caller
 
 router = APIRouter(prefix="/v1/invoices", tags=["invoices"])
 
+Wait = Annotated[
+    float | None,
+    Query(
+        ge=0,
+        le=60,
+        description=(
+            "Certify through the queue and wait at most this many seconds for the outcome: 0 answers "
+            "at once (202, status `queued`); the answer is 200 once the queue is done with the invoice "
+            "(certified, rejected, failed, or unknown waiting for a person), else 202 with its current "
+            "status. Omitted: certify synchronously, as before."
+        ),
+    ),
+]
+QUEUED: dict[int | str, dict[str, Any]] = {
+    202: {"model": InvoiceOut, "description": "Queued (or still in the queue after `wait`)"}
+}
 
-@router.post("", status_code=201)
+
+async def _certify(
+    gw: Gateway, who: Caller, invoice_id: str, wait: float | None, response: Response, created: bool = False
+) -> InvoiceOut | JSONResponse:
+    """The certification that follows a certify / approve / create call: synchronous without
+    `wait`, through the queue with it."""
+    tenant_id = tenant_id_of(who)
+    if wait is None:
+        row, fresh = await certification.certify_invoice(gw, who, tenant_id, invoice_id)
+        _refuse_unless_settled(row)
+        if not fresh:
+            response.headers["Fiscalgate-Already-Certified"] = "true"
+        if created:
+            response.status_code = 201
+        return queries.invoice_out(row)
+    out, settled, fresh = await certify_queued(gw, who, tenant_id, invoice_id, wait)
+    if settled and out.status == "unknown":  # done with, and waiting for a person: not a 2xx
+        raise _unknown(out.id, out.status_detail)
+    headers = {} if fresh else {"Fiscalgate-Already-Certified": "true"}
+    status = (201 if created else 200) if settled else 202
+    return JSONResponse(out.model_dump(mode="json"), status_code=status, headers=headers)
+
+
+@router.post("", status_code=201, responses=QUEUED)
 async def create_invoice(
-    body: InvoiceCreate, who: Caller = Depends(tenant_caller), gw: Gateway = Depends(gateway)
+    body: InvoiceCreate,
+    response: Response,
+    wait: Wait = None,
+    who: Caller = Depends(tenant_caller),
+    gw: Gateway = Depends(gateway),
 ) -> InvoiceOut:
-    """Create an invoice from the neutral format (every problem reported with its field path)."""
-    return await gw.db.run(
-        lambda s: service.invoice_out(service.create_invoice(s, gw, who, tenant_id_of(who), body))
+    """Create an invoice from the neutral format (every problem reported with its field path);
+    with `certify: true`, approve and certify it too (see `wait`)."""
+    out = await gw.db.run(
+        lambda s: queries.invoice_out(editing.create_invoice(s, gw, who, tenant_id_of(who), body))
     )
+    if not body.certify:
+        return out
+    return await _certify(gw, who, out.id, wait, response, created=True)  # type: ignore[return-value]
 
 
 @router.get("")
@@ -37,7 +87,7 @@ async def list_invoices(
     f: Annotated[InvoiceFilter, Query()], who: Caller = Depends(tenant_caller), gw: Gateway = Depends(gateway)
 ) -> list[InvoiceOut]:
     return await gw.db.read(
-        lambda s: [service.invoice_out(r) for r in service.list_invoices(s, tenant_id_of(who), f)]
+        lambda s: [queries.invoice_out(r) for r in queries.list_invoices(s, tenant_id_of(who), f)]
     )
 
 
@@ -46,7 +96,7 @@ async def get_invoice(
     invoice_id: str, who: Caller = Depends(tenant_caller), gw: Gateway = Depends(gateway)
 ) -> InvoiceOut:
     return await gw.db.read(
-        lambda s: service.invoice_out(service.get_invoice(s, tenant_id_of(who), invoice_id))
+        lambda s: queries.invoice_out(queries.get_invoice(s, tenant_id_of(who), invoice_id))
     )
 
 
@@ -56,8 +106,8 @@ async def update_invoice(
 ) -> InvoiceOut:
     """Replace the invoice (draft, approved, rejected or failed only); it goes back to draft."""
     return await gw.db.run(
-        lambda s: service.invoice_out(
-            service.update_invoice(s, who, tenant_id_of(who), invoice_id, body.invoice)
+        lambda s: queries.invoice_out(
+            editing.update_invoice(s, who, tenant_id_of(who), invoice_id, body.invoice)
         )
     )
 
@@ -66,29 +116,37 @@ async def update_invoice(
 async def delete_invoice(
     invoice_id: str, who: Caller = Depends(tenant_caller), gw: Gateway = Depends(gateway)
 ) -> None:
-    await gw.db.run(service.delete_invoice, who, tenant_id_of(who), invoice_id)
+    await gw.db.run(editing.delete_invoice, who, tenant_id_of(who), invoice_id)
 
 
-@router.post("/{invoice_id}/approve")
+@router.post("/{invoice_id}/approve", responses=QUEUED)
 async def approve_invoice(
-    invoice_id: str, who: Caller = Depends(tenant_caller), gw: Gateway = Depends(gateway)
+    invoice_id: str,
+    response: Response,
+    certify: Annotated[bool, Query(description="Certify it once approved (see `wait`)")] = False,
+    wait: Wait = None,
+    who: Caller = Depends(tenant_caller),
+    gw: Gateway = Depends(gateway),
 ) -> InvoiceOut:
-    return await gw.db.run(
-        lambda s: service.invoice_out(service.approve_invoice(s, gw, who, tenant_id_of(who), invoice_id))
+    out = await gw.db.run(
+        lambda s: queries.invoice_out(editing.approve_invoice(s, gw, who, tenant_id_of(who), invoice_id))
     )
+    if not certify:
+        return out
+    return await _certify(gw, who, invoice_id, wait, response)  # type: ignore[return-value]
 
 
-@router.post("/{invoice_id}/certify")
+@router.post("/{invoice_id}/certify", responses=QUEUED)
 async def certify_invoice(
-    invoice_id: str, response: Response, who: Caller = Depends(tenant_caller), gw: Gateway = Depends(gateway)
+    invoice_id: str,
+    response: Response,
+    wait: Wait = None,
+    who: Caller = Depends(tenant_caller),
+    gw: Gateway = Depends(gateway),
 ) -> InvoiceOut:
     """Certify with the tenant's authority settings. Certifying a certified invoice sends nothing
     and returns the stored certification (header `Fiscalgate-Already-Certified: true`)."""
-    row, fresh = await service.certify_invoice(gw, who, tenant_id_of(who), invoice_id)
-    _refuse_unless_settled(row)
-    if not fresh:
-        response.headers["Fiscalgate-Already-Certified"] = "true"
-    return service.invoice_out(row)
+    return await _certify(gw, who, invoice_id, wait, response)  # type: ignore[return-value]
 
 
 @router.post("/{invoice_id}/credit-notes", status_code=201)
@@ -100,7 +158,9 @@ async def create_credit_note(
 ) -> InvoiceOut:
     """A credit note against a certified invoice: full (no `lines`) or partial."""
     return await gw.db.run(
-        lambda s: service.invoice_out(service.create_credit_note(s, who, tenant_id_of(who), invoice_id, body))
+        lambda s: queries.invoice_out(
+            credit_notes.create_credit_note(s, who, tenant_id_of(who), invoice_id, body)
+        )
     )
 
 
@@ -113,21 +173,25 @@ async def reconcile_invoice(
 ) -> InvoiceOut:
     """Resolve an `unknown` invoice (see the action descriptions); no body = `confirm`."""
     request = body or ReconcileRequest()
-    row = await service.reconcile_invoice(gw, who, tenant_id_of(who), invoice_id, request)
+    row = await certification.reconcile_invoice(gw, who, tenant_id_of(who), invoice_id, request)
     _refuse_unless_settled(row)
-    return service.invoice_out(row)
+    return queries.invoice_out(row)
 
 
 def _refuse_unless_settled(row: InvoiceRow) -> None:
     """A 2xx says the outcome is known: an invoice left `unknown` (an authority answer that could
     not be recorded, a reconcile that could not tell) is a 409 naming the invoice and why."""
     if row.status == "unknown":
-        raise InvoiceOperationError(
-            Conflict(
-                f"invoice {row.id} is still unknown: {row.status_detail}; reconcile it (or resolve it by "
-                "hand: record_reference / not_certified)",
-                code="invoice.unknown",
-            ),
-            row.id,
-            row.status,
-        )
+        raise _unknown(row.id, row.status_detail)
+
+
+def _unknown(invoice_id: str, detail: str | None) -> InvoiceOperationError:
+    return InvoiceOperationError(
+        Conflict(
+            f"invoice {invoice_id} is still unknown: {detail}; reconcile it (or resolve it by "
+            "hand: record_reference / not_certified)",
+            code="invoice.unknown",
+        ),
+        invoice_id,
+        "unknown",
+    )

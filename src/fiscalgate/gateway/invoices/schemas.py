@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 from fiscalgate.gateway.api.neutral_schema import MODEL_MARK
 from fiscalgate.gateway.db import MAX_OFFSET, FromBound, StoredDatetime, UntilBound
 
-Status = Literal["draft", "approved", "submitting", "certified", "rejected", "unknown", "failed"]
+Status = Literal["draft", "approved", "queued", "submitting", "certified", "rejected", "unknown", "failed"]
 
 
 # Read as plain objects (parse_invoice reports every problem with its field), documented as the
@@ -47,6 +47,10 @@ class InvoiceCreate(_In):
     )
     invoice: NeutralInvoice = Field(description="The neutral invoice (fiscalgate.core.invoice.Invoice)")
     approve: bool = Field(default=False, description="Create it already approved (skip the approve call)")
+    certify: bool = Field(
+        default=False,
+        description="Approve and certify it at once (synchronously, or through the queue with `?wait=`)",
+    )
 
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"authority": "ci-fne", "invoice": EXAMPLE_INVOICE, "approve": True}]}

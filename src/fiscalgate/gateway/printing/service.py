@@ -22,7 +22,7 @@ from fiscalgate.gateway.audit.models import AuditEntry
 from fiscalgate.gateway.audit.service import record_event
 from fiscalgate.gateway.db import utcnow
 from fiscalgate.gateway.invoices.models import InvoiceRow
-from fiscalgate.gateway.invoices.service import get_invoice
+from fiscalgate.gateway.invoices.queries import get_invoice
 from fiscalgate.gateway.runtime import Database
 from fiscalgate.gateway.tenants.profile import find_profile
 from fiscalgate.gateway.tenants.service import Caller
