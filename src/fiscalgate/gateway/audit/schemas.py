@@ -9,7 +9,16 @@ from fiscalgate.gateway.db import MAX_OFFSET, FromBound, UntilBound
 
 # The kinds of audit entries the gateway writes (a new kind is added here, or filtering by it is
 # refused like a misspelt one).
-KINDS = ("authority_call", "settings_change", "lifecycle", "tenant", "invoice", "user", "authority")
+KINDS = (
+    "authority_call",
+    "settings_change",
+    "lifecycle",
+    "tenant",
+    "invoice",
+    "user",
+    "authority",
+    "webhook",
+)
 
 
 class AuditFilter(BaseModel):
