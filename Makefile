@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/fiscalgate serve --demo
+	FISCALGATE_ALLOW_PRIVATE_URLS=1 $(BIN)/fiscalgate serve --demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -21,7 +21,7 @@ import ipaddress
 import os
 from urllib.parse import urlsplit
 
-from fiscalgate.core.errors import ConfigurationError
+from fiscalgate.core.errors import ConfigurationError, Problem
 
 ALLOW_PRIVATE_ENV = "FISCALGATE_ALLOW_PRIVATE_URLS"
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -134,6 +134,14 @@ def check_host(host: str, *, allow_private: bool) -> IPAddress | None:
     return None
 
 
+def check_settings_urls(values: dict[str, object], *, allow_private: bool) -> None:
+    """Save-time check of every URL-valued setting (`base_url`, `production_url`, and any other
+    string that names a host: a path given as an absolute URL replaces the base URL in httpx)."""
+    for name, value in values.items():
+        if isinstance(value, str) and ("://" in value or value.strip().startswith("//")):
+            check_url(value, field=name, allow_private=allow_private)
+
+
 def check_url(url: str, *, field: str, allow_private: bool) -> None:
     """Save-time check of a URL given by a tenant (DNS is checked again at call time)."""
     try:
@@ -145,4 +153,6 @@ def check_url(url: str, *, field: str, allow_private: bool) -> None:
     try:
         check_host(host, allow_private=allow_private)
     except UrlNotAllowed as exc:
-        raise UrlNotAllowed(f"{field}: {exc.message}") from None
+        raise UrlNotAllowed(
+            f"{field}: {exc.message}", problems=[Problem(field, "url_not_public", exc.message)]
+        ) from None

@@ -114,9 +114,10 @@ def curl_example(base: str, key: str) -> str:
     return "\n".join(lines)
 
 
-def serve(host: str, port: int, database_url: str | None, demo: bool) -> None:
+def serve(host: str, port: int, database_url: str | None, demo: bool, run_migrations: bool = True) -> None:
     url = database_url or os.environ.get("FISCALGATE_DATABASE_URL") or DEFAULT_DATABASE_URL
-    migrate(url)
+    if run_migrations:
+        migrate(url)
     token = os.environ.get(ADMIN_TOKEN_ENV)
     generated = token is None
     token = token or secrets.token_urlsafe(32)

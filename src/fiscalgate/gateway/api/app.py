@@ -17,9 +17,11 @@ from sqlalchemy import text
 from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp
 
 from fiscalgate.core.errors import GatewayError, Problem
 from fiscalgate.gateway.api.guard import GuardSettings, RequestGuard
+from fiscalgate.gateway.api.headers import SecurityHeaders
 from fiscalgate.gateway.api.idempotency import IdempotencyMiddleware
 from fiscalgate.gateway.api.mock_pages import router as mock_pages_router
 from fiscalgate.gateway.api.openapi import document_errors
@@ -35,6 +37,7 @@ from fiscalgate.gateway.errors import (
     http_status_for,
 )
 from fiscalgate.gateway.invoices.router import router as invoices_router
+from fiscalgate.gateway.netpolicy import private_urls_allowed
 from fiscalgate.gateway.runtime import PUBLIC_URL_ENV, Database, Gateway, normalise_public_url
 from fiscalgate.gateway.settings.router import router as settings_router
 from fiscalgate.gateway.tenants.router import admin as admin_router
@@ -60,6 +63,16 @@ class _Unhandled(ApiError):
     default_code = "http.error"
 
 
+class GatewayApp(FastAPI):
+    """FastAPI with the security headers outside everything, so that 500s carry them too
+    (Starlette's error middleware answers from outside the user middleware)."""
+
+    https_public_url = False
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return SecurityHeaders(super().build_middleware_stack(), https_public_url=self.https_public_url)
+
+
 def create_app(
     database_url: str | None = None,
     *,
@@ -70,6 +83,7 @@ def create_app(
     run_migrations: bool = True,
     public_url: str | None = None,
     guard: GuardSettings | None = None,
+    allow_private_urls: bool | None = None,
 ) -> FastAPI:
     """Build the gateway. The schema is brought up to date here (Alembic) unless told otherwise.
 
@@ -87,6 +101,7 @@ def create_app(
         admin_token=token,
         driver_lookup=driver_lookup or default_lookup,
         public_url=normalise_public_url(public) if public else None,
+        allow_private_urls=private_urls_allowed() if allow_private_urls is None else allow_private_urls,
     )
 
     @asynccontextmanager
@@ -94,13 +109,14 @@ def create_app(
         yield
         gw.db.dispose()
 
-    app = FastAPI(
+    app = GatewayApp(
         title="fiscalgate",
         summary="Certify invoices with FNE (Côte d'Ivoire), e-MECeF (Bénin) and SFEC (Congo)",
         version="0.1.0",
         lifespan=lifespan,
     )
     app.state.gateway = gw
+    app.https_public_url = (gw.public_url or "").startswith("https://")
 
     @app.exception_handler(InvoiceOperationError)
     async def _on_invoice_failure(_request: Request, exc: InvoiceOperationError) -> JSONResponse:

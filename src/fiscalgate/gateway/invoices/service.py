@@ -42,6 +42,7 @@ from fiscalgate.core.errors import (
 )
 from fiscalgate.core.invoice import Invoice, InvoiceKind, parse_invoice
 from fiscalgate.core.masking import mask_mapping, mask_text
+from fiscalgate.gateway import chain
 from fiscalgate.gateway.audit.service import record_calls, record_event
 from fiscalgate.gateway.audit.transport import RecordingTransport
 from fiscalgate.gateway.authorities import authority_code, available_authorities
@@ -904,6 +905,8 @@ def _finish(
             event=event,
             started_at=started_at,
         )
+    if row is not None and row.status == "certified":
+        chain.append_certified(session, tenant_id, invoice_id)  # tamper evidence (issue 14)
     if row is None:
         # Our claim was declared abandoned (CLAIM_LEASE) and the invoice resolved since. The
         # outcome is not written over that, but this transaction still commits the calls' audit
@@ -1169,6 +1172,8 @@ def _resolve_by_hand(
         raise _reference_taken(body.reference or "", "another invoice") from None
     if not moved:
         raise _refuse(get_invoice(session, tenant_id, invoice_id), "reconcile")
+    if body.action == "record_reference":
+        chain.append_certified(session, tenant_id, invoice_id)  # tamper evidence (issue 14)
     row = get_invoice(session, tenant_id, invoice_id)
     _event(session, row, caller.trigger, f"invoice.reconcile.{body.action}", {"note": body.note})
     return row

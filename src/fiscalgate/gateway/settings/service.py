@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from fiscalgate.authorities.base import AuthorityDriver, AuthoritySettings
 from fiscalgate.core.errors import ConfigurationError, Problem
 from fiscalgate.core.masking import mask_mapping, mask_secret
+from fiscalgate.gateway import netpolicy
 from fiscalgate.gateway.audit.service import record_event
 from fiscalgate.gateway.authorities import available_authorities
 from fiscalgate.gateway.db import utcnow
@@ -163,6 +164,8 @@ def save_settings(
         merged[key] = value
     settings = driver.parse_settings(merged)
     driver.base_url(settings)  # the driver's own safety checks (production URL and host...)
+    # No tenant makes the gateway call inside its network (issue 14); checked again at call time.
+    netpolicy.check_settings_urls(settings.model_dump(mode="json"), allow_private=gw.allow_private_urls)
 
     secrets = {
         n: v.get_secret_value() for n in names if isinstance(v := getattr(settings, n, None), SecretStr)
