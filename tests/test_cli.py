@@ -8,23 +8,26 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from fiscalgate.authorities import get_driver
+from fiscalgate.authorities import codes, descriptors, get_driver
 from fiscalgate.cli import main
 from fiscalgate.simkit.serve import serve_in_thread
 
 FNE_EXAMPLES = Path(__file__).parents[1] / "src/fiscalgate/authorities/ci_fne/examples"
 
 
-def test_authorities_lists_all_three() -> None:
+def test_authorities_lists_every_registered_one() -> None:
     result = CliRunner().invoke(main, ["authorities"])
     assert result.exit_code == 0, result.output
-    assert [line.split()[0] for line in result.output.splitlines()] == ["ci-fne", "bj-emecef", "cg-sfec"]
+    lines = result.output.splitlines()
+    assert [line.split()[0] for line in lines] == codes()
+    for line, described in zip(lines, descriptors(), strict=True):
+        assert described.module in line and described.country in line and described.name in line
 
 
 def test_simulate_lists_each_authority_command() -> None:
     result = CliRunner().invoke(main, ["simulate", "--help"])
     assert result.exit_code == 0
-    for code in ("ci-fne", "bj-emecef", "cg-sfec"):
+    for code in codes():
         assert code in result.output
     unknown = CliRunner().invoke(main, ["simulate", "rdc-dgi"])
     assert unknown.exit_code == 2 and "No such command" in unknown.output
@@ -169,3 +172,16 @@ def test_reconcile_rejects_a_checkpoint_that_is_neither_file_nor_json() -> None:
         ["reconcile", str(FNE_EXAMPLES / "b2b_invoice.json"), "-a", "ci-fne", "--checkpoint", "not-json"],
     )
     assert result.exit_code == 2 and "neither a file nor JSON" in result.output
+
+
+@pytest.mark.parametrize("code", codes())
+def test_certify_each_authoritys_sample_in_mock(code: str, tmp_path: Path) -> None:
+    from fiscalgate.authorities import descriptor
+
+    invoice = tmp_path / "invoice.json"
+    invoice.write_text(json.dumps(descriptor(code).sample("CLI-1")), encoding="utf-8")
+    out = tmp_path / "cert.json"
+    result = CliRunner().invoke(main, ["certify", str(invoice), "-a", code, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert f"certified by {code} (mock)" in result.output
+    assert json.loads(out.read_text(encoding="utf-8"))["authority"] == code

@@ -36,8 +36,8 @@ from fiscalgate.core.invoice import Invoice, InvoiceKind, parse_invoice
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="fiscalgate")
 def main() -> None:
-    """fiscalgate: certify invoices with the tax authorities of Côte d'Ivoire (FNE),
-    Bénin (e-MECeF) and Congo (SFEC), or with their built-in simulators."""
+    """fiscalgate: certify invoices with the tax authorities of francophone Africa, or with their
+    built-in simulators (`fiscalgate authorities` lists them)."""
 
 
 # --- simulate -------------------------------------------------------------------------------------
@@ -57,7 +57,16 @@ class _SimulateGroup(click.Group):
 
 @main.group(cls=_SimulateGroup)
 def simulate() -> None:
-    """Run an authority's simulator on 127.0.0.1 (ci-fne, bj-emecef, cg-sfec)."""
+    """Run an authority's simulator on 127.0.0.1 (`fiscalgate authorities` lists them)."""
+
+
+def _register_users() -> None:
+    from fiscalgate.gateway.console.cli import users
+
+    main.add_command(users)
+
+
+_register_users()
 
 
 # --- serve ----------------------------------------------------------------------------------------
@@ -73,7 +82,7 @@ def simulate() -> None:
 @click.option(
     "--demo/--no-demo",
     default=False,
-    help="Create (once) a demo tenant with all three authorities in mock and print its API key.",
+    help="Create (once) a demo tenant with every authority in mock and print its API key.",
 )
 @click.option(
     "--migrate/--no-migrate",
@@ -232,7 +241,10 @@ def _print_certification(cert: Certification) -> None:
 _AUTHORITY_OPTIONS = [
     click.argument("invoice_file", type=click.Path(path_type=Path, dir_okay=False)),
     click.option(
-        "-a", "--authority", required=True, help="ci-fne, bj-emecef or cg-sfec (or fne, mecef, sfec)."
+        "-a",
+        "--authority",
+        required=True,
+        help="An authority code or module (`fiscalgate authorities` lists them).",
     ),
     click.option(
         "-e",
@@ -480,13 +492,10 @@ async def _reconcile(
 
 @main.command("authorities")
 def list_authorities() -> None:
-    """List the authorities fiscalgate knows."""
-    for code in authorities.codes():
-        try:
-            d = authorities.get_driver(code)
-            click.echo(f"{code:<10} {d.module:<6} {d.country}  {d.display_name}")
-        except Exception as exc:  # an authority package still being built must not hide the others
-            click.echo(f"{code:<10} (unavailable: {exc})")
+    """List the authorities fiscalgate knows: code, module, country, name, currencies."""
+    for d in authorities.descriptors():
+        currencies = ",".join(d.currencies)
+        click.echo(f"{d.code:<10} {d.module:<6} {d.country}  {d.name} ({d.country_name})  {currencies}")
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from fiscalgate.authorities import codes, descriptor
 from fiscalgate.authorities.base import AuthorityDriver
 from fiscalgate.gateway import create_app
 from fiscalgate.gateway.db import migrate, normalise_url
@@ -74,7 +75,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def fakes() -> dict[str, FakeDriver]:
-    return {code: FakeDriver(code) for code in ("ci-fne", "bj-emecef", "cg-sfec")}
+    return {code: FakeDriver(code) for code in codes()}
 
 
 @pytest.fixture
@@ -174,29 +175,13 @@ FAKE_SETTINGS = {"environment": "mock", "ncc": "FAKE001", "api_key": "fake-secre
 
 
 # --- the real authorities, in mock ---------------------------------------------------------------
-REAL = ("ci-fne", "bj-emecef", "cg-sfec")
+# Every registered authority (its descriptor), in registration order.
+REAL = tuple(codes())
 
 
 def real_invoice(authority: str, number: str | None = None, **overrides: Any) -> dict[str, Any]:
-    """A small invoice each real simulator accepts (FNE wants the buyer's phone and email, SFEC XAF)."""
-    buyer = {
-        "kind": "individual",
-        "name": "Client Comptoir",
-        "phone": "0709080765",
-        "email": "client@example.ci",
-    }
-    data: dict[str, Any] = {
-        "number": number or f"{authority[:2].upper()}-{uuid.uuid4().hex[:10]}",
-        "seller": {"name": "Boutique Test"},
-        "buyer": buyer,
-        "currency": "XAF" if authority == "cg-sfec" else "XOF",
-        "operator": {"name": "Ama"},
-        "lines": [
-            {"description": "Riz 25 kg", "quantity": "2", "unit_price": "15000"},
-            {"description": "Huile 5 l", "quantity": "3", "unit_price": "6000"},
-        ],
-        "payments": [{"method": "cash"}],
-    }
+    """The authority's sample invoice (from its descriptor), which its simulator accepts."""
+    data = descriptor(authority).sample(number or f"{authority[:2].upper()}-{uuid.uuid4().hex[:10]}")
     data.update(overrides)
     return data
 
@@ -245,11 +230,9 @@ async def real_tenant(
     app: FastAPI, authority: str, **settings_extra: Any
 ) -> tuple[dict[str, Any], httpx.AsyncClient, CountingApp, Any]:
     """A tenant with `authority` in mock, its simulator counted and fault-injectable."""
-    from fiscalgate.gateway.authorities import AUTHORITIES
-
     tenant, api = await new_tenant(
         app,
-        country=AUTHORITIES[authority].country,
+        country=descriptor(authority).country,
         settings={authority: mock_settings(authority, **settings_extra)},
     )
     counter, injector = install_simulator(app, tenant["id"], authority, **settings_extra)

@@ -12,6 +12,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from fiscalgate.authorities import codes
 from tests.gateway.conftest import FAKE_SETTINGS, client, new_tenant, sample_invoice
 
 pytestmark = pytest.mark.anyio
@@ -26,15 +27,21 @@ TENANT_ROUTES: dict[tuple[str, str], Any] = {
     ("POST", "/v1/invoices/{invoice_id}/certify"): None,
     ("POST", "/v1/invoices/{invoice_id}/credit-notes"): {"number": "AV-X"},
     ("POST", "/v1/invoices/{invoice_id}/reconcile"): {"action": "not_certified"},
+    ("GET", "/v1/invoices/{invoice_id}/pdf"): None,
     ("GET", "/v1/audit/{entry_id}"): None,
     ("POST", "/v1/audit/{entry_id}/replay"): None,
+    ("GET", "/v1/batches/{batch_id}"): None,
 }
 # Routes without an id: B only ever sees its own data (checked by content).
 LIST_ROUTES = {
     ("GET", "/v1/invoices"),
     ("POST", "/v1/invoices"),
+    ("POST", "/v1/invoices/batch"),  # test_batch_isolation in tests/gateway/batches
     ("GET", "/v1/audit"),
     ("GET", "/v1/tenant"),
+    # the caller's own profile; content isolation: tests/printing/test_gateway.py
+    ("GET", "/v1/profile"),
+    ("PUT", "/v1/profile"),
     ("GET", "/v1/settings"),
     ("GET", "/v1/settings/{authority}"),
     ("PUT", "/v1/settings/{authority}"),
@@ -78,7 +85,10 @@ async def two_tenants(fake_app: FastAPI) -> dict[str, Any]:
         ).json()
         assert (await api_a.post(f"/v1/invoices/{cert['id']}/certify")).status_code == 200
         entries = (await api_a.get("/v1/audit", params={"kind": "authority_call"})).json()
-    return {"a": a, "b": b, "draft": draft, "certified": cert, "entry": entries[0]}
+        batch = (
+            await api_a.post("/v1/invoices/batch", json={"invoices": [{"invoice": sample_invoice("A-3")}]})
+        ).json()
+    return {"a": a, "b": b, "draft": draft, "certified": cert, "entry": entries[0], "batch": batch}
 
 
 @pytest.mark.parametrize(("method", "path"), sorted(TENANT_ROUTES), ids=lambda v: str(v))
@@ -88,6 +98,7 @@ async def test_another_tenants_resource_is_not_found(
     ids = {
         "invoice_id": two_tenants["certified" if "credit" in path or "certify" in path else "draft"]["id"],
         "entry_id": two_tenants["entry"]["id"],
+        "batch_id": two_tenants["batch"]["id"],
     }
     url = path.format(**ids)
     body = TENANT_ROUTES[(method, path)]
@@ -116,11 +127,11 @@ async def test_lists_and_settings_only_show_the_callers_data(
         assert [i["number"] for i in (await b.get("/v1/invoices")).json()] == ["A-1"]
         assert (await b.get("/v1/settings/ci-fne")).json()["configured"] is False
         every = await b.get("/v1/settings")
-        assert [s["configured"] for s in every.json()] == [False, False, False]
+        assert [s["configured"] for s in every.json()] == [False] * len(codes())
     async with client(fake_app, two_tenants["a"]["key"]) as a:
         mine = (await a.get("/v1/settings/ci-fne")).json()
         assert mine["configured"] and mine["settings"]["ncc"] == "FAKE001"
-        assert {i["number"] for i in (await a.get("/v1/invoices")).json()} == {"A-1", "A-2"}
+        assert {i["number"] for i in (await a.get("/v1/invoices")).json()} == {"A-1", "A-2", "A-3"}
 
 
 @pytest.mark.parametrize(("method", "path"), sorted(ADMIN_ROUTES), ids=lambda v: str(v))
@@ -136,7 +147,7 @@ async def test_a_tenant_key_cannot_use_admin_routes(
 
 @pytest.mark.parametrize(("method", "path"), sorted(set(TENANT_ROUTES) | LIST_ROUTES), ids=lambda v: str(v))
 async def test_tenant_routes_need_a_valid_tenant_key(fake_app: FastAPI, method: str, path: str) -> None:
-    url = path.format(invoice_id="x", entry_id="x", authority="ci-fne")
+    url = path.format(invoice_id="x", entry_id="x", authority="ci-fne", batch_id="x")
     for token, status, code in [
         (None, 401, "auth.missing"),
         ("fgk_nope_nope", 401, "auth.invalid_key"),

@@ -1,7 +1,7 @@
 """With a public URL, mock certifications carry QR / verification URLs the gateway itself serves.
 
 `GET /mock/{tenant}/{authority}/{path}` forwards only the simulators' public pages (FNE's
-verification page), only to a simulator already running for that tenant, and nothing else.
+verification page), only to the simulator of a tenant with mock settings, and nothing else.
 """
 
 from __future__ import annotations
@@ -120,12 +120,11 @@ async def test_an_unknown_token_gets_the_gateways_not_found(public_app: FastAPI)
 @pytest.mark.parametrize("authority", REAL)
 async def test_every_authority_certifies_under_the_mount(public_app: FastAPI, authority: str) -> None:
     """The mount keeps the path of the driver's placeholder URL, so each simulator's routes match."""
-    from fiscalgate.authorities import get_driver
-    from fiscalgate.gateway.authorities import AUTHORITIES
+    from fiscalgate.authorities import descriptor, get_driver
 
     tenant, api = await new_tenant(
         public_app,
-        country=AUTHORITIES[authority].country,
+        country=descriptor(authority).country,
         settings={authority: mock_settings(authority)},
     )
     driver = get_driver(authority)
@@ -203,13 +202,21 @@ async def test_unknown_tenant_or_authority_is_not_found(
     assert r.status_code == 404 and r.json()["code"] == code, r.text
 
 
-async def test_the_route_never_creates_a_simulator(public_app: FastAPI) -> None:
+async def test_the_route_wakes_a_configured_simulator_only(public_app: FastAPI) -> None:
+    """After a restart no simulator runs until a call needs it: the page wakes the tenant's own
+    (from the memory the database keeps), and never one for a tenant without mock settings."""
     tenant, api = await fne_tenant(public_app)  # FNE configured in mock, but nothing certified yet
+    other, other_api = await new_tenant(public_app)  # no FNE settings at all
     await api.aclose()
+    await other_api.aclose()
     async with client(public_app, None) as anyone:
         r = await anyone.get(f"/mock/{tenant['id']}/ci-fne/fr/verification/abc")
-    assert r.status_code == 404 and r.json()["code"] == "mock.page_not_found"
-    assert gateway(public_app).simulators.find(tenant["id"], "ci-fne") is None
+        # One answer for an unknown token and a tenant without a simulator (issue 14).
+        assert r.status_code == 404 and r.json()["code"] == "mock.page_not_found"
+        r = await anyone.get(f"/mock/{other['id']}/ci-fne/fr/verification/abc")
+        assert r.status_code == 404 and r.json()["code"] == "mock.page_not_found"
+    assert gateway(public_app).simulators.find(tenant["id"], "ci-fne") is not None
+    assert gateway(public_app).simulators.find(other["id"], "ci-fne") is None
 
 
 async def test_mock_pages_only_under_their_tenant(public_app: FastAPI) -> None:

@@ -71,7 +71,7 @@ def test_every_spelling_of_an_internal_host_is_refused(host: str) -> None:
 @pytest.mark.parametrize(
     ("spelling", "address"),
     [("127.1", "127.0.0.1"), ("2130706433", "127.0.0.1"), ("0177.0.0.1", "127.0.0.1"),
-     ("0x7f.1", "127.0.0.1"), ("10.1.2", "10.1.0.2"), ("::ffff:127.0.0.1", "::ffff:7f00:1"),
+     ("0x7f.1", "127.0.0.1"), ("10.1.2", "10.1.0.2"), ("::ffff:127.0.0.1", "127.0.0.1"),
      ("8.8.8.8.", "8.8.8.8")],
 )  # fmt: skip
 def test_ip_literals_are_read_the_way_resolvers_read_them(spelling: str, address: str) -> None:

@@ -1,43 +1,75 @@
-"""The authority registry: adding a country is one folder and one line here."""
+"""The authority registry: adding an authority is one folder and one line here.
+
+Each line names the module holding an authority's `DESCRIPTOR` (see `descriptor.py`); everything
+else (drivers, the gateway's tables, the demo, the CLI, the shared tests) is read from those.
+"""
 
 from __future__ import annotations
 
 from importlib import import_module
 
 from fiscalgate.authorities.base import AuthorityDriver
+from fiscalgate.authorities.descriptor import AuthorityDescriptor
 from fiscalgate.core.errors import ConfigurationError
 
-# authority code -> "module:DriverClass" (imported lazily so one authority never breaks another)
-_REGISTRY: dict[str, str] = {
-    "ci-fne": "fiscalgate.authorities.ci_fne.driver:FneDriver",
-    "bj-emecef": "fiscalgate.authorities.bj_emecef.driver:EmecefDriver",
-    "cg-sfec": "fiscalgate.authorities.cg_sfec.driver:SfecDriver",
-}
+# Registration order is the order authorities are listed in (CLI, settings, demo).
+_DESCRIPTOR_MODULES: tuple[str, ...] = (
+    "fiscalgate.authorities.ci_fne.descriptor",
+    "fiscalgate.authorities.bj_emecef.descriptor",
+    "fiscalgate.authorities.cg_sfec.descriptor",
+    # `fiscalgate new-authority` adds its line above this one.
+)
 
-_cache: dict[str, AuthorityDriver] = {}
+_descriptors: tuple[AuthorityDescriptor, ...] | None = None
+_by_name: dict[str, AuthorityDescriptor] = {}
+_drivers: dict[str, AuthorityDriver] = {}
+
+
+def descriptors() -> tuple[AuthorityDescriptor, ...]:
+    """Every registered authority's descriptor, in registration order."""
+    global _descriptors
+    if _descriptors is None:
+        found: list[AuthorityDescriptor] = []
+        names: dict[str, AuthorityDescriptor] = {}
+        for module_name in _DESCRIPTOR_MODULES:
+            described = import_module(module_name).DESCRIPTOR
+            if not isinstance(described, AuthorityDescriptor):
+                raise TypeError(f"{module_name}.DESCRIPTOR is not an AuthorityDescriptor")
+            for name in described.names():
+                if name in names and names[name] is not described:
+                    raise ValueError(f"{name!r} names both {names[name].code} and {described.code}")
+                names[name] = described
+            found.append(described)
+        _by_name.update(names)
+        _descriptors = tuple(found)
+    return _descriptors
+
+
+def descriptor(code_or_alias: str) -> AuthorityDescriptor:
+    """The descriptor of an authority code (`ci-fne`), module slug (`fne`) or alias (`emecef`)."""
+    descriptors()
+    found = _by_name.get(code_or_alias.strip().lower())
+    if found is None:
+        raise ConfigurationError(
+            f"unknown authority {code_or_alias!r}; known: {', '.join(codes())}", code="authority.unknown"
+        )
+    return found
 
 
 def codes() -> list[str]:
-    return list(_REGISTRY)
+    return [d.code for d in descriptors()]
 
 
 def get_driver(code: str) -> AuthorityDriver:
-    """The driver for an authority code (`ci-fne`) or module slug (`fne`)."""
-    key = code.strip().lower()
-    if key not in _REGISTRY:
-        by_module = {path.split(".")[2].split("_", 1)[1]: c for c, path in _REGISTRY.items()}
-        aliases = {"fne": "ci-fne", "mecef": "bj-emecef", "emecef": "bj-emecef", "sfec": "cg-sfec"}
-        key = aliases.get(key, by_module.get(key, key))
-    if key not in _REGISTRY:
-        raise ConfigurationError(
-            f"unknown authority {code!r}; known: {', '.join(_REGISTRY)}", code="authority.unknown"
-        )
-    if key not in _cache:
-        module_name, _, class_name = _REGISTRY[key].partition(":")
-        driver_class = getattr(import_module(module_name), class_name)
-        _cache[key] = driver_class()
-    return _cache[key]
+    """The driver (one instance per authority) for a code, module slug or alias."""
+    described = descriptor(code)
+    if described.code not in _drivers:
+        _drivers[described.code] = described.load_driver()
+    return _drivers[described.code]
 
 
 def all_drivers() -> list[AuthorityDriver]:
-    return [get_driver(c) for c in _REGISTRY]
+    return [get_driver(c) for c in codes()]
+
+
+__all__ = ["AuthorityDescriptor", "all_drivers", "codes", "descriptor", "descriptors", "get_driver"]

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     import click
     from starlette.types import ASGIApp
 
+    from fiscalgate.authorities.descriptor import AuthorityDescriptor
+
 
 class Environment(StrEnum):
     MOCK = "mock"  # the built-in simulator, in-process
@@ -73,12 +75,24 @@ class Reconciliation:
 
 
 class AuthorityDriver(ABC):
+    # A real authority's driver names its descriptor; its identity is read from it.
+    descriptor: ClassVar[AuthorityDescriptor]
     code: ClassVar[str]  # "ci-fne"
     module: ClassVar[str]  # the tenant-module slug: "fne"
     country: ClassVar[str]  # ISO 3166 alpha-2: "CI"
-    display_name: ClassVar[str]  # "Côte d'Ivoire — DGI FNE"
+    display_name: ClassVar[str]  # "DGI — FNE (Côte d'Ivoire)"
     currencies: ClassVar[tuple[str, ...]]  # currencies amounts may be in
     settings_model: ClassVar[type[AuthoritySettings]]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        described = cls.__dict__.get("descriptor")
+        if described is not None:
+            cls.code = described.code
+            cls.module = described.module
+            cls.country = described.country
+            cls.display_name = f"{described.name} ({described.country_name})"
+            cls.currencies = described.currencies
 
     # --- settings -------------------------------------------------------------------------
     def parse_settings(self, data: Mapping[str, Any]) -> AuthoritySettings:
@@ -97,9 +111,9 @@ class AuthorityDriver(ABC):
     def base_url(self, settings: AuthoritySettings) -> str:
         """The API base URL for these settings' environment (after the driver's safety checks)."""
 
-    @abstractmethod
     def mock_credentials(self, **hints: str) -> dict[str, Any]:
         """Settings that work against `mock_app` (for demo tenants and tests)."""
+        return self.descriptor.mock_credentials(**hints)
 
     # --- invoices -------------------------------------------------------------------------
     @abstractmethod

@@ -1,31 +1,17 @@
-"""Which authorities exist, which ones a tenant may use, and how the gateway finds their drivers."""
+"""Which authorities exist, which ones a tenant may use, and how the gateway finds their drivers.
+
+Everything here is read from the authorities' descriptors (`fiscalgate.authorities.descriptors()`):
+a descriptor imports nothing heavy, so tenant modules are validated even when an authority's
+driver fails to import.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 
-from fiscalgate.authorities import get_driver
+from fiscalgate.authorities import descriptor, descriptors, get_driver
 from fiscalgate.authorities.base import AuthorityDriver
 from fiscalgate.core.errors import ConfigurationError
-
-
-@dataclass(frozen=True)
-class AuthorityInfo:
-    code: str
-    module: str
-    country: str
-
-
-# Kept here (not read from the drivers) so tenant modules can be validated even when one
-# authority package fails to import; the values match each driver's ClassVars.
-AUTHORITIES: dict[str, AuthorityInfo] = {
-    "ci-fne": AuthorityInfo("ci-fne", "fne", "CI"),
-    "bj-emecef": AuthorityInfo("bj-emecef", "mecef", "BJ"),
-    "cg-sfec": AuthorityInfo("cg-sfec", "sfec", "CG"),
-}
-MODULES = {info.module: info for info in AUTHORITIES.values()}
-_ALIASES = {"fne": "ci-fne", "mecef": "bj-emecef", "emecef": "bj-emecef", "sfec": "cg-sfec"}
 
 DriverLookup = Callable[[str], AuthorityDriver]
 
@@ -34,18 +20,30 @@ def default_lookup(code: str) -> AuthorityDriver:
     return get_driver(code)
 
 
+def codes() -> list[str]:
+    """Every authority code, in registration order."""
+    return [d.code for d in descriptors()]
+
+
+def modules() -> list[str]:
+    """Every tenant-module slug, in registration order."""
+    return [d.module for d in descriptors()]
+
+
 def authority_code(value: str) -> str:
     """`ci-fne` for `ci-fne`, `fne`, `FNE`...; ConfigurationError for anything else."""
-    key = value.strip().lower()
-    key = _ALIASES.get(key, key)
-    if key not in AUTHORITIES:
-        raise ConfigurationError(
-            f"unknown authority {value!r}; known: {', '.join(AUTHORITIES)}", code="authority.unknown"
-        )
-    return key
+    return descriptor(value).code
 
 
-def available_authorities(country: str, modules: Iterable[str]) -> list[str]:
+def module_slug(value: str) -> str:
+    """`mecef` for `mecef`, `emecef`, `e-MECeF`...; ValueError naming the known modules."""
+    try:
+        return descriptor(value).module
+    except ConfigurationError:
+        raise ValueError(f"unknown module {value!r}; known: {', '.join(modules())}") from None
+
+
+def available_authorities(country: str, active_modules: Iterable[str]) -> list[str]:
     """An authority is available when the tenant's country is its country OR its module is active."""
-    active = set(modules)
-    return [info.code for info in AUTHORITIES.values() if info.country == country or info.module in active]
+    active = set(active_modules)
+    return [d.code for d in descriptors() if d.country == country or d.module in active]

@@ -1,22 +1,46 @@
 """Country normalisation: ISO codes and French/English names, with or without accents.
 
-The Republic of the Congo (CG, Brazzaville, SFEC) and the Democratic Republic of the Congo (CD,
-Kinshasa) are different countries; every DRC spelling maps to CD, never to CG, and a bare "Congo"
-means the Republic of the Congo, as in the issue.
+The countries of the registered authorities, and their names, come from the authorities'
+descriptors (`country`, `country_names`); the table below only adds the other countries a tenant
+may be based in. The Republic of the Congo (CG, Brazzaville, SFEC) and the Democratic Republic of
+the Congo (CD, Kinshasa) are different countries; every DRC spelling maps to CD, never to CG, and
+a bare "Congo" means the Republic of the Congo.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from functools import cache
 
-# name or code (normalised: no accents, lower case, letters and digits only) -> ISO alpha-2
-_NAMES: dict[str, str] = {}
+from fiscalgate.authorities import descriptors
 
-
-def _add(code: str, *names: str) -> None:
-    for name in (code, *names):
-        _NAMES[_key(name)] = code
+# Countries without a registered authority: ISO alpha-2 -> (display name, other spellings...).
+OTHER_COUNTRIES: dict[str, tuple[str, ...]] = {
+    "CD": (
+        "République démocratique du Congo",
+        "COD",
+        "RDC",
+        "DRC",
+        "RD Congo",
+        "Congo-Kinshasa",
+        "Democratic Republic of the Congo",
+        "Democratic Republic of Congo",
+    ),
+    "SN": ("Sénégal", "SEN", "Senegal"),
+    "BF": ("Burkina Faso", "BFA", "Burkina"),
+    "ML": ("Mali", "MLI"),
+    "TG": ("Togo", "TGO"),
+    "NE": ("Niger", "NER"),
+    "GN": ("Guinée", "GIN", "Guinea"),
+    "CM": ("Cameroun", "CMR", "Cameroon"),
+    "GA": ("Gabon", "GAB"),
+    "TD": ("Tchad", "TCD", "Chad"),
+    "CF": ("Centrafrique", "CAF", "République centrafricaine", "Central African Republic"),
+    "GQ": ("Guinée équatoriale", "GNQ", "Equatorial Guinea"),
+    "FR": ("France", "FRA"),
+    "MA": ("Maroc", "MAR", "Morocco"),
+}
 
 
 def _key(text: str) -> str:
@@ -25,59 +49,35 @@ def _key(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "", plain.lower())
 
 
-_add("CI", "CIV", "Côte d'Ivoire", "Ivory Coast", "République de Côte d'Ivoire")
-_add("BJ", "BEN", "Bénin", "Benin", "République du Bénin", "Republic of Benin")
-_add(
-    "CG",
-    "COG",
-    "Congo",
-    "République du Congo",
-    "Republic of the Congo",
-    "Republic of Congo",
-    "Congo-Brazzaville",
-)
-_add(
-    "CD",
-    "COD",
-    "RDC",
-    "DRC",
-    "RD Congo",
-    "Congo-Kinshasa",
-    "République démocratique du Congo",
-    "Democratic Republic of the Congo",
-    "Democratic Republic of Congo",
-)
-_add("SN", "SEN", "Sénégal", "Senegal")
-_add("BF", "BFA", "Burkina Faso", "Burkina")
-_add("ML", "MLI", "Mali")
-_add("TG", "TGO", "Togo")
-_add("NE", "NER", "Niger")
-_add("GN", "GIN", "Guinée", "Guinea")
-_add("CM", "CMR", "Cameroun", "Cameroon")
-_add("GA", "GAB", "Gabon")
-_add("TD", "TCD", "Tchad", "Chad")
-_add("CF", "CAF", "Centrafrique", "République centrafricaine", "Central African Republic")
-_add("GQ", "GNQ", "Guinée équatoriale", "Equatorial Guinea")
-_add("FR", "FRA", "France")
-_add("MA", "MAR", "Maroc", "Morocco")
+@cache
+def _tables() -> tuple[dict[str, str], dict[str, str]]:
+    """(normalised name or code -> ISO code, ISO code -> display name)."""
+    countries: dict[str, tuple[str, ...]] = {}
+    for d in descriptors():
+        names = countries.get(d.country, ())
+        countries[d.country] = names + tuple(n for n in d.country_names if n not in names)
+    for code, names in OTHER_COUNTRIES.items():
+        countries.setdefault(code, names)
+    by_key: dict[str, str] = {}
+    for code, names in countries.items():
+        for name in (code, *names):
+            known = by_key.setdefault(_key(name), code)
+            if known != code:
+                raise ValueError(f"the country name {name!r} means both {known} and {code}")
+    return by_key, {code: names[0] for code, names in countries.items()}
 
 
 def normalise_country(value: str) -> str:
     """ISO 3166 alpha-2 code for a code or name, or ValueError naming what is accepted."""
-    key = _key(value)
-    code = _NAMES.get(key)
+    code = _tables()[0].get(_key(value))
     if code is None:
+        examples = ", ".join(d.country for d in descriptors())
+        names = ", ".join(d.country_name for d in descriptors())
         raise ValueError(
-            f"unknown country {value!r}: give an ISO code (CI, BJ, CG...) or a name "
-            "(Côte d'Ivoire, Bénin, Congo...)"
+            f"unknown country {value!r}: give an ISO code ({examples}...) or a name ({names}...)"
         )
     return code
 
 
 def country_name(code: str) -> str:
-    return {
-        "CI": "Côte d'Ivoire",
-        "BJ": "Bénin",
-        "CG": "République du Congo",
-        "CD": "République démocratique du Congo",
-    }.get(code, code)
+    return _tables()[1].get(code, code)

@@ -2,19 +2,32 @@
 
 from fiscalgate.gateway.api.models import IdempotencyRecord
 from fiscalgate.gateway.audit.models import AuditEntry
+from fiscalgate.gateway.batches.models import BatchItemRow, BatchRow
 from fiscalgate.gateway.chain import ChainLink
+from fiscalgate.gateway.console.models import ConsoleSession, User
 from fiscalgate.gateway.db import Base
 from fiscalgate.gateway.invoices.models import InvoiceRow
-from fiscalgate.gateway.settings.models import AuthorityConfig
+from fiscalgate.gateway.limits.models import BreakerRow, PendingSlotRow, RateBucketRow
+from fiscalgate.gateway.settings.models import AuthorityConfig, MockSimulatorState
 from fiscalgate.gateway.tenants.models import ApiKey, Tenant
+from fiscalgate.gateway.tenants.profile_models import TenantProfile
 
 __all__ = [
     "ApiKey",
     "AuditEntry",
     "AuthorityConfig",
     "Base",
+    "BatchItemRow",
+    "BatchRow",
+    "BreakerRow",
     "ChainLink",
+    "ConsoleSession",
     "IdempotencyRecord",
     "InvoiceRow",
+    "MockSimulatorState",
+    "PendingSlotRow",
+    "RateBucketRow",
     "Tenant",
+    "TenantProfile",
+    "User",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 import ssl
 import threading
@@ -22,8 +23,12 @@ from fiscalgate.gateway import netpolicy
 from fiscalgate.gateway.authorities import DriverLookup, default_lookup
 from fiscalgate.gateway.crypto import SecretBox
 from fiscalgate.gateway.db import READ_ONLY, make_engine, make_read_engine, make_sessionmaker
+from fiscalgate.gateway.settings.mock_state import MockStateStore
+from fiscalgate.simkit.app import SimulatorApp
+from fiscalgate.simkit.snapshot import SnapshotError
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 PUBLIC_URL_ENV = "FISCALGATE_PUBLIC_URL"
 
@@ -97,19 +102,40 @@ class SimulatorCache:
     tenant's counters and certified invoices persist between calls (credit notes need them).
 
     It is created from the settings in force at the first call and not rebuilt when they change:
-    like a real platform, it then refuses credentials it was not configured with.
+    like a real platform, it then refuses credentials it was not configured with. With a `store`
+    (the gateway's database), its memory outlives the process: a simulator created after a
+    restart starts from the last snapshot stored, and stores a new one after each change.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, store: MockStateStore | None = None) -> None:
         self._apps: dict[tuple[str, str], ASGIApp] = {}
         self._lock = threading.Lock()
+        self.store = store
 
     def get(self, tenant_id: str, driver: AuthorityDriver, settings: AuthoritySettings) -> ASGIApp:
         key = (tenant_id, driver.code)
         with self._lock:
             if key not in self._apps:
-                self._apps[key] = driver.mock_app(settings)
+                self._apps[key] = self._create(tenant_id, driver, settings)
             return self._apps[key]
+
+    def _create(self, tenant_id: str, driver: AuthorityDriver, settings: AuthoritySettings) -> ASGIApp:
+        app = driver.mock_app(settings)
+        store = self.store
+        if store is None or not isinstance(app, SimulatorApp):
+            return app
+        remembered = store.load(tenant_id, driver.code)
+        if remembered is not None:
+            try:
+                app.import_state(remembered)
+            except SnapshotError as exc:  # written by an incompatible version: start afresh, say so
+                log.warning("mock %s simulator of tenant %s starts empty: %s", driver.code, tenant_id, exc)
+
+        async def keep(version: int, snapshot: dict[str, Any]) -> None:
+            await store.save(tenant_id, driver.code, version, snapshot)
+
+        app.on_change = keep
+        return app
 
     def find(self, tenant_id: str, authority: str) -> ASGIApp | None:
         """The tenant's running simulator, if any; never creates one."""
@@ -136,6 +162,10 @@ class Gateway:
     # loopback / private hosts (simulators run apart). Otherwise refused at save and call time.
     allow_private_urls: bool = False
     _tls: ssl.SSLContext | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.simulators.store is None:
+            self.simulators.store = MockStateStore(self.db)
 
     def driver(self, code: str) -> AuthorityDriver:
         return self.driver_lookup(code)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shlex
 from typing import Any
@@ -13,9 +14,9 @@ import uvicorn
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from fiscalgate.authorities import descriptor, descriptors
 from fiscalgate.authorities.base import Environment
 from fiscalgate.gateway.api.app import ADMIN_TOKEN_ENV, create_app
-from fiscalgate.gateway.authorities import AUTHORITIES
 from fiscalgate.gateway.db import DEFAULT_DATABASE_URL, migrate, utcnow
 from fiscalgate.gateway.runtime import PUBLIC_URL_ENV, Gateway
 from fiscalgate.gateway.settings.models import AuthorityConfig
@@ -30,18 +31,23 @@ DEMO_LABEL = "demo"
 
 
 def ensure_demo(gw: Gateway) -> tuple[str, str]:
-    """Create the demo tenant once (CI, modules fne+mecef+sfec, the three authorities in mock) and
-    return (tenant id, a fresh API key). Only a key's hash is stored, so the key printed at each
-    start is a new one: the previous demo keys are revoked (documented in the README)."""
+    """Create the demo tenant once (the first authority's country, every authority's module, each
+    one in mock) and return (tenant id, a fresh API key). Only a key's hash is stored, so the key
+    printed at each start is a new one: the previous demo keys are revoked (see the README)."""
     who = Caller(tenant_id=None, trigger="admin:demo")
 
     def work(session: Session) -> tuple[str, str]:
+        every = descriptors()
         tenant = tenants.find_tenant_by_name(session, DEMO_NAME)
         if tenant is None:
             tenant = tenants.create_tenant(
-                session, TenantCreate(name=DEMO_NAME, country="CI", modules=["fne", "mecef", "sfec"])
+                session,
+                TenantCreate(name=DEMO_NAME, country=every[0].country, modules=[d.module for d in every]),
             )
-        for code in AUTHORITIES:
+        elif set(tenant.modules) != {d.module for d in every}:
+            # An authority registered since the demo was created joins it.
+            tenant.modules = list(dict.fromkeys([*tenant.modules, *(d.module for d in every)]))
+        for code in (d.code for d in every):
             configured = session.scalar(
                 select(AuthorityConfig.id).where(
                     AuthorityConfig.tenant_id == tenant.id, AuthorityConfig.authority == code
@@ -64,23 +70,12 @@ def ensure_demo(gw: Gateway) -> tuple[str, str]:
 
 
 def demo_invoice(authority: str) -> dict[str, Any]:
-    return {
-        "number": f"DEMO-{authority.upper()}-{secrets.token_hex(3)}",
-        "currency": "XAF" if authority == "cg-sfec" else "XOF",
-        "seller": {"name": "Boutique Demo"},
-        "buyer": {
-            "kind": "individual",
-            "name": "Client Comptoir",
-            "phone": "0709080765",
-            "email": "client@example.ci",
-        },
-        "operator": {"name": "Caisse 1"},
-        "lines": [
-            {"description": "Riz 25 kg", "quantity": "2", "unit_price": "15000"},
-            {"description": "Huile 5 l", "quantity": "3", "unit_price": "6000"},
-        ],
-        "payments": [{"method": "cash"}],
-    }
+    """The authority's sample invoice (its descriptor's), under a fresh number."""
+    return descriptor(authority).sample(f"DEMO-{authority.upper()}-{secrets.token_hex(3)}")
+
+
+def _shell_name(code: str) -> str:
+    return re.sub(r"[^A-Z0-9]", "_", descriptor(code).module.upper())
 
 
 def curl_example(base: str, key: str) -> str:
@@ -88,11 +83,12 @@ def curl_example(base: str, key: str) -> str:
     read_id = "python3 -c 'import json,sys; print(json.load(sys.stdin)[\"id\"])'"
     auth = '-H "Authorization: Bearer $KEY"'
     lines = [f"export FG={base} KEY={key}"]
-    for code in AUTHORITIES:
+    every = [d.code for d in descriptors()]
+    for code in every:
         body = json.dumps(
             {"authority": code, "approve": True, "invoice": demo_invoice(code)}, ensure_ascii=False
         )
-        var = code.split("-")[1].upper()
+        var = _shell_name(code)
         lines.append(
             f"{var}=$(curl -s $FG/v1/invoices {auth} -H 'Content-Type: application/json' "
             f"-d {shlex.quote(body)} | {read_id})"
@@ -106,12 +102,32 @@ def curl_example(base: str, key: str) -> str:
         }
     )
     lines.append(
-        f"AV=$(curl -s $FG/v1/invoices/$FNE/credit-notes {auth} -H 'Content-Type: application/json' "
+        f"AV=$(curl -s $FG/v1/invoices/${_shell_name(every[0])}/credit-notes {auth} "
+        "-H 'Content-Type: application/json' "
         f"-d {shlex.quote(credit)} | {read_id})"
     )
     lines.append(f"curl -s -X POST $FG/v1/invoices/$AV/certify {auth}; echo")
     lines.append(f'curl -s "$FG/v1/audit?kind=authority_call&limit=10" {auth}; echo')
     return "\n".join(lines)
+
+
+def demo_console_accounts(gw: Gateway, tenant_id: str, base: str) -> str:
+    """Create (once) the demo owner and a platform administrator for the console; their
+    passwords are kept in ./var/ so each start prints them again."""
+    from pathlib import Path
+
+    from fiscalgate.gateway.console.demo import DEMO_ADMIN, DEMO_OWNER, ensure_demo_invoices, ensure_user
+
+    var = Path("var")
+    owner, created = ensure_user(gw, var, DEMO_OWNER, "owner", tenant_id)
+    if created:
+        ensure_demo_invoices(gw, tenant_id)
+    admin, _ = ensure_user(gw, var, DEMO_ADMIN, "admin", None)
+    return (
+        f"Web console: {base}/console\n"
+        f"  demo owner:           {DEMO_OWNER}  password: {owner}\n"
+        f"  platform administrator: {DEMO_ADMIN}  password: {admin}\n"
+    )
 
 
 def serve(host: str, port: int, database_url: str | None, demo: bool, run_migrations: bool = True) -> None:
@@ -134,8 +150,10 @@ def serve(host: str, port: int, database_url: str | None, demo: bool, run_migrat
         click.echo(f"Administrator token (generated for this run; set {ADMIN_TOKEN_ENV} to fix it): {token}")
     if demo:
         tenant_id, key = ensure_demo(gw)
-        click.echo(f"\nDemo tenant {tenant_id}: ci-fne, bj-emecef and cg-sfec in mock (built-in simulators).")
+        every = ", ".join(d.code for d in descriptors())
+        click.echo(f"\nDemo tenant {tenant_id}: {every} in mock (built-in simulators).")
         click.echo(f"Demo API key (a new one at each start; the previous one is revoked):\n  {key}\n")
         click.echo("Certify an invoice with each authority, then a credit note, then read the audit log:\n")
         click.echo(curl_example(base, key) + "\n")
+        click.echo(demo_console_accounts(gw, tenant_id, base))
     uvicorn.run(app, host=host, port=port, log_level="info")

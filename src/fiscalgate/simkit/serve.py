@@ -1,15 +1,21 @@
-"""Running a simulator over a real socket (CLI `simulate`, socket tests)."""
+"""Running a simulator over a real socket (CLI `simulate`, socket tests), its memory in a file."""
 
 from __future__ import annotations
 
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
+import click
 import uvicorn
 from starlette.types import ASGIApp
+
+from fiscalgate.simkit import snapshot
+from fiscalgate.simkit.app import SimulatorApp
 
 
 def free_port() -> int:
@@ -43,3 +49,31 @@ def serve_in_thread(app: ASGIApp, port: int | None = None) -> Iterator[str]:
 
 def run_forever(app: ASGIApp, host: str, port: int) -> None:
     uvicorn.run(app, host=host, port=port, log_level="info", lifespan="off")
+
+
+def keep_state_in(app: SimulatorApp, path: Path) -> bool:
+    """`fiscalgate simulate --state FILE`: start from the memory kept in `path` (when it exists)
+    and rewrite it after each change, so a restarted simulator continues its numbering and still
+    knows the invoices certified before. True when a memory was read."""
+    remembered = snapshot.read_file(path)
+    if remembered is not None:
+        app.import_state(remembered)
+
+    async def write(version: int, state: dict[str, Any]) -> None:
+        # Written before the answer leaves (simkit.app), in request order: one process, one loop.
+        snapshot.write_file(path, state)
+
+    app.on_change = write
+    return remembered is not None
+
+
+def state_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The `--state FILE` option every `fiscalgate simulate` command takes."""
+    return click.option(
+        "--state",
+        "state_file",
+        type=click.Path(path_type=Path, dir_okay=False),
+        default=None,
+        help="Keep the simulator's memory in this JSON file (read at start, rewritten after each "
+        "change): a restart continues the numbering and still knows earlier invoices.",
+    )(command)

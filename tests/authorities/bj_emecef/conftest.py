@@ -13,7 +13,7 @@ from fiscalgate.authorities import get_driver
 from fiscalgate.authorities.base import Connection, Environment
 from fiscalgate.authorities.bj_emecef.client import EmecefClient
 from fiscalgate.authorities.bj_emecef.driver import MOCK_TOKEN_SECRET, EmecefDriver
-from fiscalgate.authorities.bj_emecef.schemas import EmecefSettings
+from fiscalgate.authorities.bj_emecef.settings import EmecefSettings
 from fiscalgate.authorities.bj_emecef.simulator.app import EmecefSimulator, create_app
 from fiscalgate.authorities.bj_emecef.simulator.state import Platform
 from fiscalgate.simkit.serve import serve_in_thread

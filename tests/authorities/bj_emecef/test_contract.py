@@ -312,11 +312,15 @@ async def test_finalising_or_reading_a_non_pending_request_is_code_20(emecef: Em
     cert = await _certify(emecef)
     uid = cert.authority_data["uid"]
     async with emecef.client() as client:
+        raws = []
         for call in (client.confirm, client.cancel, client.details):
             with pytest.raises(InvoiceRejected) as info:
                 await call(uid)
             assert (info.value.authority_code, info.value.authority_message) == ("20", OFFICIAL["20"])
-        assert info.value.raw["type"] == "NA"
+            raws.append(info.value.raw)
+    # The live platform's answers: the error fields and nothing more, no security field set to null.
+    error = {"errorCode": "20", "errorDesc": "La facture n'existe pas ou elle est déjà finalisée / annulée"}
+    assert raws == [{**error, "refundWithAibPayment": False}] * 2 + [error]
 
 
 async def test_code_1_and_every_code_are_in_the_clients_table_with_the_official_text() -> None:

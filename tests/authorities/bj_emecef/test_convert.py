@@ -9,7 +9,7 @@ import pytest
 
 from fiscalgate.authorities import get_driver
 from fiscalgate.authorities.bj_emecef.convert import build_request
-from fiscalgate.authorities.bj_emecef.schemas import EmecefSettings
+from fiscalgate.authorities.bj_emecef.settings import EmecefSettings
 from fiscalgate.core.certification import Certification
 from fiscalgate.core.invoice import parse_invoice
 

@@ -22,7 +22,7 @@ from fiscalgate.authorities.bj_emecef.regime import (
     compute_totals,
     neutral_totals,
 )
-from fiscalgate.authorities.bj_emecef.schemas import EmecefSettings
+from fiscalgate.authorities.bj_emecef.settings import EmecefSettings
 from fiscalgate.authorities.bj_emecef.simulator.state import Platform
 from fiscalgate.core.invoice import parse_invoice
 

@@ -15,7 +15,7 @@ from fiscalgate.authorities import get_driver
 from fiscalgate.authorities.base import Connection
 from fiscalgate.authorities.bj_emecef.client import EmecefClient
 from fiscalgate.authorities.bj_emecef.convert import build_request, expected_totals, totals_mismatches
-from fiscalgate.authorities.bj_emecef.schemas import EmecefSettings
+from fiscalgate.authorities.bj_emecef.settings import EmecefSettings
 
 from .samples import official_example
 

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from fiscalgate.authorities import get_driver
-from fiscalgate.authorities.bj_emecef.driver import MOCK_TOKEN_SECRET
-from fiscalgate.authorities.bj_emecef.schemas import EmecefSettings
+from fiscalgate.authorities.bj_emecef.descriptor import MOCK_TOKEN_SECRET
+from fiscalgate.authorities.bj_emecef.settings import EmecefSettings
 from fiscalgate.authorities.bj_emecef.simulator.state import mint_token
 from fiscalgate.core.errors import ConfigurationError
 

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from fiscalgate.authorities.cg_sfec import check
-from fiscalgate.authorities.cg_sfec.driver import MOCK_API_KEY, MOCK_NIU
+from fiscalgate.authorities.cg_sfec.descriptor import MOCK_API_KEY, MOCK_NIU
 from fiscalgate.authorities.cg_sfec.simulator.app import create_simulator
 from fiscalgate.simkit.serve import serve_in_thread
 

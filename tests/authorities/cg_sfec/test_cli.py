@@ -11,7 +11,7 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from fiscalgate.authorities.cg_sfec.driver import MOCK_API_KEY, MOCK_NIU
+from fiscalgate.authorities.cg_sfec.descriptor import MOCK_API_KEY, MOCK_NIU
 from fiscalgate.authorities.cg_sfec.simulator import cli as sim_cli
 from fiscalgate.authorities.cg_sfec.simulator.app import create_simulator
 from fiscalgate.cli import main

@@ -33,7 +33,6 @@ from fiscalgate.authorities.bj_emecef.regime import (
 )
 from fiscalgate.authorities.bj_emecef.schemas import (
     ClientDto,
-    EmecefSettings,
     InvoiceRequestDataDto,
     InvoiceResponseDataDto,
     ItemDto,
@@ -41,6 +40,7 @@ from fiscalgate.authorities.bj_emecef.schemas import (
     PaymentDto,
     SecurityElementsDto,
 )
+from fiscalgate.authorities.bj_emecef.settings import EmecefSettings
 from fiscalgate.core.certification import Certification, Notice
 from fiscalgate.core.errors import Problem
 from fiscalgate.core.invoice import (

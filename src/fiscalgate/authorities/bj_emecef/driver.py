@@ -25,23 +25,13 @@ from fiscalgate.authorities.bj_emecef.convert import (
     token_notice,
     totals_mismatches,
 )
+from fiscalgate.authorities.bj_emecef.descriptor import DESCRIPTOR, MOCK_IFU, MOCK_NIM, MOCK_TOKEN_SECRET
 from fiscalgate.authorities.bj_emecef.errors import NOT_PENDING
 from fiscalgate.authorities.bj_emecef.regime import AUTHORITY, CREDIT_TYPES, TOTAL_FIELDS
-from fiscalgate.authorities.bj_emecef.schemas import (
-    MOCK_URL,
-    PRODUCTION_URL,
-    SANDBOX_URL,
-    EmecefSettings,
-    InvoiceRequestDataDto,
-    InvoiceResponseDataDto,
-)
-from fiscalgate.authorities.bj_emecef.simulator.state import (
-    DEFAULT_IFU,
-    DEFAULT_NIM,
-    DEFAULT_TOKEN_SECRET,
-    Platform,
-    mint_token,
-)
+from fiscalgate.authorities.bj_emecef.schemas import InvoiceRequestDataDto, InvoiceResponseDataDto
+from fiscalgate.authorities.bj_emecef.settings import MOCK_URL, PRODUCTION_URL, SANDBOX_URL, EmecefSettings
+from fiscalgate.authorities.bj_emecef.simulator.state import Platform
+from fiscalgate.authorities.descriptor import AuthorityDescriptor
 from fiscalgate.core.certification import Certification
 from fiscalgate.core.errors import (
     AuthorityError,
@@ -58,12 +48,6 @@ if TYPE_CHECKING:
     import click
     from starlette.types import ASGIApp
 
-# The secret the mock environment's tokens are signed with; public on purpose (README), worthless
-# outside the simulator, which is the only thing that accepts it.
-MOCK_TOKEN_SECRET = DEFAULT_TOKEN_SECRET
-MOCK_IFU = DEFAULT_IFU
-MOCK_NIM = DEFAULT_NIM
-
 
 def _settings(settings: AuthoritySettings) -> EmecefSettings:
     if not isinstance(settings, EmecefSettings):
@@ -76,11 +60,7 @@ def _totals_text(totals: Mapping[str, Decimal]) -> dict[str, int]:
 
 
 class EmecefDriver(AuthorityDriver):
-    code: ClassVar[str] = AUTHORITY
-    module: ClassVar[str] = "mecef"
-    country: ClassVar[str] = "BJ"
-    display_name: ClassVar[str] = "Bénin — DGI e-MECeF"
-    currencies: ClassVar[tuple[str, ...]] = ("XOF",)
+    descriptor: ClassVar[AuthorityDescriptor] = DESCRIPTOR
     settings_model: ClassVar[type[AuthoritySettings]] = EmecefSettings
 
     # --- settings ---------------------------------------------------------------------------------
@@ -93,15 +73,6 @@ class EmecefDriver(AuthorityDriver):
         }
         # The settings validators already refused unsafe overrides (production on a test host...).
         return s.base_url or defaults[s.environment]
-
-    def mock_credentials(self, **hints: str) -> dict[str, Any]:
-        ifu = hints.get("ifu", MOCK_IFU)
-        nim = hints.get("nim", MOCK_NIM)
-        return {
-            "ifu": ifu,
-            "token": mint_token(ifu, nim, MOCK_TOKEN_SECRET),
-            "operator_name": hints.get("operator_name", "Caisse 1"),
-        }
 
     def mock_app(self, settings: AuthoritySettings) -> ASGIApp:
         from fiscalgate.authorities.bj_emecef.simulator.app import create_app

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta, timezone
 from decimal import Decimal
 
+from fiscalgate.authorities.bj_emecef.convert import _Collector, line_group
 from fiscalgate.authorities.bj_emecef.regime import GROUP_RATES, INVOICE_TYPE_LABELS, InvoiceType, TaxGroup
 from fiscalgate.core.certification import Certification
+from fiscalgate.core.invoice import Invoice, InvoiceLine
+from fiscalgate.printing.block import AuthorityBlock, QrText
+from fiscalgate.printing.block import TaxRow as BlockTaxRow
 
 SECURITY_TITLE = "ÉLÉMENTS DE SÉCURITÉ DE LA FACTURE NORMALISÉE"
 TEST_BANNER = "TEST FACTURE"  # required on invoices from the test platform [SEC]
@@ -96,4 +101,51 @@ def printed(cert: Certification) -> PrintedInvoice:
         tax_rows=rows,
         aib=aib,
         total=totals.get("total", Decimal(0)),
+    )
+
+
+# --- the neutral block the PDF renderer lays out (fiscalgate.printing) ---------------------------
+AUTHORITY_NAME = "DGI Bénin — e-MECeF"
+TAX_ID_LABEL = "IFU"
+TAX_COLUMN = "Groupe"
+# Bénin keeps West Africa Time (UTC+1) all year.
+TIME_ZONE = timezone(timedelta(hours=1), "WAT")
+
+
+def line_tax_code(invoice: Invoice, line: InvoiceLine) -> str:
+    """The tax group letter of the line (A–F), as the request carried it."""
+    group = line_group(line, invoice, 0, _Collector([]))
+    return group.value if group is not None else ""
+
+
+def block(cert: Certification, invoice: Invoice) -> AuthorityBlock:
+    p = printed(cert)
+    totals = cert.totals
+    rows: list[tuple[str, Decimal]] = [("Total HT", totals.get("total_excl_tax", Decimal(0)))]
+    rows.append(("TVA", totals.get("total_vat", Decimal(0))))
+    if p.aib is not None:
+        rows.append(p.aib)
+    if totals.get("ts"):
+        rows.append(("Taxe spécifique", totals["ts"]))
+    rows.append(("Total TTC", p.total))
+    ifu = cert.authority_data.get("ifu")
+    nim = cert.authority_data.get("nim")
+    seller_ids = [(TAX_ID_LABEL, str(ifu))] if ifu else []
+    if nim:
+        seller_ids.append(("NIM e-MCF", str(nim)))
+    fields = list(p.security)
+    if p.original_code:
+        fields.append(("Facture d'origine (code MECeF/DGI)", p.original_code))
+    return AuthorityBlock(
+        authority=AUTHORITY_NAME,
+        title=f"{p.title} Nº {p.number}" if p.number else p.title,
+        reference=cert.reference,
+        heading=p.security_title,
+        fields=tuple(fields),
+        qr=QrText(p.qr_payload) if p.qr_payload else None,
+        totals=tuple(rows),
+        tax_rows=tuple(BlockTaxRow(r.label, r.base, r.tax, r.total) for r in p.tax_rows),
+        banner=p.banner,
+        original_reference=p.original_code,
+        seller_ids=tuple(seller_ids),
     )

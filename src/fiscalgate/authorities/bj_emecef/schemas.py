@@ -6,7 +6,7 @@ the live platform already returns more than v1.0 documents.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from enum import Enum
 from typing import Annotated, Any
@@ -17,23 +17,15 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    SecretStr,
-    ValidationInfo,
-    field_validator,
 )
 
-from fiscalgate.authorities.base import AuthoritySettings, Environment
 from fiscalgate.authorities.bj_emecef.regime import (
     BENIN_TZ,
-    TEST_NIM_PREFIX,
     TOTAL_FIELDS,
     Aib,
     InvoiceType,
     PaymentType,
     TaxGroup,
-    TokenClaims,
-    TokenFormatError,
-    read_token,
 )
 
 
@@ -251,110 +243,3 @@ class InvoiceTypeDto(_Response):
 class PaymentTypeDto(_Response):
     type: str
     description: str
-
-
-# --- the tenant's settings for e-MECeF ---------------------------------------------------------------
-SANDBOX_URL = "https://developper.impots.bj/sygmef-emcf"  # "developper" with a double p (§2)
-PRODUCTION_URL = "https://sygmef.impots.bj/emcf"
-MOCK_URL = "http://bj-emecef.mock"  # placeholder host, only reached through the in-process transport
-API_SUFFIXES = ("/api/invoice", "/api/info", "/api")
-SANDBOX_HOSTS = frozenset({"developper.impots.bj"})
-PRODUCTION_HOSTS = frozenset({"sygmef.impots.bj"})
-
-
-def _host(url: str) -> str:
-    from urllib.parse import urlsplit
-
-    return (urlsplit(url).hostname or "").lower()
-
-
-def _is_local(host: str) -> bool:
-    return (
-        host in {"localhost", "::1", "0.0.0.0"}
-        or host.startswith("127.")
-        or host.endswith((".mock", ".local"))
-    )
-
-
-class EmecefSettings(AuthoritySettings):
-    """One e-MCF: the taxpayer's IFU and the JWT the DGI issued for it. The NIM and the expiry are
-    read from the token (its `unique_name` is `IFU|NIM`), never typed in separately."""
-
-    ifu: str = Field(pattern=r"^\d{13}$", description="the seller's IFU (13 digits)")
-    token: SecretStr = Field(description="the e-MCF's JWT, as issued by the DGI")
-    default_aib: Aib | None = Field(
-        default=None, description="AIB for invoices that do not say (A 1 %, B 5 %)"
-    )
-    operator_name: str | None = Field(default=None, min_length=1, max_length=120)
-
-    @field_validator("base_url")
-    @classmethod
-    def _safe_base_url(cls, value: str | None, info: ValidationInfo) -> str | None:
-        if not value:
-            return None
-        value = value.strip().rstrip("/")
-        # The DGI documents the full invoicing/information URLs ({API_FACTURATION_URL} = …/api/invoice,
-        # §2); paths are relative to the swagger host, so a pasted full URL is cut back to the host
-        # rather than becoming …/api/invoice/api/invoice (a 404).
-        for suffix in API_SUFFIXES:
-            value = value.removesuffix(suffix)
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("base_url must start with http:// or https://")
-        env = info.data.get("environment")
-        host = _host(value)
-        if env == Environment.PRODUCTION:
-            if host not in PRODUCTION_HOSTS:
-                raise ValueError(
-                    f"production must use the DGI production host ({PRODUCTION_URL}), not {host!r}: "
-                    "live invoices may not go to a test platform or a simulator"
-                )
-            if not value.startswith("https://"):
-                raise ValueError("production must use https")
-        if env == Environment.MOCK and host in PRODUCTION_HOSTS:
-            raise ValueError(f"mock points at the production host {host!r}: use environment=production")
-        if env == Environment.MOCK and host in SANDBOX_HOSTS:
-            # Invoices numbered by the DGI's test platform would be recorded as simulator ones.
-            raise ValueError(f"mock points at the DGI test platform {host!r}: use environment=sandbox")
-        if env == Environment.SANDBOX and host in PRODUCTION_HOSTS:
-            raise ValueError(
-                f"sandbox points at the production host {host!r}: test invoices would become real ones"
-            )
-        if env == Environment.SANDBOX and _is_local(host):
-            raise ValueError(f"sandbox points at {host!r}; use environment=mock for a local simulator")
-        return value
-
-    @field_validator("token")
-    @classmethod
-    def _token_matches(cls, value: SecretStr, info: ValidationInfo) -> SecretStr:
-        token = value.get_secret_value().strip()
-        if token[:7].lower() == "bearer ":  # a pasted header value, whatever its case
-            token = token[7:].strip()
-        try:
-            claims = read_token(token)
-        except TokenFormatError as exc:
-            raise ValueError(str(exc)) from None
-        ifu = info.data.get("ifu")
-        if ifu is not None and claims.ifu != ifu:
-            raise ValueError(f"the token belongs to IFU {claims.ifu}, not to the configured IFU {ifu}")
-        if claims.expires_at <= datetime.now(UTC):
-            raise ValueError(
-                f"the token expired on {claims.expires_at.astimezone(BENIN_TZ):%d/%m/%Y %H:%M} (Bénin time); "
-                "ask the DGI for a new one"
-            )
-        if info.data.get("environment") == Environment.PRODUCTION and claims.nim.startswith(TEST_NIM_PREFIX):
-            raise ValueError(
-                f"the token is for the test e-MCF {claims.nim}; production needs a production token"
-            )
-        return SecretStr(token)
-
-    @property
-    def claims(self) -> TokenClaims:
-        return read_token(self.token.get_secret_value())
-
-    @property
-    def nim(self) -> str:
-        return self.claims.nim
-
-    @property
-    def token_expires_at(self) -> datetime:
-        return self.claims.expires_at

@@ -18,8 +18,10 @@ from fiscalgate.authorities.base import (
 )
 from fiscalgate.authorities.cg_sfec import convert, regime
 from fiscalgate.authorities.cg_sfec.client import SfecClient
+from fiscalgate.authorities.cg_sfec.descriptor import DESCRIPTOR
 from fiscalgate.authorities.cg_sfec.schemas import CertificationResponse, InvoiceRecord
 from fiscalgate.authorities.cg_sfec.settings import SfecSettings
+from fiscalgate.authorities.descriptor import AuthorityDescriptor
 from fiscalgate.core.certification import Certification, Notice
 from fiscalgate.core.errors import (
     AlreadyCertified,
@@ -42,9 +44,6 @@ AUTHORITY = regime.AUTHORITY
 # Failures after which a resend is safe: `invoice_id` makes SFEC answer 409 to a duplicate.
 RETRYABLE = (AuthorityServerError, AuthorityUnreachable, OutcomeUnknown, RateLimited)
 
-MOCK_NIU = "M2400000000001A"
-MOCK_API_KEY = "sk_mock_cg_sfec_0123456789"
-
 
 def _sfec(settings: AuthoritySettings) -> SfecSettings:
     if not isinstance(settings, SfecSettings):
@@ -55,25 +54,13 @@ def _sfec(settings: AuthoritySettings) -> SfecSettings:
 
 
 class SfecDriver(AuthorityDriver):
-    code: ClassVar[str] = AUTHORITY
-    module: ClassVar[str] = "sfec"
-    country: ClassVar[str] = "CG"
-    display_name: ClassVar[str] = "Congo — SFEC"
-    currencies: ClassVar[tuple[str, ...]] = regime.CURRENCIES
+    descriptor: ClassVar[AuthorityDescriptor] = DESCRIPTOR
     settings_model: ClassVar[type[AuthoritySettings]] = SfecSettings
 
     # --- settings ---------------------------------------------------------------------------
     def base_url(self, settings: AuthoritySettings) -> str:
         # the host/environment safety checks run when the settings are parsed (SfecSettings)
         return _sfec(settings).resolved_base_url()
-
-    def mock_credentials(self, **hints: str) -> dict[str, Any]:
-        return {
-            "niu": hints.get("niu", MOCK_NIU),
-            "api_key": hints.get("api_key", MOCK_API_KEY),
-            "sciet": hints.get("sciet", "24-B-12345"),
-            "terminal_identifier": hints.get("terminal_identifier", "ERP-01"),
-        }
 
     # --- invoices ---------------------------------------------------------------------------
     def validate(self, invoice: Invoice, settings: AuthoritySettings) -> list[Problem]:

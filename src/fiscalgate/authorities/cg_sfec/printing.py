@@ -11,10 +11,13 @@ which the PDF layer writes from the invoice.)
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta, timezone
 from decimal import Decimal
 
+from fiscalgate.authorities.cg_sfec.regime import rate_for
 from fiscalgate.core.certification import Certification
-from fiscalgate.core.invoice import Invoice, InvoiceKind
+from fiscalgate.core.invoice import Invoice, InvoiceKind, InvoiceLine, SellerRegime
+from fiscalgate.printing.block import AuthorityBlock, QrPicture, png_from_data_uri
 
 TITLES = {InvoiceKind.SALE: "FACTURE", InvoiceKind.CREDIT_NOTE: "FACTURE D'AVOIR"}
 MENTION = "Facture certifiée par le SFEC (Système de Facturation Électronique Certifiée)"
@@ -72,4 +75,42 @@ def mentions(
         totals=[(label, cert.totals[key]) for key, label in TOTAL_LABELS if key in cert.totals],
         seller_ids=seller_ids,
         invoice_number=data.get("invoice_id") or (invoice.number if invoice else None),
+    )
+
+
+# --- the neutral block the PDF renderer lays out (fiscalgate.printing) ---------------------------
+AUTHORITY_NAME = "SFEC — Système de Facturation Électronique Certifiée (Congo)"
+TAX_ID_LABEL = "NIU"
+TAX_COLUMN = "TVA"
+# Congo (Brazzaville) keeps West Africa Time (UTC+1) all year.
+TIME_ZONE = timezone(timedelta(hours=1), "WAT")
+
+
+def line_tax_code(invoice: Invoice, line: InvoiceLine) -> str:
+    """The VAT rate of the line (18 %, 5 %, 0 %), as the payload carried it."""
+    rate = rate_for(
+        line.tax_category, line.tax_code, seller_without_vat=invoice.seller.regime is SellerRegime.TPS
+    )
+    return f"{rate} %" if rate is not None else ""
+
+
+def block(cert: Certification, invoice: Invoice) -> AuthorityBlock:
+    m = mentions(cert, invoice=invoice)
+    when = cert.certified_at.astimezone(TIME_ZONE).strftime("%d/%m/%Y %H:%M")
+    fields = [("Nº de certification", m.certification_number), ("Certifiée le", when)]
+    if m.short_signature or m.signature:
+        fields.append(("Signature", m.short_signature or m.signature or ""))
+    if m.original_reference:
+        fields.append(("Facture d'origine", m.original_reference))
+    return AuthorityBlock(
+        authority=AUTHORITY_NAME,
+        title=m.title,
+        reference=m.certification_number,
+        fields=tuple(fields),
+        # Printed as SFEC returned it (its encoded text is undocumented): never redrawn.
+        qr=QrPicture(png_from_data_uri(m.qr_image)) if m.qr_image else None,
+        mentions=(m.mention,),
+        totals=tuple(m.totals),
+        original_reference=m.original_reference,
+        seller_ids=tuple(m.seller_ids),
     )

@@ -3,12 +3,12 @@ invoices off the test hosts."""
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 
+from fiscalgate.authorities import hosts
 from fiscalgate.authorities.base import AuthoritySettings, Environment
 from fiscalgate.authorities.cg_sfec import regime
 
@@ -19,23 +19,14 @@ PRODUCTION_URL: Final = "https://api.sfec.gouv.cg"
 # through `base_url`.
 SANDBOX_URL: Final = "https://sandbox.api.sfec.gouv.cg"
 MOCK_URL: Final = "http://cg-sfec.mock"
-PRODUCTION_HOSTS: Final = frozenset({"api.sfec.gouv.cg"})
-# Hosts known to be test or development platforms (spec §1), refused for production.
-TEST_HOST_MARKERS: Final = ("sandbox", "dev-", "dev.", "test", "staging", "akieni.tech", ".mock")
-
-
-def _host(url: str) -> str:
-    return (urlsplit(url).hostname or "").lower().rstrip(".")  # "api.sfec.gouv.cg." is the same host
-
-
-def is_local(host: str) -> bool:
-    """Loopback, private network or localhost: never the real platform."""
-    if host in {"localhost", ""} or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback or ipaddress.ip_address(host).is_private
-    except ValueError:
-        return False
+# The production host, and the hosts known to be test or development platforms (README, "Hosts"),
+# refused for production.
+HOSTS = hosts.HostPolicy.of(
+    ["api.sfec.gouv.cg"],
+    test_markers=("sandbox", "dev-", "dev.", "test", "staging", "akieni.tech", ".mock"),
+)
+PRODUCTION_HOSTS: Final = HOSTS.production
+TEST_HOST_MARKERS: Final = HOSTS.test_markers
 
 
 class SfecSettings(AuthoritySettings):
@@ -105,18 +96,18 @@ class SfecSettings(AuthoritySettings):
         parts = urlsplit(url)
         if parts.scheme not in {"http", "https"} or not parts.hostname:
             raise ValueError(f"base_url must be an http(s) URL, got {url!r}")
-        host = _host(url)
+        host = hosts.hostname(url)
         if environment is Environment.PRODUCTION:
             if parts.scheme != "https":
                 raise ValueError("production must use https")
-            if is_local(host) or any(m in host for m in TEST_HOST_MARKERS):
+            if hosts.is_local(host) or HOSTS.is_test(host):
                 raise ValueError(
                     f"production cannot point at {host}: it is a test, development or local host"
                 )
-        elif environment is Environment.SANDBOX and parts.scheme != "https" and not is_local(host):
+        elif environment is Environment.SANDBOX and parts.scheme != "https" and not hosts.is_local(host):
             # a real sandbox key would cross the internet in clear text
             raise ValueError("sandbox must use https (http only for a local host)")
-        elif host in PRODUCTION_HOSTS:
+        elif HOSTS.is_production(host):
             # mock credentials or test invoices must never reach the live platform
             raise ValueError(
                 f"{environment.value} cannot point at the production host {host}; use environment=production"

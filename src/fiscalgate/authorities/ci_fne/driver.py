@@ -1,14 +1,11 @@
-"""The FNE driver: settings, safety checks on URLs, and the composition of convert + client."""
+"""The FNE driver: the composition of settings, convert, client and simulator (settings.py holds
+the settings model and its URL safety checks)."""
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
-from urllib.parse import urlsplit
-
-from pydantic import Field, SecretStr, ValidationInfo, field_validator
 
 from fiscalgate.authorities.base import (
     AuthorityDriver,
@@ -20,6 +17,9 @@ from fiscalgate.authorities.base import (
 )
 from fiscalgate.authorities.ci_fne import convert, regime
 from fiscalgate.authorities.ci_fne.client import FneClient
+from fiscalgate.authorities.ci_fne.descriptor import DESCRIPTOR
+from fiscalgate.authorities.ci_fne.settings import FneSettings
+from fiscalgate.authorities.descriptor import AuthorityDescriptor
 from fiscalgate.core.certification import Certification, Notice
 from fiscalgate.core.errors import ConfigurationError, InvoiceError, Problem
 from fiscalgate.core.invoice import Invoice, InvoiceKind
@@ -29,93 +29,8 @@ if TYPE_CHECKING:
     from starlette.types import ASGIApp
 
 
-def _host(url: str) -> str:
-    return (urlsplit(url).hostname or "").lower()
-
-
-def _is_loopback(host: str) -> bool:
-    if host in ("localhost", "localhost.localdomain") or host.endswith(".localhost"):
-        return True
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return address.is_loopback or address.is_unspecified
-
-
-def _is_production_host(host: str) -> bool:
-    return host in regime.KNOWN_PRODUCTION_HOSTS or host.endswith(".dgi.gouv.ci")
-
-
-def _check_live_url(url: str, what: str) -> str:
-    """A URL live invoices may go to: https, not the test platform, not this machine."""
-    parts = urlsplit(url)
-    if parts.scheme != "https" or not parts.hostname:
-        raise ValueError(f"{what} must be an https:// URL in production")
-    host = parts.hostname.lower()
-    if host == regime.SANDBOX_HOST:
-        raise ValueError(f"{what} points at the FNE test platform ({host}): live invoices would be lost")
-    if _is_loopback(host):
-        raise ValueError(f"{what} points at this machine ({host}): production must reach the DGI")
-    return url.rstrip("/")
-
-
-class FneSettings(AuthoritySettings):
-    """A taxpayer's FNE settings. The production URL is sent by the DGI after specimen validation."""
-
-    ncc: str = Field(pattern=r"^[0-9]{7}[A-Z]$", description="the issuer's NCC, e.g. 9606123E")
-    api_key: SecretStr = Field(min_length=1)
-    point_of_sale: str = Field(min_length=1, max_length=120)
-    establishment: str = Field(min_length=1, max_length=120)
-    production_url: str | None = Field(default=None, validate_default=True)
-    # Undocumented on the platform; fousco74/fne and yeoyedjande/erp-fne assume 50 (spec §8.6).
-    sticker_warning_threshold: int = Field(default=regime.DEFAULT_STICKER_WARNING_THRESHOLD, ge=0)
-
-    @field_validator("api_key")
-    @classmethod
-    def _header_safe_key(cls, value: SecretStr) -> SecretStr:
-        # The key travels in an HTTP header: a pasted space, newline or accented letter would fail
-        # inside httpx on every call. The DOC's key is 32 alphanumerics (spec §3). Never echo it.
-        key = value.get_secret_value().strip()
-        if not key or any(not ("!" <= ch <= "~") for ch in key):
-            raise ValueError("api_key must be printable ASCII without spaces (the key of « Paramétrage »)")
-        return SecretStr(key)
-
-    @field_validator("base_url")
-    @classmethod
-    def _safe_base_url(cls, value: str | None, info: ValidationInfo) -> str | None:
-        if value is None or not value.strip():
-            return None
-        environment = info.data.get("environment")
-        host = _host(value)
-        if not urlsplit(value).scheme.startswith("http") or not host:
-            raise ValueError("base_url must be an http(s) URL")
-        if environment == Environment.PRODUCTION:
-            return _check_live_url(value, "base_url")
-        if _is_production_host(host):
-            # Test invoices must never land in the live, uninterrupted series.
-            raise ValueError(f"base_url points at the FNE production host ({host}) outside production")
-        return value.rstrip("/")
-
-    @field_validator("production_url")
-    @classmethod
-    def _production_url(cls, value: str | None, info: ValidationInfo) -> str | None:
-        environment = info.data.get("environment")
-        if value is not None and not value.strip():
-            value = None
-        if value is None:
-            if environment == Environment.PRODUCTION:
-                raise ValueError("production needs the production_url the DGI sent after specimen validation")
-            return None
-        return _check_live_url(value, "production_url")
-
-
 class FneDriver(AuthorityDriver):
-    code: ClassVar[str] = "ci-fne"
-    module: ClassVar[str] = "fne"
-    country: ClassVar[str] = "CI"
-    display_name: ClassVar[str] = "Côte d'Ivoire — DGI FNE"
-    currencies: ClassVar[tuple[str, ...]] = ("XOF",)
+    descriptor: ClassVar[AuthorityDescriptor] = DESCRIPTOR
     settings_model: ClassVar[type[AuthoritySettings]] = FneSettings
 
     @staticmethod
@@ -136,21 +51,6 @@ class FneDriver(AuthorityDriver):
         if s.base_url:
             return s.base_url
         return regime.SANDBOX_BASE_URL if s.environment == Environment.SANDBOX else regime.MOCK_BASE_URL
-
-    def mock_credentials(self, **hints: str) -> dict[str, Any]:
-        from fiscalgate.authorities.ci_fne.simulator.app import (
-            DEFAULT_API_KEY,
-            DEFAULT_ESTABLISHMENTS,
-            DEFAULT_NCC,
-            DEFAULT_POINTS_OF_SALE,
-        )
-
-        return {
-            "ncc": hints.get("ncc", DEFAULT_NCC),
-            "api_key": hints.get("api_key", DEFAULT_API_KEY),
-            "point_of_sale": hints.get("point_of_sale", DEFAULT_POINTS_OF_SALE[0]),
-            "establishment": hints.get("establishment", DEFAULT_ESTABLISHMENTS[0]),
-        }
 
     # --- invoices ---------------------------------------------------------------------------------
     def validate(self, invoice: Invoice, settings: AuthoritySettings) -> list[Problem]:

@@ -7,11 +7,14 @@ rows of real PDFs), §8.7 (the QR encodes the verification URL).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta, timezone
 from decimal import Decimal
 
 from fiscalgate.authorities.ci_fne import regime
+from fiscalgate.authorities.ci_fne.convert import vat_code_for
 from fiscalgate.core.certification import Certification
-from fiscalgate.core.invoice import InvoiceKind
+from fiscalgate.core.invoice import Invoice, InvoiceKind, InvoiceLine
+from fiscalgate.printing.block import AuthorityBlock, QrText
 
 TITLES: dict[InvoiceKind, str] = {
     InvoiceKind.SALE: "Facture de vente",
@@ -59,4 +62,46 @@ def print_data(cert: Certification) -> FnePrint:
         issuer_ncc=cert.authority_data.get("ncc"),
         totals=[(label, cert.totals[key]) for label, key in TOTAL_ROWS if key in cert.totals],
         original_reference=cert.authority_data.get("original_reference"),
+    )
+
+
+# --- the neutral block the PDF renderer lays out (fiscalgate.printing) ---------------------------
+AUTHORITY_NAME = "DGI Côte d'Ivoire — FNE (Facture Normalisée Électronique)"
+TAX_ID_LABEL = "NCC"
+TAX_COLUMN = "Taxes"
+# Côte d'Ivoire keeps UTC all year.
+TIME_ZONE = timezone(timedelta(0), "GMT")
+STICKER_HEADING = "STICKER ÉLECTRONIQUE FNE"
+
+
+def line_tax_code(invoice: Invoice, line: InvoiceLine) -> str:
+    """The VAT code the line was certified with (TVA, TVAB, TVAC, TVAD), plus its custom taxes."""
+    code = vat_code_for(invoice, line)
+    extra = [t.name for t in line.extra_taxes]
+    return " + ".join([code, *extra])
+
+
+def block(cert: Certification, invoice: Invoice) -> AuthorityBlock:
+    data = print_data(cert)
+    when = cert.certified_at.astimezone(TIME_ZONE).strftime("%d/%m/%Y %H:%M")
+    fields = [("Nº FNE", data.reference), ("Certifiée le", when)]
+    if data.issuer_ncc:
+        fields.append(("NCC émetteur", data.issuer_ncc))
+    template = cert.authority_data.get("template")
+    if template:
+        fields.append(("Type de facturation", str(template)))
+    if data.original_reference:
+        fields.append(("Facture d'origine", data.original_reference))
+    return AuthorityBlock(
+        authority=AUTHORITY_NAME,
+        title=data.title,
+        reference=data.reference,
+        heading=STICKER_HEADING,
+        fields=tuple(fields),
+        qr=QrText(data.qr_payload) if data.qr_payload else None,
+        qr_caption=data.mentions[1],
+        mentions=data.mentions[:1],
+        totals=tuple(data.totals),
+        original_reference=data.original_reference,
+        seller_ids=((TAX_ID_LABEL, data.issuer_ncc),) if data.issuer_ncc else (),
     )

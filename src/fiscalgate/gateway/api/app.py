@@ -27,6 +27,8 @@ from fiscalgate.gateway.api.mock_pages import router as mock_pages_router
 from fiscalgate.gateway.api.openapi import document_errors
 from fiscalgate.gateway.audit.router import router as audit_router
 from fiscalgate.gateway.authorities import DriverLookup, default_lookup
+from fiscalgate.gateway.batches.router import router as batches_router
+from fiscalgate.gateway.console.routes import mount_console
 from fiscalgate.gateway.crypto import SecretBox, load_or_create_key
 from fiscalgate.gateway.db import DEFAULT_DATABASE_URL, migrate
 from fiscalgate.gateway.errors import (
@@ -38,8 +40,10 @@ from fiscalgate.gateway.errors import (
 )
 from fiscalgate.gateway.invoices.router import router as invoices_router
 from fiscalgate.gateway.netpolicy import private_urls_allowed
+from fiscalgate.gateway.printing.router import router as printing_router
 from fiscalgate.gateway.runtime import PUBLIC_URL_ENV, Database, Gateway, normalise_public_url
 from fiscalgate.gateway.settings.router import router as settings_router
+from fiscalgate.gateway.tenants.profile_router import router as profile_router
 from fiscalgate.gateway.tenants.router import admin as admin_router
 from fiscalgate.gateway.tenants.router import tenant as tenant_router
 
@@ -179,9 +183,20 @@ def create_app(
             )
         return {"status": "ok", "database": "ok", "dialect": gw.db.engine.dialect.name}
 
-    routers = (admin_router, tenant_router, settings_router, invoices_router, audit_router, mock_pages_router)
+    routers = (
+        admin_router,
+        tenant_router,
+        profile_router,
+        settings_router,
+        batches_router,  # before invoices: /v1/invoices/batch is not an invoice id
+        invoices_router,
+        printing_router,
+        audit_router,
+        mock_pages_router,
+    )
     for router in routers:
         app.include_router(router)
+    mount_console(app)  # the web console under /console (HTML pages, not in the OpenAPI schema)
     app.add_middleware(IdempotencyMiddleware)
     # Outside the idempotency middleware: authenticated and size-checked before any body is read.
     app.add_middleware(RequestGuard, settings=guard or GuardSettings.from_env())

@@ -3,9 +3,10 @@
 Mock certifications made while the gateway knows its public URL carry QR / verification URLs under
 `{public_url}/mock/{tenant}/{authority}/`; this route makes them open. No authentication: it
 mirrors the authorities' public verification pages, which anyone holding the printed invoice may
-open. Only the pages listed in `PUBLIC_PAGES` are forwarded (never a simulator's API or its `/_sim`
-control endpoints), only with GET, and only to a simulator already running for that tenant: the
-route never creates one.
+open. Only the pages each authority's descriptor lists (`simulator_pages`) are forwarded (never a
+simulator's API or its `/_sim` control endpoints), only with GET, and only to the simulator of a
+tenant whose settings are in mock: one not running yet in this process (after a restart) is woken
+from the memory the database keeps, so verification URLs handed out before the restart still open.
 """
 
 from __future__ import annotations
@@ -16,15 +17,23 @@ import anyio
 import httpx
 from fastapi import APIRouter, Request, Response
 
+from fiscalgate.authorities import descriptor
+from fiscalgate.core.errors import ConfigurationError
 from fiscalgate.gateway.errors import ApiError, NotFound
 from fiscalgate.gateway.runtime import Gateway, mock_prefix
+from fiscalgate.gateway.settings.service import mock_simulator_settings
 
-# The simulators' public pages, as paths relative to the simulator's root. FNE: the verification
-# page its QR codes point at (spec fne.md §8.7). The e-MECeF and SFEC simulators serve no public
-# page today, so nothing is forwarded to them.
-PUBLIC_PAGES: dict[str, tuple[re.Pattern[str], ...]] = {
-    "ci-fne": (re.compile(r"fr/verification/[A-Za-z0-9-]{1,100}"),),
-}
+
+def public_pages(authority: str) -> tuple[re.Pattern[str], ...]:
+    """The simulator's public pages (paths relative to its root), from the authority's descriptor;
+    none for anything but an authority's exact code."""
+    try:
+        described = descriptor(authority)
+    except ConfigurationError:
+        return ()
+    return described.page_patterns() if described.code == authority else ()
+
+
 # An in-process page answers in microseconds; this only bounds a fault left queued on it.
 FORWARD_TIMEOUT = 10.0
 # Response headers passed on from the simulator's page.
@@ -43,12 +52,18 @@ router = APIRouter(tags=["mock"])
 async def mock_public_page(tenant_id: str, authority: str, path: str, request: Request) -> Response:
     """A public page (e.g. FNE's invoice verification page) of the tenant's mock simulator."""
     gw: Gateway = request.app.state.gateway
-    # One answer for an unknown page, an unknown tenant (or one with no simulator running) and an
-    # unknown token, so that the page does not tell which tenant ids exist (issue 14).
+    # One answer for an unknown page, an unknown tenant (or one with no simulator) and an unknown
+    # token, so that the page does not tell which tenant ids exist (issue 14).
     not_found = NotFound(f"no public mock page at {authority}/{path}", code="mock.page_not_found")
-    if not any(page.fullmatch(path) for page in PUBLIC_PAGES.get(authority, ())):
+    if not any(page.fullmatch(path) for page in public_pages(authority)):
         raise not_found
     simulator = gw.simulators.find(tenant_id, authority)
+    if simulator is None:
+        # Not called yet in this process (a restart): woken from the memory the database keeps,
+        # so verification URLs handed out before the restart still open.
+        found = await gw.db.read(mock_simulator_settings, gw, tenant_id, authority)
+        if found is not None:
+            simulator = await anyio.to_thread.run_sync(gw.simulators.get, tenant_id, *found)
     if simulator is None:
         raise not_found
     # Reached the way certifications reach it: mounted at this route's prefix (ASGI root_path).

@@ -104,9 +104,12 @@ async def create_credit_note(
 @router.post("/{invoice_id}/reconcile")
 async def reconcile_invoice(
     invoice_id: str,
-    body: ReconcileRequest,
+    body: ReconcileRequest | None = None,
     who: Caller = Depends(tenant_caller),
     gw: Gateway = Depends(gateway),
 ) -> InvoiceOut:
-    """Resolve an `unknown` invoice (see the action descriptions)."""
-    return service.invoice_out(await service.reconcile_invoice(gw, who, tenant_id_of(who), invoice_id, body))
+    """Resolve an `unknown` invoice (see the action descriptions); no body = `confirm`."""
+    request = body or ReconcileRequest()
+    return service.invoice_out(
+        await service.reconcile_invoice(gw, who, tenant_id_of(who), invoice_id, request)
+    )

@@ -22,6 +22,7 @@ from sqlalchemy import Select, bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from fiscalgate.authorities import descriptor
 from fiscalgate.authorities.base import (
     AuthorityDriver,
     AuthoritySettings,
@@ -73,9 +74,6 @@ from fiscalgate.gateway.tenants.service import Caller, get_tenant
 CERTIFIABLE = ("approved", "failed")
 EDITABLE = ("draft", "approved", "rejected", "failed")
 DELETABLE = ("draft", "approved", "rejected", "failed")
-# SFEC allows at most one credit note per invoice (specs/sfec.md, invoice_type; T-CONNECTOR test
-# book TC-032..034): refuse a second one here rather than let the platform reject it later.
-ONE_CREDIT_NOTE_PER_INVOICE = frozenset({"cg-sfec"})
 # How long a `submitting` claim may last before it counts as abandoned (its process died: kill -9,
 # OOM, a deploy). Longer than any live attempt: SFEC's worst case is 300 s per try x max_attempts,
 # plus backoff. Past it, reconciling turns the claim into `unknown` (never back into certifiable).
@@ -509,7 +507,8 @@ def create_credit_note(
             f"only a certified invoice can be credited; invoice {original_id} is {original.status!r}",
             code="credit_note.original_not_certified",
         )
-    if original.authority in ONE_CREDIT_NOTE_PER_INVOICE:
+    # Refused here rather than by the platform later (the descriptor's credit-note rules).
+    if descriptor(original.authority).credit_notes.one_per_invoice:
         existing = session.scalar(
             select(InvoiceRow.number).where(
                 InvoiceRow.original_id == original_id, InvoiceRow.status != "rejected"

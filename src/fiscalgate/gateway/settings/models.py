@@ -25,3 +25,16 @@ class AuthorityConfig(Base):
     secrets_sealed: Mapped[str | None] = mapped_column(Text, nullable=True)
     secret_fields: Mapped[list[Any]] = mapped_column(JSON, default=list)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class MockSimulatorState(Base):
+    """The memory of a tenant's in-process simulator for one authority (`mock`): its counters,
+    certified documents, pending requests..., as a `simkit.snapshot`, so a restart of the gateway
+    neither reissues a number nor forgets an invoice a credit note or a verification URL needs."""
+
+    __tablename__ = "mock_simulator_states"
+
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
+    authority: Mapped[str] = mapped_column(String(32), primary_key=True)
+    state: Mapped[dict[str, Any]] = mapped_column(JSON)
+    saved_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

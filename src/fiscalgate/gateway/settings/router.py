@@ -3,9 +3,10 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends
+from fastapi.openapi.models import Example
 
 from fiscalgate.gateway.api.auth import gateway, tenant_caller, tenant_id_of
-from fiscalgate.gateway.authorities import AUTHORITIES, authority_code
+from fiscalgate.gateway.authorities import authority_code, codes
 from fiscalgate.gateway.runtime import Gateway
 from fiscalgate.gateway.settings import service
 from fiscalgate.gateway.settings.schemas import SettingsOut
@@ -13,13 +14,31 @@ from fiscalgate.gateway.tenants.service import Caller
 
 router = APIRouter(prefix="/v1/settings", tags=["settings"])
 
+# Each works as it is on a fresh tenant, for every authority available to it (tested).
+SETTINGS_EXAMPLES: dict[str, Example] = {
+    "mock": {
+        "summary": "The built-in simulator",
+        "description": "Credentials the tenant's in-process simulator accepts are filled in.",
+        "value": {"environment": "mock"},
+    },
+    "mock_tuned": {
+        "summary": "The built-in simulator, a shorter timeout",
+        "value": {"environment": "mock", "active": True, "timeout_seconds": 10},
+    },
+    "switched_off": {
+        "summary": "Configured but switched off",
+        "description": "Certifications are refused with settings.inactive until `active` is true again.",
+        "value": {"active": False},
+    },
+}
+
 
 @router.get("")
 async def list_settings(
     who: Caller = Depends(tenant_caller), gw: Gateway = Depends(gateway)
 ) -> list[SettingsOut]:
     """Every authority with its availability for this tenant and its settings (secrets masked)."""
-    return await gw.db.run(service.list_settings, gw, tenant_id_of(who), list(AUTHORITIES))
+    return await gw.db.run(service.list_settings, gw, tenant_id_of(who), codes())
 
 
 @router.get("/{authority}")
@@ -33,8 +52,11 @@ async def get_settings(
 async def save_settings(
     authority: str,
     body: dict[str, Any] = Body(
-        examples=[{"environment": "mock", "active": True}],
-        description="The authority's settings fields; omitted fields (and omitted secrets) keep their value",
+        openapi_examples=SETTINGS_EXAMPLES,
+        description=(
+            "The authority's settings fields; omitted fields (and omitted secrets) keep their value. "
+            "In `mock`, missing credentials are filled with ones the built-in simulator accepts"
+        ),
     ),
     who: Caller = Depends(tenant_caller),
     gw: Gateway = Depends(gateway),

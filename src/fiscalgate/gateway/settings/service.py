@@ -11,7 +11,7 @@ from pydantic import SecretStr
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from fiscalgate.authorities.base import AuthorityDriver, AuthoritySettings
+from fiscalgate.authorities.base import AuthorityDriver, AuthoritySettings, Environment
 from fiscalgate.core.errors import ConfigurationError, Problem
 from fiscalgate.core.masking import mask_mapping, mask_secret
 from fiscalgate.gateway import netpolicy
@@ -118,6 +118,44 @@ def get_settings(session: Session, gw: Gateway, tenant_id: str, authority: str) 
     return settings_out(gw, tenant, authority, _row(session, tenant_id, authority))
 
 
+def _with_mock_credentials(
+    driver: AuthorityDriver,
+    secret_names: list[str],
+    row: AuthorityConfig | None,
+    old_plain: dict[str, Any],
+    old_secrets: dict[str, Any],
+    payload: dict[str, Any],
+) -> dict[str, Any]:
+    """`{"environment": "mock"}` is enough: the payload completed with working credentials for the
+    tenant's in-process simulator (the driver's `mock_credentials`).
+
+    Only when the settings end in `mock` without a `base_url` (a simulator run apart has its own
+    credentials). A field the payload gives is never replaced. A plain field already stored is kept
+    (and passed to `mock_credentials` as a hint: the e-MECeF token is minted for the stored IFU); a
+    secret is filled when missing, and also when entering `mock` from another environment: a
+    sandbox or production secret is useless to the simulator (the e-MECeF one refuses any token it
+    did not sign) and must not follow the tenant there."""
+    stored_environment = row.environment if row is not None else None
+    environment = payload.get("environment") or stored_environment or Environment.MOCK.value
+    base_url = payload["base_url"] if "base_url" in payload else old_plain.get("base_url")
+    if environment != Environment.MOCK.value or base_url:
+        return payload
+    hints = {
+        k: v
+        for k, v in {**old_plain, **payload}.items()
+        if isinstance(v, str) and v and k not in secret_names and k not in ("environment", "base_url")
+    }
+    entering = stored_environment != Environment.MOCK.value
+    filled = dict(payload)
+    for key, value in driver.mock_credentials(**hints).items():
+        if key in payload:
+            continue
+        stored = old_secrets.get(key) if key in secret_names else old_plain.get(key)
+        if stored in (None, "") or (key in secret_names and entering):
+            filled[key] = value
+    return filled
+
+
 def save_settings(
     session: Session, gw: Gateway, caller: Caller, tenant_id: str, authority: str, payload: dict[str, Any]
 ) -> SettingsOut:
@@ -136,6 +174,8 @@ def save_settings(
     def kept(key: str) -> bool:  # a stored secret the payload leaves as it is
         value = payload.get(key)
         return key not in payload or value in (None, "", mask_secret(old_secrets[key]))
+
+    payload = _with_mock_credentials(driver, names, row, old_plain, old_secrets, payload)
 
     if row is not None and row.environment == "production":
         leaving_for = str(payload.get("environment") or row.environment)
@@ -229,6 +269,20 @@ def load_tenant_settings(
     tenant, row = found
     _require_callable(tenant, authority)
     return _settings_from(gw, authority, row)
+
+
+def mock_simulator_settings(
+    session: Session, gw: Gateway, tenant_id: str, authority: str
+) -> tuple[AuthorityDriver, AuthoritySettings] | None:
+    """The driver and settings a tenant's in-process simulator is built from, or None when the
+    tenant has none (unknown tenant or authority, not in mock, or mock pointed at a base URL)."""
+    try:
+        driver, settings = load_tenant_settings(session, gw, tenant_id, authority)
+    except (ConfigurationError, NotFound):
+        return None
+    if settings.environment != Environment.MOCK or settings.base_url:
+        return None
+    return driver, settings
 
 
 def _require_callable(tenant: Tenant, authority: str) -> None:

@@ -5,7 +5,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from fiscalgate.gateway.authorities import MODULES
+from fiscalgate.gateway.authorities import module_slug
+from fiscalgate.gateway.authorities import modules as module_slugs
 from fiscalgate.gateway.countries import normalise_country
 from fiscalgate.gateway.db import StoredDatetime
 
@@ -13,10 +14,7 @@ from fiscalgate.gateway.db import StoredDatetime
 def _modules(value: list[str]) -> list[str]:
     out: list[str] = []
     for raw in value:
-        module = raw.strip().lower()
-        module = {"emecef": "mecef", "e-mecef": "mecef"}.get(module, module)
-        if module not in MODULES:
-            raise ValueError(f"unknown module {raw!r}; known: {', '.join(MODULES)}")
+        module = module_slug(raw)
         if module not in out:
             out.append(module)
     return out
@@ -27,7 +25,9 @@ class TenantCreate(BaseModel):
 
     name: str = Field(min_length=1, max_length=200)
     country: str = Field(description="ISO code or name: CI, Côte d'Ivoire, Bénin, Congo, ...")
-    modules: list[str] = Field(default_factory=list, description="Active modules: fne, mecef, sfec")
+    modules: list[str] = Field(
+        default_factory=list, description="Active modules: " + ", ".join(module_slugs())
+    )
 
     _country = field_validator("country")(normalise_country)
     _mods = field_validator("modules")(_modules)

@@ -10,8 +10,9 @@ from decimal import Decimal
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fiscalgate.authorities.bj_emecef.simulator.state import (
     INVOICE_TYPES,
@@ -21,7 +22,7 @@ from fiscalgate.authorities.bj_emecef.simulator.state import (
     BusinessError,
     Platform,
 )
-from fiscalgate.simkit.faults import FaultInjector
+from fiscalgate.simkit.app import SimulatorApp
 
 
 # The simulator's own reading of the request DTO (DOC p.9–10). Enum-like fields are plain strings so
@@ -77,43 +78,19 @@ class SimControl(_Lenient):
     advance_clock_seconds: float = 0
 
 
-_NULL_SECURITY = {"dateTime": None, "qrCode": None, "codeMECeFDGI": None, "counters": None, "nim": None}
-_NULL_DETAILS = {
-    "ifu": None,
-    "aib": None,
-    "type": "NA",
-    "items": None,
-    "client": None,
-    "operator": None,
-    "payment": None,
-    "reference": None,
-}
-_NULL_TOTALS: dict[str, Any] = {"uid": None} | dict.fromkeys(
-    [
-        "ta",
-        "tb",
-        "tc",
-        "td",
-        "taa",
-        "tab",
-        "tac",
-        "tad",
-        "tae",
-        "taf",
-        "hab",
-        "had",
-        "vab",
-        "vad",
-        "aib",
-        "ts",
-        "total",
-    ],
-    0,
+def _business(error: BusinessError, **extra: Any) -> JSONResponse:
+    """A business refusal as the live platform answers it (HTTP 200): the error fields and nothing
+    else, none of the success fields set to null (answers recorded on the DGI test platform)."""
+    return JSONResponse({"errorCode": str(error.code), "errorDesc": MESSAGES[error.code], **extra})
+
+
+# A page shaped like the one the portal's IIS front answers for a path it does not serve.
+_NOT_FOUND_PAGE = (
+    "<!DOCTYPE html><html><head><meta charset='utf-8'><title>404 - Fichier ou répertoire introuvable."
+    "</title></head><body><div id='header'><h1>Erreur du serveur</h1></div><div id='content'>"
+    "<h2>404 - Fichier ou répertoire introuvable.</h2><h3>La ressource que vous recherchez a peut-être "
+    "été supprimée ou renommée ou elle est temporairement indisponible.</h3></div></body></html>"
 )
-
-
-def _business(shape: dict[str, Any], error: BusinessError) -> JSONResponse:
-    return JSONResponse({**shape, "errorCode": str(error.code), "errorDesc": MESSAGES[error.code]})
 
 
 def _jsonable(value: Any) -> Any:
@@ -141,18 +118,33 @@ class ClockOffset:
         platform.clock = lambda: base() + self.offset
 
 
-class EmecefSimulator(FaultInjector):
+class EmecefSimulator(SimulatorApp):
     """The fault-injecting wrapper, keeping a handle on the platform for tests."""
 
+    platform: Platform
+
     def __init__(self, app: FastAPI, platform: Platform) -> None:
-        super().__init__(app)
-        self.platform = platform
+        super().__init__(app, platform)
 
 
 def create_app(platform: Platform) -> EmecefSimulator:
     """A FastAPI e-MCF over `platform`, wrapped in a FaultInjector (reachable as `.platform`)."""
-    app = FastAPI(title="e-MCF simulator (fiscalgate)", docs_url=None, redoc_url=None, openapi_url=None)
+    # redirect_slashes off: `POST /api/invoice/` (as several clients written for the live platform
+    # call it) is served by the same route, never answered with a redirect a POST cannot follow.
+    app = FastAPI(
+        title="e-MCF simulator (fiscalgate)",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        redirect_slashes=False,
+    )
     clock = ClockOffset(platform)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def not_served(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 404:
+            return HTMLResponse(_NOT_FOUND_PAGE, status_code=404)
+        return Response(status_code=exc.status_code, headers=exc.headers)
 
     def unauthorized(request: Request) -> Response | None:
         if platform.authenticate(request.headers.get("authorization")):
@@ -160,10 +152,12 @@ def create_app(platform: Platform) -> EmecefSimulator:
         return Response(status_code=401, headers={"WWW-Authenticate": "Bearer"})
 
     @app.get("/api/invoice")
+    @app.get("/api/invoice/")
     async def status(request: Request) -> Response:
         return unauthorized(request) or JSONResponse(platform.status())
 
     @app.post("/api/invoice")
+    @app.post("/api/invoice/")
     async def submit(request: Request) -> Response:
         if (denied := unauthorized(request)) is not None:
             return denied
@@ -180,7 +174,7 @@ def create_app(platform: Platform) -> EmecefSimulator:
         try:
             return JSONResponse(platform.submit(body))
         except BusinessError as error:
-            return _business(_NULL_TOTALS, error)
+            return _business(error)
 
     async def finalise(request: Request, uid: str, action: str) -> Response:
         if (denied := unauthorized(request)) is not None:
@@ -188,7 +182,8 @@ def create_app(platform: Platform) -> EmecefSimulator:
         try:
             return JSONResponse(platform.finalise(uid, action))
         except BusinessError as error:
-            return _business(_NULL_SECURITY, error)
+            # The live platform adds refundWithAibPayment to finalisation refusals too.
+            return _business(error, refundWithAibPayment=False)
 
     for action in ("confirm", "cancel"):
 
@@ -205,7 +200,7 @@ def create_app(platform: Platform) -> EmecefSimulator:
         try:
             return JSONResponse(_jsonable(platform.details(uid)))
         except BusinessError as error:
-            return _business(_NULL_DETAILS, error)
+            return _business(error)
 
     @app.get("/api/info/status")
     async def info_status(request: Request) -> Response:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import click
 
@@ -14,7 +15,7 @@ from fiscalgate.authorities.bj_emecef.simulator.state import (
     Platform,
     mint_token,
 )
-from fiscalgate.simkit.serve import run_forever
+from fiscalgate.simkit.serve import keep_state_in, run_forever, state_option
 
 
 @click.command("bj-emecef")
@@ -38,6 +39,7 @@ from fiscalgate.simkit.serve import run_forever
     help="Test mode: codes MECeF/DGI start with TEST, like the DGI test platform's.",
 )
 @click.option("--seed", type=int, default=None, help="Seed for uids and codes (reproducible runs).")
+@state_option
 def simulate_emecef(
     port: int,
     host: str,
@@ -47,6 +49,7 @@ def simulate_emecef(
     pending_ttl: float,
     test_mode: bool,
     seed: int | None,
+    state_file: Path | None,
 ) -> None:
     """Simulate the DGI Bénin e-MCF API (e-MECeF) at http://HOST:PORT/api/..."""
     if len(ifu) != 13 or not ifu.isdigit():
@@ -71,4 +74,8 @@ def simulate_emecef(
         f"certify:  fiscalgate certify INVOICE.json -a bj-emecef --url http://{host}:{port} "
         f"--set ifu={ifu} --set token=<token>"
     )
-    run_forever(create_app(platform), host, port)
+    app = create_app(platform)
+    if state_file is not None:
+        resumed = keep_state_in(app, state_file)
+        click.echo(f"state:    {state_file} ({'resumed' if resumed else 'new'})")
+    run_forever(app, host, port)

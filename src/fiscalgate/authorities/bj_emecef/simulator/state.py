@@ -18,6 +18,8 @@ from typing import Any
 
 import jwt
 
+from fiscalgate.simkit import snapshot
+
 # Defaults for `fiscalgate simulate bj-emecef` and for the mock environment (documented in README).
 DEFAULT_IFU = "0202300000001"
 DEFAULT_NIM = "TS01000001"
@@ -148,6 +150,16 @@ class Platform:
 
     def __post_init__(self) -> None:
         self._random = random.Random(self.seed)
+
+    # What a restart must not forget (simkit.snapshot). The identity (IFU, NIM, token secret) and
+    # the test controls come from the configuration in force at start.
+    MEMORY = ("pending", "finalised", "invoices", "counters", "total_counter")
+
+    def export_state(self) -> dict[str, Any]:
+        return snapshot.capture(self, self.MEMORY)
+
+    def import_state(self, data: dict[str, Any]) -> None:
+        snapshot.restore(self, data, self.MEMORY, (Pending, Confirmed))
 
     # --- authentication ---------------------------------------------------------------------------
     def authenticate(self, authorization: str | None) -> bool:
@@ -297,6 +309,9 @@ class Platform:
                 "codeMECeFDGI": "",
                 "counters": f"{self.counters[kind]}/{self.total_counter} {kind}",
                 "nim": self.nim,
+                # Not in the v1.0 DOC; the live test platform adds it to every finalisation
+                # answer, false in every one of the DGI's self-declaration cases.
+                "refundWithAibPayment": False,
             }
         if kind in ORIGINAL_OF:
             # The remaining amount may have shrunk since the POST (another credit note confirmed).
@@ -316,6 +331,7 @@ class Platform:
             "codeMECeFDGI": "-".join(code[i : i + 4] for i in range(0, 24, 4)),
             "counters": f"{self.counters[kind]}/{self.total_counter} {kind}",
             "nim": self.nim,
+            "refundWithAibPayment": False,
         }
 
     def _new_code(self) -> str:

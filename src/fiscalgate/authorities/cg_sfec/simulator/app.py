@@ -26,7 +26,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from fiscalgate.authorities.cg_sfec.simulator.state import MSG_INVALID, Platform, SimError
-from fiscalgate.simkit.faults import FaultInjector
+from fiscalgate.simkit.app import SimulatorApp
 
 Money = Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
 
@@ -150,7 +150,7 @@ def _bad_body(exc: ValidationError) -> SimError:
 @dataclass
 class Simulator:
     platform: Platform
-    app: FaultInjector  # what to serve: the routes wrapped in fault injection
+    app: SimulatorApp  # what to serve: the routes wrapped in fault injection
 
 
 def create_simulator(niu: str, api_key: str) -> Simulator:
@@ -215,8 +215,8 @@ def create_simulator(niu: str, api_key: str) -> Simulator:
             Route(f"{prefix}/invoices", endpoint(get_page), methods=["GET"]),
         ]
     routes.append(Route("/api/v1/invoices", endpoint(certify), methods=["POST"]))
-    return Simulator(platform, FaultInjector(Starlette(routes=routes)))
+    return Simulator(platform, SimulatorApp(Starlette(routes=routes), platform))
 
 
-def create_app(niu: str, api_key: str) -> FaultInjector:
+def create_app(niu: str, api_key: str) -> SimulatorApp:
     return create_simulator(niu, api_key).app

@@ -31,6 +31,8 @@ from typing import Any
 
 import segno
 
+from fiscalgate.simkit import snapshot
+
 MSG_INVALID = "Données invalides (format incorrect, champs manquants, incohérences dans les totaux)"
 MSG_AUTH = "Clé d’authentification invalide ou manquante"
 MSG_DUPLICATE = "Facture déjà certifiée ou déclarée"
@@ -262,6 +264,17 @@ class Platform:
     records: dict[str, Record] = field(default_factory=dict)  # by invoice_id
     journal: list[str] = field(default_factory=list)  # every API request that reached the platform
     sequence: int = 0
+
+    # What a restart must not forget (simkit.snapshot): the signing secret too, so a report of an
+    # invoice certified before the restart still matches its signature. NIU and key are the
+    # configuration in force; the request journal is the process's own.
+    MEMORY = ("secret", "records", "sequence")
+
+    def export_state(self) -> dict[str, Any]:
+        return snapshot.capture(self, self.MEMORY)
+
+    def import_state(self, data: dict[str, Any]) -> None:
+        snapshot.restore(self, data, self.MEMORY, (Record,))
 
     def authenticate(self, key: str | None) -> None:
         if not key or not hmac.compare_digest(key.encode(), self.api_key.encode()):

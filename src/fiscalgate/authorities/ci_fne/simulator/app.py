@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fiscalgate.authorities.ci_fne.simulator.state import UNAUTHORIZED, Document, Platform, Reply, Taxpayer
-from fiscalgate.simkit.faults import FaultInjector
+from fiscalgate.simkit.app import SimulatorApp
 
 DEFAULT_NCC = "9606123E"
 DEFAULT_API_KEY = "Fq3ZbW8mTx2LkR7nVc4PsY9dHj6QaE1u"  # 32 alphanumerics, like the DOC's example key
@@ -33,12 +33,13 @@ class StickerUpdate(BaseModel):
     warning_threshold: int | None = Field(default=None, ge=0)
 
 
-class FneSimulator(FaultInjector):
+class FneSimulator(SimulatorApp):
     """The ASGI app to serve: the FastAPI app wrapped in simkit's fault injector, with its platform."""
 
+    platform: Platform
+
     def __init__(self, app: FastAPI, platform: Platform) -> None:
-        super().__init__(app)
-        self.platform = platform
+        super().__init__(app, platform)
 
 
 def _reply(reply: Reply) -> JSONResponse:

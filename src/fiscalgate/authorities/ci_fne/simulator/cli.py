@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import click
 
@@ -13,7 +14,7 @@ from fiscalgate.authorities.ci_fne.simulator.app import (
     DEFAULT_POINTS_OF_SALE,
     make_simulator,
 )
-from fiscalgate.simkit.serve import run_forever
+from fiscalgate.simkit.serve import keep_state_in, run_forever, state_option
 
 
 def _ncc(ctx: click.Context, param: click.Parameter, value: str) -> str:
@@ -62,6 +63,7 @@ def _api_key(ctx: click.Context, param: click.Parameter, value: str) -> str:
     type=click.IntRange(min=0),
     help="`warning` becomes true when fewer stickers than this remain (undocumented; 50 as one SDK assumes).",
 )
+@state_option
 def simulate_fne(
     host: str,
     port: int,
@@ -71,6 +73,7 @@ def simulate_fne(
     establishments: tuple[str, ...],
     points_of_sale: tuple[str, ...],
     warning_threshold: int,
+    state_file: Path | None,
 ) -> None:
     """Simulate the Côte d'Ivoire DGI FNE platform: API under http://HOST:PORT/ws, verification
     pages under /fr/verification/<token>, controls under /_sim."""
@@ -91,4 +94,7 @@ def simulate_fne(
     click.echo(f"  stickers         {stickers} (warning under {warning_threshold})")
     click.echo(f"  base URL         {base}/ws")
     click.echo(f"  verification     {base}/fr/verification/<token>")
+    if state_file is not None:
+        resumed = keep_state_in(app, state_file)
+        click.echo(f"  state file       {state_file} ({'resumed' if resumed else 'new'})")
     run_forever(app, host, port)

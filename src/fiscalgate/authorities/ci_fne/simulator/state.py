@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from fractions import Fraction
 from typing import Any
 
+from fiscalgate.simkit import snapshot
+
 JSON = dict[str, Any]
 
 # Annex 1 of the DOC (spec §5).
@@ -237,6 +239,25 @@ class Platform:
     drafts: list[Draft] = field(default_factory=list)
     # Uninterrupted series per taxpayer, year and series ("invoice": sales AND purchase slips, "refund").
     counters: dict[tuple[str, int, str], int] = field(default_factory=dict)
+
+    # What a restart must not forget (simkit.snapshot); `clock` is the process's own.
+    MEMORY = ("taxpayers", "documents", "drafts", "counters")
+
+    def export_state(self) -> JSON:
+        return snapshot.capture(self, self.MEMORY)
+
+    def import_state(self, data: JSON) -> None:
+        """Put a snapshot back. The taxpayers configured now (from the settings in force) keep
+        their configuration (NCC, establishments, points of sale, threshold) and take their
+        remembered sticker balance; remembered taxpayers no longer configured stay, so their
+        documents still verify."""
+        configured = dict(self.taxpayers)
+        snapshot.restore(self, data, self.MEMORY, (Taxpayer, Line, Document, Draft))
+        for key, taxpayer in configured.items():
+            remembered = self.taxpayers.get(key)
+            if remembered is not None:
+                taxpayer.stickers = remembered.stickers
+            self.taxpayers[key] = taxpayer
 
     def add_taxpayer(self, taxpayer: Taxpayer) -> Taxpayer:
         self.taxpayers[taxpayer.api_key] = taxpayer

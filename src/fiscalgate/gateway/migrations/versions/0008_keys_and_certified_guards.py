@@ -7,7 +7,7 @@
   append-only (UPDATE, DELETE, TRUNCATE refused), backfilled for invoices already certified.
 
 Revision ID: 0008
-Revises: 0003
+Revises: 0009
 Create Date: 2026-12-02
 """
 
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008"
-down_revision = "0003"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 

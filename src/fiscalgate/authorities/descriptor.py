@@ -1,0 +1,176 @@
+"""What the rest of fiscalgate knows about an authority, declared as data by the authority itself.
+
+Each authority folder has a `descriptor.py` holding one frozen `DESCRIPTOR`. The registry
+(`fiscalgate.authorities`), the gateway (tenant modules, countries, the demo, the mock pages), the
+CLI and the shared contract tests read it; nothing outside the folder repeats these facts.
+
+A descriptor module imports nothing heavy (no driver, no simulator, no HTTP stack), so listing
+the authorities or validating a tenant's modules never depends on an authority package importing.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from importlib import import_module
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Literal, get_args
+
+if TYPE_CHECKING:
+    from fiscalgate.authorities.base import AuthorityDriver
+
+# When an onboarding step counts as done, from what the gateway can see of a tenant:
+#   registered             never derivable (paperwork with the authority): shown as a to-do
+#   mock_tried             an invoice certified in mock
+#   sandbox_configured     settings saved for the sandbox
+#   sandbox_certified      an invoice certified in the sandbox
+#   production_configured  settings saved for production
+#   active                 production settings switched on (active=true)
+DoneWhen = Literal[
+    "registered", "mock_tried", "sandbox_configured", "sandbox_certified", "production_configured", "active"
+]
+DONE_WHEN: tuple[str, ...] = get_args(DoneWhen)
+LANGUAGES = ("fr", "en")
+
+_CODE = re.compile(r"[a-z]{2}-[a-z][a-z0-9]{1,30}")
+_SLUG = re.compile(r"[a-z][a-z0-9-]{1,30}")
+
+
+@dataclass(frozen=True)
+class OnboardingStep:
+    """One step from "nothing" to "certifying live invoices", as the console shows it."""
+
+    key: str
+    title: Mapping[str, str]  # {"fr": ..., "en": ...}
+    text: Mapping[str, str]
+    link: str | None
+    done_when: DoneWhen
+
+    def __post_init__(self) -> None:
+        for name in ("title", "text"):
+            value: Mapping[str, str] = getattr(self, name)
+            missing = [lang for lang in LANGUAGES if not value.get(lang, "").strip()]
+            if missing:
+                raise ValueError(f"onboarding step {self.key!r}: {name} lacks {', '.join(missing)}")
+            object.__setattr__(self, name, MappingProxyType(dict(value)))
+        if self.done_when not in DONE_WHEN:
+            raise ValueError(
+                f"onboarding step {self.key!r}: done_when {self.done_when!r} is not one of {DONE_WHEN}"
+            )
+        if self.link is not None and not self.link.startswith(("https://", "http://", "mailto:")):
+            raise ValueError(f"onboarding step {self.key!r}: link {self.link!r} is not a URL")
+
+
+@dataclass(frozen=True)
+class CreditNoteRules:
+    """How the authority takes credit notes (the gateway refuses early what it would refuse late)."""
+
+    partial: bool = True  # some lines or quantities of the original, not only all of it
+    one_per_invoice: bool = False  # at most one credit note against a given original
+
+
+@dataclass(frozen=True)
+class AuthorityDescriptor:
+    code: str  # "ci-fne": country code + name, as in URLs and settings
+    name: str  # "DGI — FNE"
+    module: str  # the tenant-module slug: "fne"
+    aliases: tuple[str, ...]  # other names accepted for the code and the module ("emecef")
+    country: str  # ISO 3166 alpha-2
+    country_names: tuple[str, ...]  # French first (the display name), then other spellings
+    currencies: tuple[str, ...]  # currencies invoice amounts may be in; the first is the default
+    onboarding: tuple[OnboardingStep, ...]
+    driver: str  # "package.module:DriverClass", imported on first use
+    # Settings that work against the authority's simulator; keyword hints override values.
+    mock_credentials: Callable[..., dict[str, Any]]
+    # A neutral invoice (JSON form) the simulator certifies with `mock_credentials`: the demo and
+    # the shared contract tests send it.
+    sample_invoice: Mapping[str, Any]
+    credit_notes: CreditNoteRules = field(default_factory=CreditNoteRules)
+    # Public pages of the simulator (regular expressions over the path relative to its root) that
+    # the gateway forwards under /mock/{tenant}/{code}/ — the pages printed QR codes point at.
+    simulator_pages: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not _CODE.fullmatch(self.code):
+            problems.append(f"code {self.code!r} is not 'cc-name' (lower case)")
+        elif self.code[:2] != self.country.lower():
+            problems.append(f"code {self.code!r} does not start with its country {self.country!r}")
+        if not _SLUG.fullmatch(self.module):
+            problems.append(f"module {self.module!r} is not a lower-case slug")
+        if not re.fullmatch(r"[A-Z]{2}", self.country):
+            problems.append(f"country {self.country!r} is not an ISO 3166 alpha-2 code")
+        if not self.country_names:
+            problems.append("country_names is empty")
+        if not self.currencies or any(not re.fullmatch(r"[A-Z]{3}", c) for c in self.currencies):
+            problems.append(f"currencies {self.currencies!r} are not ISO 4217 codes")
+        if ":" not in self.driver:
+            problems.append(f"driver {self.driver!r} is not 'module:Class'")
+        keys = [step.key for step in self.onboarding]
+        if len(set(keys)) != len(keys):
+            problems.append(f"onboarding keys repeat: {keys}")
+        for page in self.simulator_pages:
+            re.compile(page)
+        if problems:
+            raise ValueError(f"authority descriptor {self.code!r}: " + "; ".join(problems))
+        object.__setattr__(self, "sample_invoice", MappingProxyType(copy.deepcopy(dict(self.sample_invoice))))
+        object.__setattr__(self, "aliases", tuple(a.lower() for a in self.aliases))
+
+    @property
+    def package(self) -> str:
+        """The authority's package (`fiscalgate.authorities.ci_fne`)."""
+        return self.driver.partition(":")[0].rsplit(".", 1)[0]
+
+    @property
+    def country_name(self) -> str:
+        return self.country_names[0]
+
+    def names(self) -> tuple[str, ...]:
+        """Every name the authority answers to: code, module, aliases (lower case)."""
+        return (self.code, self.module, *self.aliases)
+
+    def sample(self, number: str | None = None) -> dict[str, Any]:
+        """A fresh, mutable copy of the sample invoice, with another number if given."""
+        data = copy.deepcopy(dict(self.sample_invoice))
+        data = {k: _thaw(v) for k, v in data.items()}
+        if number is not None:
+            data["number"] = number
+        return data
+
+    def page_patterns(self) -> tuple[re.Pattern[str], ...]:
+        return tuple(re.compile(page) for page in self.simulator_pages)
+
+    def load_driver(self) -> AuthorityDriver:
+        """A new instance of the authority's driver (the registry keeps one per authority)."""
+        module_name, _, class_name = self.driver.partition(":")
+        driver_class = getattr(import_module(module_name), class_name)
+        driver: AuthorityDriver = driver_class()
+        return driver
+
+
+def _thaw(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _thaw(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_thaw(v) for v in value]
+    return value
+
+
+def step(
+    key: str,
+    done_when: DoneWhen,
+    *,
+    fr: tuple[str, str],
+    en: tuple[str, str],
+    link: str | None = None,
+) -> OnboardingStep:
+    """An onboarding step from its (title, text) pairs in French and English."""
+    return OnboardingStep(
+        key=key,
+        title={"fr": fr[0], "en": en[0]},
+        text={"fr": fr[1], "en": en[1]},
+        link=link,
+        done_when=done_when,
+    )

@@ -1,0 +1,185 @@
+"""The tenant's seller profile: who sells, as its printed invoices show it.
+
+`get_profile` / `update_profile` are what `GET/PUT /v1/profile` and the console call. The logo
+travels as a data URI (`data:image/png;base64,...`), is checked by decoding it (type, size in bytes
+and in pixels), and is stored as bytes.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import re
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy.orm import Session
+
+from fiscalgate.core.errors import Problem
+from fiscalgate.gateway.audit.service import record_event
+from fiscalgate.gateway.db import utcnow
+from fiscalgate.gateway.errors import InvalidRequest
+from fiscalgate.gateway.tenants.profile_models import TenantProfile
+from fiscalgate.gateway.tenants.service import Caller, get_tenant
+
+LOGO_MAX_BYTES = 256 * 1024
+LOGO_MAX_PIXELS = 2000  # per side
+LOGO_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg"}
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_PHONE = re.compile(r"^\+?[0-9][0-9 ().-]{4,38}$")
+FIELDS = ("name", "tax_id", "rccm", "address", "phone", "email")
+
+
+class ProfileUpdate(BaseModel):
+    """Replaces every text field (an absent one becomes empty); `logo` absent keeps the current
+    logo, `null` removes it, a data URI replaces it."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: str = Field(min_length=1, max_length=200, description="The seller's name as printed")
+    tax_id: str | None = Field(default=None, max_length=120, description="NCC (CI), IFU (BJ), NIU (CG)")
+    rccm: str | None = Field(default=None, max_length=120, description="Trade register number")
+    address: str | None = Field(default=None, max_length=500)
+    phone: str | None = Field(default=None, max_length=40)
+    email: str | None = Field(default=None, max_length=200)
+    logo: str | None = Field(
+        default=None,
+        description=f"data:image/png;base64,... or data:image/jpeg;base64,... (at most "
+        f"{LOGO_MAX_BYTES // 1024} KiB and {LOGO_MAX_PIXELS} px a side); null removes it",
+    )
+
+    @field_validator("tax_id", "rccm", "address", "phone", "email")
+    @classmethod
+    def _blank_is_none(cls, value: str | None) -> str | None:
+        return value or None
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, value: str | None) -> str | None:
+        if value is not None and not _PHONE.match(value):
+            raise ValueError("a phone number: digits, spaces, + ( ) . - (e.g. +225 07 09 08 07 65)")
+        return value
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        if value is not None and not _EMAIL.match(value):
+            raise ValueError("an e-mail address such as contact@example.ci")
+        return value
+
+
+class ProfileOut(BaseModel):
+    name: str
+    tax_id: str | None = None
+    rccm: str | None = None
+    address: str | None = None
+    phone: str | None = None
+    email: str | None = None
+    logo: str | None = Field(default=None, description="data URI, or null")
+    updated_at: datetime | None = Field(default=None, description="null until the profile is first saved")
+
+
+def _logo_problem(rule: str, message: str) -> InvalidRequest:
+    return InvalidRequest(
+        f"logo: {message}", code=f"profile.{rule}", problems=[Problem("logo", rule, message)]
+    )
+
+
+def decode_logo(uri: str) -> tuple[bytes, str]:
+    """The logo's bytes and MIME type, or InvalidRequest naming what is wrong with it."""
+    head, sep, payload = uri.partition(",")
+    declared = head.removeprefix("data:").removesuffix(";base64")
+    if not sep or not head.startswith("data:") or not head.endswith(";base64"):
+        raise _logo_problem("logo_format", "send the logo as a data URI: data:image/png;base64,...")
+    if declared not in LOGO_TYPES.values():
+        raise _logo_problem(
+            "logo_type", f"{declared or 'no type'} is not accepted; use image/png or image/jpeg"
+        )
+    try:
+        data = base64.b64decode(payload, validate=True)
+    except binascii.Error:
+        raise _logo_problem("logo_base64", "the data after the comma is not valid base64") from None
+    if len(data) > LOGO_MAX_BYTES:
+        raise _logo_problem(
+            "logo_too_large", f"{len(data)} bytes; at most {LOGO_MAX_BYTES} ({LOGO_MAX_BYTES // 1024} KiB)"
+        )
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            detected, (width, height) = image.format, image.size
+            image.verify()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        raise _logo_problem("logo_unreadable", "the data is not a readable PNG or JPEG image") from None
+    if detected not in LOGO_TYPES or LOGO_TYPES[detected] != declared:
+        raise _logo_problem("logo_type", f"the data is {detected or 'unknown'}, not {declared}")
+    if width > LOGO_MAX_PIXELS or height > LOGO_MAX_PIXELS:
+        raise _logo_problem("logo_too_large", f"{width}x{height} px; at most {LOGO_MAX_PIXELS} px a side")
+    return data, declared
+
+
+def _out(row: TenantProfile) -> ProfileOut:
+    logo = None
+    if row.logo is not None and row.logo_type:
+        logo = f"data:{row.logo_type};base64,{base64.b64encode(row.logo).decode()}"
+    return ProfileOut(
+        name=row.name,
+        tax_id=row.tax_id,
+        rccm=row.rccm,
+        address=row.address,
+        phone=row.phone,
+        email=row.email,
+        logo=logo,
+        updated_at=row.updated_at,
+    )
+
+
+def find_profile(session: Session, tenant_id: str) -> TenantProfile | None:
+    return session.get(TenantProfile, tenant_id)
+
+
+def get_profile(session: Session, tenant_id: str) -> ProfileOut:
+    """The saved profile; before the first save, the tenant's name and nothing else."""
+    row = find_profile(session, tenant_id)
+    if row is None:
+        return ProfileOut(name=get_tenant(session, tenant_id).name)
+    return _out(row)
+
+
+def update_profile(session: Session, caller: Caller, tenant_id: str, data: ProfileUpdate) -> ProfileOut:
+    get_tenant(session, tenant_id)  # 404 for an unknown tenant
+    row = find_profile(session, tenant_id)
+    logo: tuple[bytes, str] | None = None
+    if "logo" in data.model_fields_set and data.logo is not None:
+        logo = decode_logo(data.logo)  # before any change: a bad logo leaves the profile as it was
+    if row is None:
+        row = TenantProfile(tenant_id=tenant_id, name=data.name)
+        session.add(row)
+    changed: list[str] = []
+    for name in FIELDS:
+        value = getattr(data, name)
+        if getattr(row, name, None) != value:
+            changed.append(name)
+            setattr(row, name, value)
+    logo_change = "kept"
+    if "logo" in data.model_fields_set:
+        if logo is None:
+            logo_change = "removed" if row.logo is not None else "kept"
+            row.logo, row.logo_type = None, None
+        else:
+            logo_change = "replaced"
+            row.logo, row.logo_type = logo
+    row.updated_at = utcnow()
+    detail: dict[str, Any] = {"fields": changed, "logo": logo_change}
+    record_event(
+        session,
+        tenant_id=tenant_id,
+        kind="tenant",
+        event="profile.updated",
+        trigger=caller.trigger,
+        detail=detail,
+    )
+    session.flush()
+    return _out(row)
