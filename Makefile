@@ -34,6 +34,7 @@ test: lint typecheck pytest
 bench: $(STAMP)
 	$(BIN)/python benchmarks/authority_roundtrip.py
 	$(BIN)/python benchmarks/gateway_throughput.py
+	$(BIN)/python benchmarks/render_pdf.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -22,6 +22,7 @@ from fiscalgate.authorities.base import (
     Environment,
     Reconciliation,
 )
+from fiscalgate.certify_batch import certify_batch
 from fiscalgate.core.certification import Certification
 from fiscalgate.core.errors import (
     AuthorityError,
@@ -31,6 +32,7 @@ from fiscalgate.core.errors import (
     OutcomeUnknown,
 )
 from fiscalgate.core.invoice import Invoice, InvoiceKind, parse_invoice
+from fiscalgate.printing.cli import print_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -488,6 +490,11 @@ async def _reconcile(
     return await driver.reconcile(
         invoice, settings, connection, checkpoint, original=original, decision=decision
     )
+
+
+main.add_command(print_command)
+# --- certify-batch (a client of a running gateway; its own module) ----------------------------------
+main.add_command(certify_batch)
 
 
 @main.command("authorities")

@@ -88,3 +88,56 @@ async def test_admin_provisions_a_company_with_country_in_any_spelling(world: Wo
         client, "/console/admin", "/console/admin/tenants", {"name": "X", "country": "Atlantis"}
     )
     assert bad.status_code == 422 and 'id="err-country"' in bad.text
+
+
+async def test_dry_run_shows_the_payload_and_sends_nothing(world: World, signed_in: Any) -> None:
+    client = await signed_in("viewer@demo.test")  # read-only users may dry-run too
+    invoice_id = world.invoice("bj-emecef")
+    url = f"/console/invoices/{invoice_id}"
+    r = await form_post(client, url, f"{url}/dry-run", {})
+    assert r.status_code == 200
+    assert "&#34;ifu&#34;: &#34;0202300000001&#34;" in r.text  # e-MECeF's payload, HTML-escaped
+    assert "badge s-approved" in r.text  # still approved: nothing was sent
+    calls = await client.get(f"/console/audit?invoice_id={invoice_id}&kind=authority_call")
+    assert "/api/invoice" not in calls.text
+
+
+async def test_connection_test_calls_the_emecef_information_api(world: World, signed_in: Any) -> None:
+    client = await signed_in("owner@demo.test")
+    r = await form_post(client, "/console/settings", "/console/settings/bj-emecef/test", {})
+    assert r.status_code == 200
+    assert 'class="alert ok"' in r.text
+    assert "0202300000001" in r.text  # the IFU the e-MCF answered with (the demo's mock IFU)
+    assert (await client.post("/console/settings/ci-fne/test", data={"csrf": "x"})).status_code == 403
+
+
+async def test_unknown_invoice_is_loud_on_the_dashboard_and_reconciled_by_hand(
+    world: World, signed_in: Any
+) -> None:
+    from sqlalchemy import update
+
+    from fiscalgate.gateway.invoices.models import InvoiceRow
+
+    invoice_id = world.invoice("ci-fne")
+    # As after a timeout once the request had left: the outcome is unknown.
+    world.gw.db.call(
+        lambda s: s.execute(
+            update(InvoiceRow).where(InvoiceRow.id == invoice_id).values(status="unknown", environment="mock")
+        )
+    )
+    client = await signed_in("accountant@demo.test")
+    dash = await client.get("/console/dashboard")
+    assert (
+        'class="alert unknown"' in dash.text
+        and "/console/invoices?status=unknown&amp;authority=ci-fne" in dash.text
+    )
+    url = f"/console/invoices/{invoice_id}"
+    page = await client.get(url)
+    # FNE has no look-up: only the by-hand choices are offered
+    assert 'value="record_reference"' in page.text and 'value="confirm"' not in page.text
+    r = await form_post(
+        client, url, f"{url}/reconcile", {"action": "not_certified", "note": "checked the portal"}
+    )
+    assert r.status_code == 303, r.text
+    after = await client.get(url)
+    assert "badge s-failed" in after.text and "Réessayer la certification" in after.text

@@ -48,8 +48,8 @@ async def test_fne_timeout_after_sending_is_unknown_and_resolved_by_hand(real_ap
 
         # FNE has no look-up: asking keeps it unknown, with instructions
         r = await _reconcile(api, inv, action="confirm")
-        assert r.status_code == 200 and r.json()["status"] == "unknown"
-        assert "portal" in r.json()["status_detail"]
+        assert r.status_code == 409 and r.json()["code"] == "invoice.unknown"
+        assert r.json()["invoice_status"] == "unknown" and "portal" in r.json()["message"]
 
         r = await _reconcile(api, inv, action="record_reference")
         assert r.status_code == 422 and r.json()["code"] == "reconcile.reference_required"
@@ -232,8 +232,8 @@ async def test_reconcile_that_times_out_stays_unknown(real_app: FastAPI) -> None
         await _certify(api, inv)
         injector.add("drop_before_processing", method="GET", times=5)
         r = await _reconcile(api, inv)
-        assert r.status_code == 200 and r.json()["status"] == "unknown"
-        assert "look-up failed" in r.json()["status_detail"]
+        assert r.status_code == 409 and r.json()["invoice_status"] == "unknown"
+        assert "look-up failed" in r.json()["message"]
 
 
 async def test_record_reference_refuses_a_reference_already_held(real_app: FastAPI) -> None:

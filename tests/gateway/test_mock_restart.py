@@ -104,3 +104,23 @@ async def test_a_simulator_remembers_a_certification_whose_answer_was_lost(
         r = await api.post(f"/v1/invoices/{invoice_id}/reconcile")
         assert r.status_code == 200, r.text
         assert r.json()["status"] == "certified", r.text
+
+
+async def test_an_answer_that_cannot_be_recorded_is_never_a_2xx(make_app: Callable[..., FastAPI]) -> None:
+    """The old restart bug, made on purpose: a simulator that forgot its numbering answers a
+    reference another invoice holds. The invoice stays unknown, and the answer says so (409)."""
+    from fiscalgate.authorities import get_driver
+
+    app = make_app()
+    tenant, api = await new_tenant(app, settings={"ci-fne": mock_settings("ci-fne")})
+    async with api:
+        await certify(api, real_invoice("ci-fne"), "ci-fne")
+        driver = get_driver("ci-fne")
+        fresh = driver.mock_app(driver.parse_settings(mock_settings("ci-fne")))
+        gateway(app).simulators.install(tenant["id"], "ci-fne", fresh)  # numbering from 1 again
+        created = await api.post("/v1/invoices", json={"invoice": real_invoice("ci-fne"), "approve": True})
+        r = await api.post(f"/v1/invoices/{created.json()['id']}/certify")
+    assert r.status_code == 409, r.text
+    body = r.json()
+    assert (body["code"], body["invoice_status"]) == ("invoice.unknown", "unknown")
+    assert "already held by" in body["message"]

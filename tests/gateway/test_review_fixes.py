@@ -33,6 +33,7 @@ from tests.gateway.conftest import (
     sample_invoice,
 )
 from tests.gateway.fake_driver import FakeDriver
+from tests.gateway.gates import Gate, wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -51,8 +52,9 @@ async def _certification_outliving_its_lease(
     certify's under "certify"), the invoice as it ends, its authority calls and its audit events,
     and the simulator's request counter."""
     monkeypatch.setattr(service, "CLAIM_LEASE", timedelta(milliseconds=100))
-    _, api, counter, injector = await real_tenant(real_app, "ci-fne")
-    injector.add("latency", seconds=0.6, path="/sign", method="POST")
+    tenant, api, counter, _ = await real_tenant(real_app, "ci-fne")
+    gate = Gate(counter, "POST", "/sign")  # the sign answer waits for the test's word
+    gateway(real_app).simulators.install(tenant["id"], "ci-fne", gate)
     async with api:
         inv = (
             await api.post("/v1/invoices", json={"invoice": real_invoice("ci-fne"), "approve": True})
@@ -63,10 +65,17 @@ async def _certification_outliving_its_lease(
         async def certify() -> None:
             answers["certify"] = await api.post(f"{path}/certify")
 
+        async def stale() -> bool:
+            detail: str = (await api.get(path)).json()["status_detail"] or ""
+            return detail.startswith("stale")
+
         async with anyio.create_task_group() as tg:
             tg.start_soon(certify)
-            await anyio.sleep(0.3)  # the call is still on its way, its lease already over
+            with anyio.fail_after(30):
+                await gate.arrived.wait()  # the call is on its way...
+            await wait_until(stale)  # ...and its lease is over
             answers.update(await meanwhile(api, path))
+            gate.release.set()
         final = (await api.get(path)).json()
         audit = (await api.get("/v1/audit", params={"invoice_id": inv["id"]})).json()
     calls = [e for e in audit if e["kind"] == "authority_call"]
@@ -88,7 +97,8 @@ async def test_a_slow_call_past_its_lease_still_writes_its_reference(
     )
     seen = answers["seen"].json()
     assert seen["status"] == "submitting" and seen["status_detail"].startswith("stale")
-    assert answers["reconcile"].json()["status"] == "unknown"
+    assert answers["reconcile"].status_code == 409  # still unknown: never a 2xx
+    assert answers["reconcile"].json()["invoice_status"] == "unknown"
     # the live caller finished after all: its reference lands, nothing was signed twice
     assert answers["certify"].status_code == 200, answers["certify"].text
     assert final["status"] == "certified" and final["reference"]

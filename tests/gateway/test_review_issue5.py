@@ -41,6 +41,7 @@ from tests.gateway.conftest import (
     sample_invoice,
 )
 from tests.gateway.fake_driver import FakeDriver
+from tests.gateway.gates import Gate
 
 pytestmark = pytest.mark.anyio
 
@@ -150,8 +151,9 @@ async def test_a_rate_limited_certify_can_be_retried_with_its_idempotency_key(re
 
 
 async def test_an_in_progress_answer_is_not_replayed_after_the_certification(real_app: FastAPI) -> None:
-    _, api, _, injector = await real_tenant(real_app, "ci-fne")
-    injector.add("latency", seconds=0.3, path="/sign", method="POST")
+    tenant, api, counter, _ = await real_tenant(real_app, "ci-fne")
+    gate = Gate(counter, "POST", "/sign")
+    gateway(real_app).simulators.install(tenant["id"], "ci-fne", gate)
     async with api:
         inv = (
             await api.post("/v1/invoices", json={"invoice": real_invoice("ci-fne"), "approve": True})
@@ -159,13 +161,15 @@ async def test_an_in_progress_answer_is_not_replayed_after_the_certification(rea
         path = f"/v1/invoices/{inv['id']}/certify"
         answers: dict[str, httpx.Response] = {}
 
-        async def pos(name: str, delay: float, headers: dict[str, str]) -> None:
-            await anyio.sleep(delay)
-            answers[name] = await api.post(path, headers=headers)
+        async def erp() -> None:  # another client certifies it first
+            answers["erp"] = await api.post(path)
 
         async with anyio.create_task_group() as tg:
-            tg.start_soon(pos, "erp", 0.0, {})  # another client certifies it first
-            tg.start_soon(pos, "till", 0.1, {"Idempotency-Key": "till-7"})
+            tg.start_soon(erp)
+            with anyio.fail_after(30):
+                await gate.arrived.wait()  # the ERP's call holds the claim, its answer not back
+            answers["till"] = await api.post(path, headers={"Idempotency-Key": "till-7"})
+            gate.release.set()
         assert answers["erp"].status_code == 200
         assert answers["till"].status_code == 409
         # the till retries its request, as told, with the same key

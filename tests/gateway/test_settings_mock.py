@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 
-from fiscalgate.gateway.authorities import AUTHORITIES
+from fiscalgate.authorities import descriptor
 from tests.gateway.conftest import REAL, client, new_tenant, real_invoice
 
 pytestmark = pytest.mark.anyio
@@ -26,7 +26,7 @@ async def certify(api: Any, authority: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize("authority", REAL)
 async def test_environment_mock_alone_certifies(real_app: FastAPI, authority: str) -> None:
-    _, api = await new_tenant(real_app, country=AUTHORITIES[authority].country)
+    _, api = await new_tenant(real_app, country=descriptor(authority).country)
     async with api:
         r = await api.put(f"/v1/settings/{authority}", json={"environment": "mock"})
         assert r.status_code == 200, r.text
@@ -80,7 +80,7 @@ async def test_every_openapi_settings_example_works_on_a_fresh_tenant(real_app: 
     assert len(examples) >= 2
     for name, example in examples.items():
         for authority in REAL:
-            _, api = await new_tenant(real_app, country=AUTHORITIES[authority].country)
+            _, api = await new_tenant(real_app, country=descriptor(authority).country)
             async with api:
                 r = await api.put(f"/v1/settings/{authority}", json=example["value"])
                 assert r.status_code == 200, (name, authority, r.text)

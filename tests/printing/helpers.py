@@ -26,7 +26,7 @@ def all_text(pdf: bytes) -> str:
     return " ".join(page_texts(pdf))
 
 
-def page_images(pdf: bytes, dpi: int = 200, pages: slice = slice(None)) -> list[Image.Image]:
+def page_images(pdf: bytes, dpi: int = 150, pages: slice = slice(None)) -> list[Image.Image]:
     doc = pdfium.PdfDocument(pdf)
     try:
         chosen = range(len(doc))[pages]
@@ -39,7 +39,7 @@ def qr_texts(image: Image.Image) -> list[str]:
     return [r.text for r in zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormat.QRCode)]
 
 
-def qr_codes_per_page(pdf: bytes, dpi: int = 200, pages: slice = slice(None)) -> list[list[str]]:
+def qr_codes_per_page(pdf: bytes, dpi: int = 150, pages: slice = slice(None)) -> list[list[str]]:
     return [qr_texts(image) for image in page_images(pdf, dpi, pages)]
 
 

@@ -164,7 +164,9 @@ def _png(size: tuple[int, int] = (120, 60)) -> bytes:
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
-def test_accents_franc_sign_and_the_sellers_profile(certified: dict[str, Certified], layout: str) -> None:
+def test_accents_franc_sign_and_the_sellers_profile(
+    certified: dict[str, Certified], layout: str, caplog: pytest.LogCaptureFixture
+) -> None:
     c = certified["cg-sfec"]
     words = "Crème brûlée, côté forêt, façon maïs — prix en ₣ CFA"
     invoice = c.invoice.model_copy(update={"notes": words})
@@ -178,12 +180,23 @@ def test_accents_franc_sign_and_the_sellers_profile(certified: dict[str, Certifi
     )
     pdf = render_invoice_pdf(invoice, c.cert, seller=profile, layout=layout)  # type: ignore[arg-type]
     text = all_text(pdf)
-    assert words in text  # the glyphs exist (a missing one warns, and warnings are errors here)
+    assert words in text
+    # every glyph exists in the shipped font (fpdf2 logs the ones it lacks and prints nothing)
+    assert not [r for r in caplog.records if "missing the following glyphs" in r.getMessage()]
     for value in ("Société Générale de Brazzaville", "CG-BZV-01-2024-B12-00042", "contact@sgb.cg"):
         assert value in text
     # the NIU printed is the one SFEC registered the certification under
     assert c.cert.authority_data["taxpayer_niu"] in text
     assert b"/Subtype /Image" in pdf  # the logo (and SFEC's QR picture)
+
+
+def test_a_character_outside_the_font_is_reported(
+    certified: dict[str, Certified], caplog: pytest.LogCaptureFixture
+) -> None:
+    # The check above can fail: a character the subset lacks is reported.
+    c = certified["ci-fne"]
+    render_invoice_pdf(c.invoice.model_copy(update={"notes": "Thé ☕"}), c.cert)
+    assert [r for r in caplog.records if "missing the following glyphs" in r.getMessage()]
 
 
 @pytest.mark.parametrize(

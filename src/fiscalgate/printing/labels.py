@@ -16,6 +16,7 @@ LANGS: tuple[Lang, ...] = ("fr", "en")
 
 LABELS: dict[str, dict[str, str]] = {
     "fr": {
+        "colon": " :",  # French typography: a space before the colon
         "seller": "Vendeur",
         "buyer": "Client",
         "number": "Facture nº",
@@ -60,6 +61,7 @@ LABELS: dict[str, dict[str, str]] = {
         "notes": "Notes",
     },
     "en": {
+        "colon": ":",
         "seller": "Seller",
         "buyer": "Customer",
         "number": "Invoice no.",

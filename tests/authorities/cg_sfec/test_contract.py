@@ -319,8 +319,15 @@ async def test_lookup_and_list(
         assert (page.page, page.page_size, page.total_pages, page.total) == (1, 1, 2, 2)
         notes = await client.list(invoice_type="creditNote")
         assert [i["invoice_id"] for i in notes.invoices] == ["AV-2026-0007"]
+        # Above the maximum: served with the maximum, as the platform does, not refused.
+        capped = await client.list(page_size=500)
+        assert capped.page_size == 100 and len(capped.invoices) == 2
+        # Records carry the ERP's number, which clients use to recover after a 409.
+        assert sorted(i["invoice_number"] for i in capped.invoices) == ["AV-2026-0007", "FAC-2026-0042"]
+        _, looked_up = await client.lookup("FAC-2026-0042")
+        assert looked_up["body"]["invoice_number"] == "FAC-2026-0042"
         with pytest.raises(InvoiceRejected):
-            await client.list(page_size=500)
+            await client.list(page_size=0)
 
 
 async def test_versioned_paths(

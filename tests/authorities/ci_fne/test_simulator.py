@@ -328,3 +328,25 @@ async def test_unknown_routes_answer_in_the_platform_error_shape() -> None:
     }
     assert wrong_method.status_code == 405 and wrong_method.json()["statusCode"] == 405
     assert wrong_method.headers["allow"] == "POST"
+
+
+async def test_vat_rate_ids_are_the_platforms_published_ones() -> None:
+    """TVA and TVAC carry the ids of the DGI's DOC example; TVAB and TVAD stable ids of our own."""
+    sale = {
+        **SALE,
+        "items": [{**SALE["items"][0], "taxes": [code]} for code in ("TVA", "TVAB", "TVAC", "TVAD")],
+    }
+    answers = []
+    for _ in range(2):  # two fresh simulators: the ids do not change from one run to the next
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=make_simulator()), base_url="http://fne.test"
+        ) as http:
+            r = await http.post("/ws/external/invoices/sign", json=sale, headers=AUTH)
+        assert r.status_code == 200, r.text
+        answers.append(
+            {t["shortName"]: t["vatRateId"] for i in r.json()["invoice"]["items"] for t in i["taxes"]}
+        )
+    assert answers[0] == answers[1]
+    assert answers[0]["TVA"] == "cdb6c5b2-5f35-407d-b5f6-c712a0792451"
+    assert answers[0]["TVAC"] == "26b4c615-0c23-4084-803a-722e946779c8"
+    assert len(set(answers[0].values())) == 4

@@ -3,7 +3,6 @@ every action posts a plain HTML form (CSRF token, role checked on the server).""
 
 from __future__ import annotations
 
-import importlib
 import json
 import secrets
 from datetime import date
@@ -11,6 +10,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -460,23 +460,10 @@ async def _detail(page: Page, invoice_id: str, status: int = 200, **extra: Any) 
         credits=data["credits"],
         original=data["original"],
         reconcile_choices=RECONCILE_CHOICES.get(inv.authority, ()),
-        pdf=_pdf_available(),
+        pdf=True,
         done=page.request.query_params.get("done"),
         **{"error": None, "dry": None, **extra},
     )
-
-
-def _pdf_renderer() -> Any:
-    """h-print's `fiscalgate.printing.render_invoice_pdf`, once it exists (INTERFACES.md)."""
-    try:
-        module = importlib.import_module("fiscalgate.printing")
-    except ImportError:
-        return None
-    return getattr(module, "render_invoice_pdf", None)
-
-
-def _pdf_available() -> bool:
-    return _pdf_renderer() is not None
 
 
 @router.get("/invoices/{invoice_id}", response_class=HTMLResponse)
@@ -563,15 +550,24 @@ def _credit_body(form: Any) -> Any:
 
 @router.get("/invoices/{invoice_id}/pdf")
 async def invoice_pdf(request: Request, invoice_id: str) -> Response:
+    """The console's session-authenticated mirror of `GET /v1/invoices/{id}/pdf`."""
     page = await require(request)
     tid = _tenant_id(page)
-    await gateway(request).db.read(services.invoice, tid, invoice_id)
-    render_invoice_pdf = _pdf_renderer()
-    if render_invoice_pdf is None:
-        raise NotFound("printing is not installed", code="pdf.unavailable")
+    gw = gateway(request)
+    await gw.db.read(services.invoice, tid, invoice_id)  # 404 for another tenant's invoice
     layout = request.query_params.get("layout", "a4")
-    pdf = await render_invoice_pdf(gateway(request), tid, invoice_id, layout=layout, lang=page.lang)
-    return Response(pdf, media_type="application/pdf")
+    if layout not in ("a4", "receipt", "receipt58"):
+        layout = "a4"
+    assert page.who is not None
+    who = page.who.caller
+    printed = await anyio.to_thread.run_sync(
+        lambda: services.print_invoice(gw, who, tid, invoice_id, layout, page.lang)
+    )
+    return Response(
+        printed.pdf,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="{printed.filename}"'},
+    )
 
 
 # --- audit -------------------------------------------------------------------------------------------
@@ -727,7 +723,7 @@ async def admin(request: Request) -> Response:
     page = await require(request, "admin")
     companies = await gateway(request).db.read(services.tenants)
     return page.render(
-        "admin.html", companies=companies, modules=("fne", "mecef", "sfec"), error=None, sent={}
+        "admin.html", companies=companies, modules=services.module_slugs(), error=None, sent={}
     )
 
 
@@ -748,7 +744,7 @@ async def provision(request: Request) -> Response:
             "admin.html",
             status=422,
             companies=companies,
-            modules=("fne", "mecef", "sfec"),
+            modules=services.module_slugs(),
             error=error,
             sent={"name": name, "country": country, "modules": modules},
         )

@@ -20,7 +20,7 @@ from fiscalgate.gateway.audit.replay import replay_entry
 from fiscalgate.gateway.audit.router import audit_out
 from fiscalgate.gateway.audit.schemas import AuditFilter, AuditOut, ReplayOut
 from fiscalgate.gateway.audit.service import record_event
-from fiscalgate.gateway.authorities import AUTHORITIES, available_authorities
+from fiscalgate.gateway.authorities import available_authorities, codes, modules
 from fiscalgate.gateway.countries import country_name
 from fiscalgate.gateway.invoices import service as invoice_service
 from fiscalgate.gateway.invoices.models import InvoiceRow
@@ -34,7 +34,6 @@ from fiscalgate.gateway.tenants.schemas import ApiKeyCreated, TenantCreate, Tena
 from fiscalgate.gateway.tenants.service import Caller
 
 __all__ = [
-    "AUTHORITIES",
     "AuditOut",
     "Caller",
     "ConfigurationError",
@@ -51,6 +50,19 @@ __all__ = [
 
 PAGE_SIZE = 25
 T = TypeVar("T")
+
+
+# --- printing (h-print) ---------------------------------------------------------------------------------
+def print_invoice(gw: Gateway, who: Caller, tenant_id: str, invoice_id: str, layout: str, lang: str) -> Any:
+    """The printed invoice (`.pdf`, `.filename`, `.copy`), audited like the API's
+    `GET /v1/invoices/{id}/pdf` (DUPLICATA from the second print on)."""
+    from fiscalgate.gateway.printing.service import print_invoice as render
+
+    return render(gw.db, who, tenant_id, invoice_id, layout=layout, lang=lang)  # type: ignore[arg-type]
+
+
+def module_slugs() -> list[str]:
+    return modules()
 
 
 # --- tenants -----------------------------------------------------------------------------------------
@@ -398,7 +410,10 @@ def dashboard(session: Session, tenant_id: str, now: datetime) -> list[Tile]:
             )
             if last and last.get("sticker_balance") is not None:
                 tile.sticker_balance = int(last["sticker_balance"])
-    return sorted(tiles.values(), key=lambda t: (list(AUTHORITIES).index(t.authority), t.environment))
+    return sorted(
+        tiles.values(),
+        key=lambda t: (codes().index(t.authority) if t.authority in codes() else 99, t.environment),
+    )
 
 
 # --- onboarding --------------------------------------------------------------------------------------

@@ -5,7 +5,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response
 
 from fiscalgate.gateway.api.auth import gateway, tenant_caller, tenant_id_of
+from fiscalgate.gateway.errors import Conflict, InvoiceOperationError
 from fiscalgate.gateway.invoices import service
+from fiscalgate.gateway.invoices.models import InvoiceRow
 from fiscalgate.gateway.invoices.schemas import (
     CreditNoteCreate,
     InvoiceCreate,
@@ -83,6 +85,7 @@ async def certify_invoice(
     """Certify with the tenant's authority settings. Certifying a certified invoice sends nothing
     and returns the stored certification (header `Fiscalgate-Already-Certified: true`)."""
     row, fresh = await service.certify_invoice(gw, who, tenant_id_of(who), invoice_id)
+    _refuse_unless_settled(row)
     if not fresh:
         response.headers["Fiscalgate-Already-Certified"] = "true"
     return service.invoice_out(row)
@@ -110,6 +113,21 @@ async def reconcile_invoice(
 ) -> InvoiceOut:
     """Resolve an `unknown` invoice (see the action descriptions); no body = `confirm`."""
     request = body or ReconcileRequest()
-    return service.invoice_out(
-        await service.reconcile_invoice(gw, who, tenant_id_of(who), invoice_id, request)
-    )
+    row = await service.reconcile_invoice(gw, who, tenant_id_of(who), invoice_id, request)
+    _refuse_unless_settled(row)
+    return service.invoice_out(row)
+
+
+def _refuse_unless_settled(row: InvoiceRow) -> None:
+    """A 2xx says the outcome is known: an invoice left `unknown` (an authority answer that could
+    not be recorded, a reconcile that could not tell) is a 409 naming the invoice and why."""
+    if row.status == "unknown":
+        raise InvoiceOperationError(
+            Conflict(
+                f"invoice {row.id} is still unknown: {row.status_detail}; reconcile it (or resolve it by "
+                "hand: record_reference / not_certified)",
+                code="invoice.unknown",
+            ),
+            row.id,
+            row.status,
+        )

@@ -8,8 +8,6 @@ and in pixels), and is stored as bytes.
 from __future__ import annotations
 
 import base64
-import binascii
-import io
 import re
 from datetime import datetime
 from typing import Any
@@ -23,10 +21,8 @@ from fiscalgate.gateway.db import utcnow
 from fiscalgate.gateway.errors import InvalidRequest
 from fiscalgate.gateway.tenants.profile_models import TenantProfile
 from fiscalgate.gateway.tenants.service import Caller, get_tenant
+from fiscalgate.printing.logo import LOGO_MAX_BYTES, LOGO_MAX_PIXELS, LogoProblem, logo_from_data_uri
 
-LOGO_MAX_BYTES = 256 * 1024
-LOGO_MAX_PIXELS = 2000  # per side
-LOGO_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg"}
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _PHONE = re.compile(r"^\+?[0-9][0-9 ().-]{4,38}$")
 FIELDS = ("name", "tax_id", "rccm", "address", "phone", "email")
@@ -81,43 +77,16 @@ class ProfileOut(BaseModel):
     updated_at: datetime | None = Field(default=None, description="null until the profile is first saved")
 
 
-def _logo_problem(rule: str, message: str) -> InvalidRequest:
-    return InvalidRequest(
-        f"logo: {message}", code=f"profile.{rule}", problems=[Problem("logo", rule, message)]
-    )
-
-
 def decode_logo(uri: str) -> tuple[bytes, str]:
     """The logo's bytes and MIME type, or InvalidRequest naming what is wrong with it."""
-    head, sep, payload = uri.partition(",")
-    declared = head.removeprefix("data:").removesuffix(";base64")
-    if not sep or not head.startswith("data:") or not head.endswith(";base64"):
-        raise _logo_problem("logo_format", "send the logo as a data URI: data:image/png;base64,...")
-    if declared not in LOGO_TYPES.values():
-        raise _logo_problem(
-            "logo_type", f"{declared or 'no type'} is not accepted; use image/png or image/jpeg"
-        )
     try:
-        data = base64.b64decode(payload, validate=True)
-    except binascii.Error:
-        raise _logo_problem("logo_base64", "the data after the comma is not valid base64") from None
-    if len(data) > LOGO_MAX_BYTES:
-        raise _logo_problem(
-            "logo_too_large", f"{len(data)} bytes; at most {LOGO_MAX_BYTES} ({LOGO_MAX_BYTES // 1024} KiB)"
-        )
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            detected, (width, height) = image.format, image.size
-            image.verify()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
-        raise _logo_problem("logo_unreadable", "the data is not a readable PNG or JPEG image") from None
-    if detected not in LOGO_TYPES or LOGO_TYPES[detected] != declared:
-        raise _logo_problem("logo_type", f"the data is {detected or 'unknown'}, not {declared}")
-    if width > LOGO_MAX_PIXELS or height > LOGO_MAX_PIXELS:
-        raise _logo_problem("logo_too_large", f"{width}x{height} px; at most {LOGO_MAX_PIXELS} px a side")
-    return data, declared
+        return logo_from_data_uri(uri)
+    except LogoProblem as exc:
+        raise InvalidRequest(
+            f"logo: {exc.message}",
+            code=f"profile.{exc.rule}",
+            problems=[Problem("logo", exc.rule, exc.message)],
+        ) from None
 
 
 def _out(row: TenantProfile) -> ProfileOut:

@@ -76,8 +76,10 @@ class InvoiceIn(_In):
     invoice_due_date: str | None = None
     invoice_status: Literal["pending", "certified"] = "pending"
     reference_invoice_id: str | None = None
-    sciet: Annotated[str, Field(min_length=1)]
-    terminal_identifier: Annotated[str, Field(min_length=1)]
+    # Required on the report endpoint only (seed 001 lists them among its fields; a certification
+    # by a client that omits them is accepted, as on the platform).
+    sciet: str | None = None
+    terminal_identifier: str | None = None
     recipient_type: str
     recipient_name: Annotated[str, Field(min_length=1)]
     recipient_niu: str | None = None
@@ -124,6 +126,8 @@ class InvoiceIn(_In):
 
 
 class ReportIn(InvoiceIn):
+    sciet: Annotated[str, Field(min_length=1)]
+    terminal_identifier: Annotated[str, Field(min_length=1)]
     invoice_status: Literal["certified", "pending"]
     certification_date: Annotated[str, Field(min_length=1)]
     certification_status: Literal["certified", "pending"]

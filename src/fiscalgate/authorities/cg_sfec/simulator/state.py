@@ -42,6 +42,7 @@ MSG_NOT_FOUND = "Facture introuvable"
 VAT = {"18": Decimal(18), "5": Decimal(5), "0": Decimal(0)}
 CENTIMES_PERCENT = Decimal(5)
 CURRENCY_PLACES = {"XAF": 0, "USD": 2}
+MAX_PAGE_SIZE = 100
 
 
 class SimError(Exception):
@@ -90,13 +91,18 @@ class TotalsAudit:
         self.findings: list[dict[str, Any]] = []
 
     def _note(self, where: str, received: Decimal, expected: Decimal, rule: str) -> None:
+        # Where the documents leave a convention open (a header subtotal gross or net of the line
+        # discounts, say), a client that read them otherwise learns which field, which value and
+        # which convention: `convention` says it in words (README, "Totals conventions").
+        wanted, got = _show(expected), _show(received)
         self.findings.append(
             {
                 "field": where,
                 "code": "TOTALS_MISMATCH",
-                "message": f"{where} : attendu {_show(expected)} ({rule}), reçu {_show(received)}",
+                "message": f"{where} : attendu {wanted} (convention : {rule}), reçu {got}",
                 "expected": _show(expected),
                 "received": _show(received),
+                "convention": rule,
             }
         )
 
@@ -157,7 +163,10 @@ class TotalsAudit:
             by_rate_tax[item["tax_rate"]] += tax
             discounts += sub - net
         subtotal = self.equal(
-            "subtotal", invoice["subtotal"], sum(by_rate_net.values(), Decimal(0)), "Σ net des articles"
+            "subtotal",
+            invoice["subtotal"],
+            sum(by_rate_net.values(), Decimal(0)),
+            "Σ net_amount des articles, net des remises de ligne, avant la remise globale",
         )
         vat_t = self.equal(
             "total_tax_t_amount", invoice["total_tax_t_amount"], by_rate_tax["18"], "Σ TVA 18 %"
@@ -231,6 +240,9 @@ class Record:
     def view(self) -> dict[str, Any]:
         data = {k: _jsonable(v) for k, v in self.invoice.items()}
         data.update(
+            # The ERP's own number, under the name the certify answer gives it: clients recover a
+            # 409 by finding their invoice in a look-up or a list by this field.
+            invoice_number=self.invoice["invoice_id"],
             identifier=self.identifier,
             certification_number=self.certification_number,
             certification_date=self.certification_date,
@@ -417,8 +429,11 @@ class Platform:
         date_start: str | None = None,
         date_end: str | None = None,
     ) -> dict[str, Any]:
-        if page < 1 or not 1 <= page_size <= 100:
+        if page < 1 or page_size < 1:
             raise SimError(400, "INVALID_DATA", MSG_INVALID, field="pageSize" if page >= 1 else "page")
+        # A size above the maximum is served with the maximum, not refused (the answer's pageSize
+        # says what was applied).
+        page_size = min(page_size, MAX_PAGE_SIZE)
         chosen = [
             r
             for r in self.records.values()

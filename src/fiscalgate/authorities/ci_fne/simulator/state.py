@@ -28,8 +28,16 @@ LABELS = {
     "TVAC": "TVA exo.conv - TVA sur HT 00,00% - C",
     "TVAD": "TVA exo.lég - Pas de TVA sur HT 00,00% - D",
 }
-# The platform stores a vatRateId per VAT rate; fixed ids keep responses stable.
-RATE_IDS = {code: str(uuid.uuid5(uuid.NAMESPACE_URL, f"fne-sim/vat/{code}")) for code in RATES}
+# The platform's id of each VAT rate, as the sign answer's `items[].taxes[].vatRateId` carries it.
+# TVA and TVAC: the ids in the DGI's DOC example answer. TVAB and TVAD appear in no published
+# answer: the simulator gives them stable ids of its own, uuid5(NAMESPACE_URL,
+# "fne-sim/vat/<code>"), which a client must not hard-code (README, "VAT rate ids").
+RATE_IDS = {
+    "TVA": "cdb6c5b2-5f35-407d-b5f6-c712a0792451",
+    "TVAB": "fbfc41b6-1dde-5867-8d84-130322c6a673",
+    "TVAC": "26b4c615-0c23-4084-803a-722e946779c8",
+    "TVAD": "5ea53507-2128-5af3-95fb-91f690747f80",
+}
 TEMPLATES = {"B2B", "B2C", "B2G", "B2F"}
 PAYMENT_METHODS = {"cash", "card", "check", "mobile-money", "transfer", "deferred"}
 INVOICE_TYPES = {"sale", "purchase"}
