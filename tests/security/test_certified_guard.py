@@ -207,3 +207,29 @@ def test_the_chain_digest_covers_every_certified_column() -> None:
     for name in chain._COLUMNS:
         assert chain.link_digest(chain.GENESIS, Row(**{**base, name: "forged"})) != digest, name
     assert chain.link_digest("1" * 64, Row(**base)) != digest  # each link depends on the previous one
+
+
+async def test_concurrent_certifications_of_one_tenant_chain_without_deadlock(
+    fake_app: FastAPI, database_url: str
+) -> None:
+    # Each finishing certification locks its tenant row to append a link; on PostgreSQL a plain
+    # FOR UPDATE deadlocked with the KEY SHARE locks of the audit rows inserted just before.
+    import anyio
+
+    tenant, api = await new_tenant(fake_app, settings={"ci-fne": FAKE_SETTINGS})
+    async with api:
+        ids = []
+        for _ in range(8):
+            body = {"authority": "ci-fne", "approve": True, "invoice": sample_invoice()}
+            ids.append((await api.post("/v1/invoices", json=body)).json()["id"])
+        statuses: list[int] = []
+
+        async def certify(invoice_id: str) -> None:
+            statuses.append((await api.post(f"/v1/invoices/{invoice_id}/certify")).status_code)
+
+        async with anyio.create_task_group() as group:
+            for invoice_id in ids:
+                group.start_soon(certify, invoice_id)
+    assert statuses == [200] * 8
+    result = CliRunner().invoke(cli, ["verify", "--database-url", database_url])
+    assert result.exit_code == 0 and f"{tenant['id']}: 8 certified invoices, chain intact" in result.output

@@ -98,7 +98,10 @@ def append_certified(session: Session, tenant_id: str, invoice_id: str) -> None:
 
     if session.get_bind().dialect.name == "postgresql":
         # One link at a time per tenant (SQLite's BEGIN IMMEDIATE already serialises writers).
-        session.execute(select(Tenant.id).where(Tenant.id == tenant_id).with_for_update())
+        # FOR NO KEY UPDATE: it does not conflict with the KEY SHARE locks that inserting rows
+        # referencing the tenant (audit entries, this link) take, so two finishing certifications
+        # queue here instead of deadlocking.
+        session.execute(select(Tenant.id).where(Tenant.id == tenant_id).with_for_update(key_share=True))
     last = session.execute(
         select(ChainLink.seq, ChainLink.digest)
         .where(ChainLink.tenant_id == tenant_id)
