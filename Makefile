@@ -16,8 +16,12 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+# `make run PORT=8001` (and HOST=0.0.0.0) to serve elsewhere than 127.0.0.1:8000.
+PORT ?= 8000
+HOST ?= 127.0.0.1
+
 run: $(STAMP)
-	FISCALGATE_ALLOW_PRIVATE_URLS=1 $(BIN)/fiscalgate serve --demo
+	FISCALGATE_ALLOW_PRIVATE_URLS=1 $(BIN)/fiscalgate serve --demo --host $(HOST) --port $(PORT)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -117,8 +117,15 @@ def test_emecef_lost_confirm_is_reconciled_from_the_pending_file(emecef_url: str
     assert done.exit_code == 0, done.output
     assert "certified by bj-emecef" in done.output
     assert json.loads(out.read_text())["reference"].startswith("TEST-")
+    reference = json.loads(out.read_text())["reference"]
+    assert json.loads(pending.read_text())["resolved"]["reference"] == reference
+    # Asked again, it never advises a second certification: the file says it is resolved, and
+    # e-MECeF (which no longer lists the request) is not even asked.
+    _fault(emecef_url, kind="error", status=500, times=-1)
     again = runner.invoke(main, ["reconcile", invoice, *common, "--checkpoint", str(pending)])
-    assert again.exit_code == 4 and "still unknown" in again.output  # finalised: e-MECeF cannot say more
+    assert again.exit_code == 0, again.output
+    assert "already resolved" in again.output and reference in again.output
+    assert "safe" not in again.output
 
 
 @pytest.mark.socket

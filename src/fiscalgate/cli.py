@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -195,7 +197,8 @@ def _settings(
     data["environment"] = environment
     if url:
         data["base_url"] = url
-    return driver.parse_settings(data)
+    settings: AuthoritySettings = driver.parse_settings(data)
+    return settings
 
 
 def _connection(driver: AuthorityDriver, settings: AuthoritySettings) -> Connection:
@@ -326,6 +329,7 @@ def _reported(
             click.echo(f"  checkpoint: {checkpoint}", err=True)
             pending = _pending_file(out_file)
             if pending is not None:
+                pending.parent.mkdir(parents=True, exist_ok=True)
                 pending.write_text(checkpoint, encoding="utf-8")
                 click.echo(
                     f"  written to {pending}; resolve with `fiscalgate reconcile ... --checkpoint {pending}`",
@@ -362,6 +366,7 @@ def _save(cert: Certification, out_file: Path | None) -> None:
     # Write the file first: the invoice is certified now, and a broken stdout (`| head`) must not
     # lose the only record of a number the authority has already used.
     if out_file is not None:
+        out_file.parent.mkdir(parents=True, exist_ok=True)
         out_file.write_text(cert.model_dump_json(indent=2), encoding="utf-8")
     _print_certification(cert)
     if out_file is not None:
@@ -445,9 +450,27 @@ def reconcile(
             if checkpoint_path.is_file()
             else _parse_checkpoint(checkpoint_arg)
         )
+        resolved = raw.get(RESOLVED)
+        if isinstance(resolved, dict):
+            # Resolved by an earlier run: asking again could only mislead (a confirmed e-MECeF
+            # request is no longer pending, which reads as "never certified").
+            click.secho(
+                f"already resolved on {resolved.get('at')}: {resolved.get('status')} "
+                + (f"(reference {resolved['reference']})" if resolved.get("reference") else ""),
+                fg="green" if resolved.get("status") == "certified" else "yellow",
+            )
+            if resolved.get("status") == "not_certified":
+                click.echo("  if it has been certified again since, that certification stands")
+            return
         original = _load_original(invoice, original_file)
         choice: Literal["confirm", "cancel"] = "cancel" if decision == "cancel" else "confirm"
         outcome = anyio.run(_reconcile, driver, invoice, settings, raw, original, choice)
+        if outcome.status in ("certified", "not_certified") and checkpoint_path.is_file():
+            reference = outcome.certification.reference if outcome.certification is not None else None
+            mark = {"status": outcome.status, "reference": reference, "at": datetime.now(UTC).isoformat()}
+            checkpoint_path.write_text(
+                json.dumps({**raw, RESOLVED: mark}, ensure_ascii=False, default=str), encoding="utf-8"
+            )
         if outcome.status == "certified" and outcome.certification is not None:
             _save(outcome.certification, out_file)
             return
@@ -457,6 +480,10 @@ def reconcile(
             return
         click.secho(f"still unknown: {outcome.detail}", fg="red", err=True)
         sys.exit(4)
+
+
+# Written into a checkpoint file once `reconcile` has resolved it: {status, reference, at}.
+RESOLVED = "resolved"
 
 
 def _parse_checkpoint(text: str) -> dict[str, Any]:
@@ -495,6 +522,67 @@ async def _reconcile(
 main.add_command(print_command)
 # --- certify-batch (a client of a running gateway; its own module) ----------------------------------
 main.add_command(certify_batch)
+
+
+@main.command("wait-for")
+@click.argument("urls", nargs=-1, required=True)
+@click.option("--timeout", default=30.0, show_default=True, type=click.FloatRange(min=0), help="Seconds.")
+def wait_for(urls: tuple[str, ...], timeout: float) -> None:
+    """Return once every URL answers (any HTTP status): a simulator or gateway just started in the
+    background is ready. Exit code 1 if one still does not answer after TIMEOUT seconds."""
+    deadline = time.monotonic() + timeout
+    for url in urls:
+        while True:
+            try:
+                httpx.get(url, timeout=2.0)
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline:
+                    click.secho(f"{url} does not answer after {timeout:g} s", fg="red", err=True)
+                    sys.exit(1)
+                time.sleep(0.1)  # a process starting up: nothing to wait on but its socket
+        click.echo(f"{url} answers")
+
+
+@main.command("new-authority")
+@click.argument("code")
+@click.option("--country", required=True, help="ISO 3166 alpha-2 code of the authority's country (SN...).")
+@click.option("--currency", default="XOF", show_default=True, help="The currency invoices are in.")
+@click.option(
+    "--package-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="The fiscalgate/authorities folder to write into (default: this installation's).",
+)
+@click.option(
+    "--tests-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Where the authority's tests go (default: tests/authorities of this source checkout).",
+)
+def new_authority(
+    code: str, country: str, currency: str, package_dir: Path | None, tests_dir: Path | None
+) -> None:
+    """Write a new authority folder CODE (e.g. sn-demo) in the house shape, its tests and its
+    registry line: a working skeleton, with its own simulator, whose rules are placeholders."""
+    from fiscalgate.authorities import scaffold
+
+    default_package, default_tests = scaffold.default_dirs()
+    try:
+        written = scaffold.generate(
+            code,
+            country,
+            currency=currency,
+            package_dir=package_dir or default_package,
+            tests_dir=tests_dir or default_tests,
+        )
+    except scaffold.ScaffoldError as exc:
+        raise click.UsageError(str(exc)) from None
+    for path in written:
+        click.echo(f"  wrote {path}")
+    click.secho(
+        f"{code.strip().lower()} is registered; next: its README.md, then each placeholder rule", fg="green"
+    )
 
 
 @main.command("authorities")

@@ -78,6 +78,31 @@ async def test_the_simulator_certifies_the_sample(
     assert cert.certified_at.tzinfo is not None
 
 
+@pytest.mark.anyio
+@pytest.mark.parametrize("described", DESCRIPTORS, ids=IDS)
+async def test_the_certified_sample_prints(described: AuthorityDescriptor) -> None:
+    """Its printing.py gives the PDF renderer what it needs (fiscalgate/printing/README.md): the
+    certified sample prints with its reference, a pro forma without it."""
+    import io
+
+    from pypdf import PdfReader
+
+    from fiscalgate.printing import render_invoice_pdf
+
+    def text(pdf: bytes) -> str:
+        return " ".join(page.extract_text() or "" for page in PdfReader(io.BytesIO(pdf)).pages)
+
+    driver, settings = _mock(described)
+    app = driver.mock_app(settings)
+    connection = Connection(driver.base_url(settings), Environment.MOCK, httpx.ASGITransport(app=app), 10.0)
+    invoice = parse_invoice(described.sample("SHARED-PRINT"))
+    cert = await driver.certify(invoice, settings, connection)
+    for layout in ("a4", "receipt"):
+        assert cert.reference in text(render_invoice_pdf(invoice, cert, layout=layout))
+        pro = text(render_invoice_pdf(invoice, None, authority=described.code, layout=layout))
+        assert cert.reference not in pro and "NON CERTIFIÉE" in pro
+
+
 @pytest.mark.parametrize("described", DESCRIPTORS, ids=IDS)
 def test_the_simulator_imports_nothing_from_the_client_side(described: AuthorityDescriptor) -> None:
     """A simulator is a second, independent reading of the spec: only fiscalgate.simkit, its own

@@ -141,3 +141,45 @@ async def test_unknown_invoice_is_loud_on_the_dashboard_and_reconciled_by_hand(
     assert r.status_code == 303, r.text
     after = await client.get(url)
     assert "badge s-failed" in after.text and "Réessayer la certification" in after.text
+
+
+async def test_audit_entry_shows_the_masked_call_and_replays_it(world: World, signed_in: Any) -> None:
+    import re
+
+    client = await signed_in("owner@demo.test")
+    invoice_id = world.invoice("cg-sfec")
+    url = f"/console/invoices/{invoice_id}"
+    await form_post(client, url, f"{url}/certify", {})
+    listing = await client.get(f"/console/audit?invoice_id={invoice_id}&kind=authority_call")
+    entry_id = re.findall(r'href="/console/audit/([0-9a-f]{32})"', listing.text)[0]
+    entry = await client.get(f"/console/audit/{entry_id}")
+    assert "sk_mock_cg_sfec_0123456789" not in entry.text  # the X-API-Key is masked
+    assert "/api/invoices/certify" in entry.text
+    r = await form_post(client, f"/console/audit/{entry_id}", f"/console/audit/{entry_id}/replay", {})
+    assert r.status_code == 200 and "Rejoué" in r.text
+    viewer = await signed_in("viewer@demo.test")
+    page = await viewer.get(f"/console/audit/{entry_id}")
+    assert "/replay" not in page.text
+
+
+async def test_invoice_search_filters_and_pages(world: World, signed_in: Any) -> None:
+    from fiscalgate.gateway.console import services
+
+    client = await signed_in("viewer@demo.test")
+    for _ in range(services.PAGE_SIZE + 1):  # one more than a page
+        world.invoice("bj-emecef", approve=False)
+    fne = world.invoice("ci-fne")
+    page1 = await client.get("/console/invoices?authority=bj-emecef")
+    assert page1.text.count("DEMO-EMECEF-") == services.PAGE_SIZE and "page=2" in page1.text
+    page2 = await client.get("/console/invoices?authority=bj-emecef&page=2")
+    assert page2.text.count("DEMO-EMECEF-") == 1
+    assert "DEMO-FNE-" not in page1.text
+    drafts = await client.get("/console/invoices?status=draft&kind=sale")
+    assert "DEMO-EMECEF-" in drafts.text and "DEMO-FNE-" not in drafts.text
+    number = (await client.get(f"/console/invoices/{fne}")).text.split("DEMO-FNE-")[1][:6]
+    found = await client.get(f"/console/invoices?q=fne-{number}")
+    assert found.text.count(f"DEMO-FNE-{number}") == 1 and "DEMO-EMECEF-" not in found.text
+    by_buyer = await client.get("/console/invoices?q=COMPTOIR&authority=ci-fne")
+    assert f"DEMO-FNE-{number}" in by_buyer.text
+    none = await client.get("/console/invoices?from=2001-01-01&to=2001-01-31")
+    assert "DEMO-" not in none.text

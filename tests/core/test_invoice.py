@@ -30,11 +30,10 @@ def test_parse_valid_invoice_keeps_decimals() -> None:
 
 
 def test_parse_json_text() -> None:
-    text = (
-        '{"number":"X","seller":{"name":"S"},"lines":[{"description":"a","quantity":1.5,"unit_price":0.1}]}'
-    )
+    line = '{"description":"a","quantity":1.5,"unit_price":9.1}'
+    text = '{"number":"X","seller":{"name":"S"},"lines":[' + line + "]}"
     invoice = parse_invoice(text)
-    assert invoice.lines[0].unit_price == Decimal("0.1")
+    assert invoice.lines[0].unit_price == Decimal("9.1")
 
 
 def test_every_problem_is_listed_with_its_path() -> None:

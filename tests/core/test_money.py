@@ -8,7 +8,7 @@ from fiscalgate.core.money import minor_units, percent_of, round_money, to_decim
 @pytest.mark.parametrize(
     ("amount", "currency", "expected"),
     [
-        ("3102.5", "XOF", "3103"),  # FNE prints halves rounded up (specs/fne.md §8.5)
+        ("3102.5", "XOF", "3103"),  # FNE prints halves rounded up (ci_fne/SOURCES.md §8.5)
         ("53527.5", "XOF", "53528"),
         ("-0.5", "XAF", "-1"),
         ("10.005", "USD", "10.01"),

@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any, ClassVar, Literal
 
 import click
-from pydantic import SecretStr
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -29,7 +29,6 @@ from fiscalgate.core.certification import Certification
 from fiscalgate.core.errors import (
     AuthorityAuthError,
     AuthorityServerError,
-    ConfigurationError,
     InvoiceRejected,
     Problem,
 )
@@ -39,7 +38,15 @@ from fiscalgate.core.invoice import Invoice
 class FakeSettings(AuthoritySettings):
     ncc: str = "FAKE001"
     api_key: SecretStr
-    production_url: str | None = None
+    production_url: str | None = Field(default=None, validate_default=True)
+
+    # The settings model owns the checks on settings, as a real authority's does.
+    @field_validator("production_url")
+    @classmethod
+    def _production_needs_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if info.data.get("environment") == "production" and not value:
+            raise ValueError("required in production")
+        return value
 
 
 class FakeSimulator:
@@ -91,12 +98,6 @@ class FakeDriver(AuthorityDriver):
 
     def base_url(self, settings: AuthoritySettings) -> str:
         assert isinstance(settings, FakeSettings)
-        if settings.environment == "production" and not settings.production_url:
-            raise ConfigurationError(
-                "production needs production_url",
-                code="settings.production_url",
-                problems=[Problem("production_url", "missing", "required in production")],
-            )
         return settings.base_url or settings.production_url or "http://fake.mock"
 
     def mock_credentials(self, **hints: str) -> dict[str, Any]:

@@ -87,3 +87,23 @@ async def test_every_openapi_settings_example_works_on_a_fresh_tenant(real_app: 
                 assert r.json()["problems"] == [], (name, authority)
     async with client(real_app) as anyone:  # the document itself is served
         assert (await anyone.get("/openapi.json")).status_code == 200
+
+
+async def test_openapi_types_the_neutral_invoice_and_its_example_certifies(real_app: FastAPI) -> None:
+    schema = real_app.openapi()
+    components = schema["components"]["schemas"]
+    assert {"Invoice", "InvoiceLine", "Certification"} <= set(components)
+    create = components["InvoiceCreate"]
+    assert create["properties"]["invoice"]["$ref"] == "#/components/schemas/Invoice"
+    out = components["InvoiceOut"]["properties"]
+    assert out["invoice"]["$ref"] == "#/components/schemas/Invoice"
+    assert {"$ref": "#/components/schemas/Certification"} in out["certification"]["anyOf"]
+    (example,) = create["examples"]
+    # The example works as it is on a fresh tenant whose FNE is in mock.
+    _, api = await new_tenant(real_app, country="CI")
+    async with api:
+        assert (await api.put("/v1/settings/ci-fne", json={"environment": "mock"})).status_code == 200
+        created = await api.post("/v1/invoices", json=example)
+        assert created.status_code == 201, created.text
+        r = await api.post(f"/v1/invoices/{created.json()['id']}/certify")
+    assert r.status_code == 200 and r.json()["status"] == "certified", r.text

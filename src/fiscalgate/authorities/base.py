@@ -10,7 +10,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
@@ -74,7 +74,16 @@ class Reconciliation:
     detail: str = ""
 
 
-class AuthorityDriver(ABC):
+SettingsT = TypeVar("SettingsT", bound=AuthoritySettings)
+
+
+class Driver(ABC, Generic[SettingsT]):
+    """Typed by the authority's settings model: `class FneDriver(Driver[FneSettings])`
+    receives `FneSettings` in every method, with no downcast. The settings model owns every check
+    on the settings (credentials, environment, hosts: see `fiscalgate.authorities.hosts`); the
+    driver owns every check on an invoice (`validate`, which `certify` and `credit_note` run
+    themselves before sending anything)."""
+
     # A real authority's driver names its descriptor; its identity is read from it.
     descriptor: ClassVar[AuthorityDescriptor]
     code: ClassVar[str]  # "ci-fne"
@@ -82,7 +91,7 @@ class AuthorityDriver(ABC):
     country: ClassVar[str]  # ISO 3166 alpha-2: "CI"
     display_name: ClassVar[str]  # "DGI — FNE (Côte d'Ivoire)"
     currencies: ClassVar[tuple[str, ...]]  # currencies amounts may be in
-    settings_model: ClassVar[type[AuthoritySettings]]
+    settings_model: type[SettingsT]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -95,7 +104,7 @@ class AuthorityDriver(ABC):
             cls.currencies = described.currencies
 
     # --- settings -------------------------------------------------------------------------
-    def parse_settings(self, data: Mapping[str, Any]) -> AuthoritySettings:
+    def parse_settings(self, data: Mapping[str, Any]) -> SettingsT:
         """Validate settings, or raise ConfigurationError listing every problem."""
         try:
             return self.settings_model.model_validate(dict(data))
@@ -108,8 +117,9 @@ class AuthorityDriver(ABC):
             ) from None
 
     @abstractmethod
-    def base_url(self, settings: AuthoritySettings) -> str:
-        """The API base URL for these settings' environment (after the driver's safety checks)."""
+    def base_url(self, settings: SettingsT) -> str:
+        """The API base URL for these settings' environment (the settings model has already
+        checked it: this only resolves the environment's default)."""
 
     def mock_credentials(self, **hints: str) -> dict[str, Any]:
         """Settings that work against `mock_app` (for demo tenants and tests)."""
@@ -117,18 +127,18 @@ class AuthorityDriver(ABC):
 
     # --- invoices -------------------------------------------------------------------------
     @abstractmethod
-    def validate(self, invoice: Invoice, settings: AuthoritySettings) -> list[Problem]:
+    def validate(self, invoice: Invoice, settings: SettingsT) -> list[Problem]:
         """Every problem the authority would reject the invoice for, found without any network."""
 
     @abstractmethod
-    def build_payload(self, invoice: Invoice, settings: AuthoritySettings) -> dict[str, Any]:
+    def build_payload(self, invoice: Invoice, settings: SettingsT) -> dict[str, Any]:
         """The wire payload that would be sent (for previews and tests)."""
 
     @abstractmethod
     async def certify(
         self,
         invoice: Invoice,
-        settings: AuthoritySettings,
+        settings: SettingsT,
         connection: Connection,
         *,
         checkpoint: CheckpointFn | None = None,
@@ -142,7 +152,7 @@ class AuthorityDriver(ABC):
         self,
         credit: Invoice,
         original: Certification,
-        settings: AuthoritySettings,
+        settings: SettingsT,
         connection: Connection,
         *,
         checkpoint: CheckpointFn | None = None,
@@ -153,7 +163,7 @@ class AuthorityDriver(ABC):
     async def reconcile(
         self,
         invoice: Invoice,
-        settings: AuthoritySettings,
+        settings: SettingsT,
         connection: Connection,
         checkpoint: Mapping[str, Any],
         *,
@@ -164,9 +174,14 @@ class AuthorityDriver(ABC):
 
     # --- simulator --------------------------------------------------------------------------
     @abstractmethod
-    def mock_app(self, settings: AuthoritySettings) -> ASGIApp:
+    def mock_app(self, settings: SettingsT) -> ASGIApp:
         """A fresh simulator of this authority, configured so that `settings` are valid on it."""
 
     @abstractmethod
     def simulate_command(self) -> click.Command:
         """The `fiscalgate simulate <code>` command."""
+
+
+# Any authority's driver, for code that handles them all (the registry, the gateway, the CLI): the
+# settings it passes are the ones that driver's `parse_settings` returned.
+AuthorityDriver = Driver[Any]

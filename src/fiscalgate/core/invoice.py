@@ -7,18 +7,58 @@ authority adds its own in its `convert.py` / validation.
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from fiscalgate.core.errors import InvoiceError, Problem
+from fiscalgate.core.money import minor_units
 
 NonEmptyStr = Annotated[str, Field(min_length=1, max_length=500)]
 ShortStr = Annotated[str, Field(min_length=1, max_length=120)]
 CurrencyCode = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+
+# The largest amount (and line amount) any authority's fields carry exactly: FNE reads JSON numbers
+# as doubles (exact to 2**53, ~9e15, with our 4 price decimals that leaves ~1e12), e-MECeF and SFEC
+# amounts are whole francs in 64-bit fields. 10**12 - 1 francs is far above any real invoice.
+MAX_AMOUNT = Decimal(10**12 - 1)
+MAX_QUANTITY = Decimal(10**9)
+# Decimals a unit price may have beyond the currency's minor unit (FNE takes 4-decimal HT prices).
+PRICE_EXTRA_PLACES = 4
+
+
+def _plain(value: Decimal) -> Decimal:
+    """One notation for every amount: 1E+3 becomes 1000 (stored, shown and sent as such)."""
+    return Decimal(format(value, "f"))
+
+
+Amount = Annotated[Decimal, Field(ge=0, le=MAX_AMOUNT, allow_inf_nan=False), AfterValidator(_plain)]
+Quantity = Annotated[Decimal, Field(gt=0, le=MAX_QUANTITY, allow_inf_nan=False), AfterValidator(_plain)]
+Rate = Annotated[Decimal, Field(gt=0, le=MAX_AMOUNT, allow_inf_nan=False), AfterValidator(_plain)]
+Percent = Annotated[Decimal, Field(ge=0, le=100, allow_inf_nan=False), AfterValidator(_plain)]
+
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]{2,}")
+
+
+def _email(value: str) -> str:
+    if not _EMAIL.fullmatch(value):
+        raise ValueError(f"{value!r} is not an e-mail address (name@domain.tld)")
+    return value
+
+
+Email = Annotated[str, Field(min_length=3, max_length=120), AfterValidator(_email)]
 
 
 class _Model(BaseModel):
@@ -83,7 +123,7 @@ class Discount(_Model):
     """A percentage, or an amount taken off the whole line (or off the invoice's total HT)."""
 
     kind: Literal["percent", "amount"] = "percent"
-    value: Decimal = Field(ge=0)
+    value: Amount
 
     @model_validator(mode="after")
     def _percent_at_most_100(self) -> Discount:
@@ -96,8 +136,8 @@ class ExtraTax(_Model):
     """A tax other than VAT: a rate in % of the line (FNE custom taxes) or an amount (BJ taxSpecific)."""
 
     name: ShortStr
-    rate: Decimal | None = Field(default=None, ge=0, le=100)
-    amount: Decimal | None = Field(default=None, ge=0)
+    rate: Percent | None = None
+    amount: Amount | None = None
 
     @model_validator(mode="after")
     def _rate_or_amount(self) -> ExtraTax:
@@ -112,7 +152,7 @@ class Party(_Model):
     rccm: ShortStr | None = None
     address: NonEmptyStr | None = None
     phone: ShortStr | None = None
-    email: ShortStr | None = None
+    email: Email | None = None
 
 
 class Seller(Party):
@@ -132,7 +172,7 @@ class Operator(_Model):
 
 class Payment(_Model):
     method: PaymentMethod = PaymentMethod.CASH
-    amount: Decimal | None = Field(default=None, ge=0)
+    amount: Amount | None = None
     reference: ShortStr | None = None
     date: AwareDatetime | None = None
 
@@ -152,8 +192,8 @@ class OriginalInvoice(_Model):
 
 class InvoiceLine(_Model):
     description: NonEmptyStr
-    quantity: Decimal = Field(gt=0)
-    unit_price: Decimal = Field(ge=0)
+    quantity: Quantity
+    unit_price: Amount
     price_includes_tax: bool = False
     discount: Discount | None = None
     tax_category: TaxCategory = TaxCategory.STANDARD
@@ -206,7 +246,9 @@ class Invoice(_Model):
     currency: CurrencyCode = "XOF"  # currency of every amount below
     # A foreign buyer's currency and how many units of `currency` one unit of it is worth.
     foreign_currency: CurrencyCode | None = None
-    exchange_rate: Decimal | None = Field(default=None, gt=0)
+    exchange_rate: (
+        Annotated[Decimal, Field(gt=0, le=MAX_AMOUNT, allow_inf_nan=False), AfterValidator(_plain)] | None
+    ) = None
     seller: Seller
     buyer: Buyer = Field(default_factory=Buyer)
     lines: list[InvoiceLine] = Field(min_length=1, max_length=1000)
@@ -259,7 +301,78 @@ def parse_invoice(data: Any) -> Invoice:
     every problem."""
     try:
         if isinstance(data, str | bytes):
-            return Invoice.model_validate_json(data)
-        return Invoice.model_validate(data)
+            invoice = Invoice.model_validate_json(data)
+        else:
+            invoice = Invoice.model_validate(data)
     except ValidationError as exc:
         raise InvoiceError(problems_from_validation_error(exc)) from None
+    problems = amount_problems(invoice)
+    if problems:
+        raise InvoiceError(problems)
+    return invoice
+
+
+def _places(value: Decimal) -> int:
+    exponent = value.normalize().as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else 0
+
+
+def amount_problems(invoice: Invoice) -> list[Problem]:
+    """Amounts the invoice's currency cannot carry. XOF and XAF have no minor unit: `0.1` XOF is
+    refused (an authority would certify it as 0 and spend a number, or a sticker, on it). A unit
+    price may have up to 4 more decimals (FNE's HT prices), but an invoice whose lines are not zero
+    must come to at least one unit of the currency; a line amount above MAX_AMOUNT is refused.
+    Discount amounts are not checked here: each driver turns them into what its wire carries
+    (FNE percentages, SFEC whole francs), as its README says."""
+    unit = minor_units(invoice.currency)
+    smallest = Decimal(1).scaleb(-unit)
+    problems: list[Problem] = []
+
+    def amount(field: str, value: Decimal | None) -> None:
+        if value is not None and _places(value) > unit:
+            problems.append(
+                Problem(
+                    field,
+                    "currency_precision",
+                    f"{format(value, 'f')} is not an amount in {invoice.currency}, whose smallest unit is "
+                    f"{format(smallest, 'f')}" + (" (no minor unit)" if unit == 0 else ""),
+                )
+            )
+
+    for i, line in enumerate(invoice.lines):
+        at = f"lines[{i}]"
+        if _places(line.unit_price) > unit + PRICE_EXTRA_PLACES:
+            problems.append(
+                Problem(
+                    f"{at}.unit_price",
+                    "currency_precision",
+                    f"at most {unit + PRICE_EXTRA_PLACES} decimals in {invoice.currency}",
+                )
+            )
+        gross = line.quantity * line.unit_price
+        if gross > MAX_AMOUNT:
+            problems.append(
+                Problem(
+                    f"{at}.quantity",
+                    "magnitude",
+                    f"the line comes to {format(gross, 'f')} {invoice.currency}, above the {MAX_AMOUNT} "
+                    "the authorities' amount fields carry",
+                )
+            )
+        for j, tax in enumerate(line.extra_taxes):
+            amount(f"{at}.extra_taxes[{j}].amount", tax.amount)
+    total = sum((line.quantity * line.unit_price for line in invoice.lines), Decimal(0))
+    if 0 < total < smallest:
+        # Certified, it would come to 0 and still spend a number (an FNE sticker).
+        field = "lines[0].unit_price" if len(invoice.lines) == 1 else "lines"
+        problems.append(
+            Problem(
+                field,
+                "currency_precision",
+                f"the invoice comes to {format(total, 'f')} {invoice.currency}, less than the currency's "
+                f"smallest unit ({format(smallest, 'f')}): it would be certified as 0",
+            )
+        )
+    for k, payment in enumerate(invoice.payments):
+        amount(f"payments[{k}].amount", payment.amount)
+    return problems

@@ -2,7 +2,7 @@
 
 XOF (Côte d'Ivoire, Bénin) and XAF (Congo) have no minor unit: amounts are whole francs.
 Rounding defaults to half-up, which is what the FNE prints (17 236.4 x 18 % = 3 102.5 -> 3 103,
-specs/fne.md §8.5). An authority with another rule passes its own `rounding`.
+ci_fne/SOURCES.md §8.5). An authority with another rule passes its own `rounding`.
 """
 
 from __future__ import annotations

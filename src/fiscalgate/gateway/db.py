@@ -9,14 +9,14 @@ transaction is ever held open across an authority call.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from importlib.resources import files
 from pathlib import Path
 from typing import Annotated, Any
 
 from alembic import command
 from alembic.config import Config
-from pydantic import AfterValidator, AwareDatetime
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator
 from sqlalchemy import DateTime, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -63,6 +63,28 @@ def _storable(value: datetime) -> datetime:
 
 # An aware datetime that a `UTCDateTime` column can store (API inputs: filters, dates given by hand).
 StoredDatetime = Annotated[AwareDatetime, AfterValidator(_storable)]
+
+
+def _day_or_moment(end_of_day: bool) -> Any:
+    """A filter bound: an aware datetime, or a plain date `YYYY-MM-DD` read in UTC (the start of
+    that day for a lower bound; the start of the next day for an upper one, so that
+    `created_before=2026-03-31` includes all of 31 March)."""
+
+    def parse(value: Any) -> Any:
+        if isinstance(value, str) and len(value.strip()) == 10:
+            try:
+                day = date.fromisoformat(value.strip())
+            except ValueError:
+                return value  # not a date: judged as a datetime, with that error
+            start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+            return start + timedelta(days=1) if end_of_day else start
+        return value
+
+    return BeforeValidator(parse)
+
+
+FromBound = Annotated[StoredDatetime, _day_or_moment(end_of_day=False)]
+UntilBound = Annotated[StoredDatetime, _day_or_moment(end_of_day=True)]
 # The largest `offset` the databases take (a signed 64-bit integer).
 MAX_OFFSET = 2**63 - 1
 

@@ -9,8 +9,10 @@ from fiscalgate.gateway.db import Base
 from fiscalgate.gateway.invoices.models import InvoiceRow
 from fiscalgate.gateway.limits.models import BreakerRow, PendingSlotRow, RateBucketRow
 from fiscalgate.gateway.settings.models import AuthorityConfig, MockSimulatorState
+from fiscalgate.gateway.stickers.models import StickerBalance, StickerState
 from fiscalgate.gateway.tenants.models import ApiKey, Tenant
 from fiscalgate.gateway.tenants.profile_models import TenantProfile
+from fiscalgate.gateway.webhooks.models import OutboxEvent, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
     "ApiKey",
@@ -25,9 +27,15 @@ __all__ = [
     "IdempotencyRecord",
     "InvoiceRow",
     "MockSimulatorState",
+    "OutboxEvent",
     "PendingSlotRow",
     "RateBucketRow",
+    "StickerBalance",
+    "StickerState",
     "Tenant",
     "TenantProfile",
     "User",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
 ]

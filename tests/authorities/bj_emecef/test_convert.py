@@ -11,6 +11,7 @@ from fiscalgate.authorities import get_driver
 from fiscalgate.authorities.bj_emecef.convert import build_request
 from fiscalgate.authorities.bj_emecef.settings import EmecefSettings
 from fiscalgate.core.certification import Certification
+from fiscalgate.core.errors import InvoiceError
 from fiscalgate.core.invoice import parse_invoice
 
 from .samples import official_example
@@ -137,11 +138,12 @@ def test_specific_tax_amounts_are_summed_per_line_and_rates_refused() -> None:
         [_line(extra_taxes=[{"name": "Taxe de séjour", "amount": "500"}, {"name": "X", "amount": "100"}])]
     )
     assert _payload(invoice)["items"][0]["taxSpecific"] == 600
-    problems = _problems(
-        _invoice([_line(extra_taxes=[{"name": "T", "rate": "2"}, {"name": "U", "amount": "1.5"}])])
-    )
+    problems = _problems(_invoice([_line(extra_taxes=[{"name": "T", "rate": "2"}])]))
     assert "a rate cannot be sent" in problems["lines[0].extra_taxes[0].rate"]
-    assert "whole francs" in problems["lines[0].extra_taxes[1].amount"]
+    # A fraction of a franc is refused before any authority rule (XOF has no minor unit).
+    with pytest.raises(InvoiceError) as info:
+        _invoice([_line(extra_taxes=[{"name": "U", "amount": "1.5"}])])
+    assert [p.field for p in info.value.problems] == ["lines[0].extra_taxes[0].amount"]
 
 
 def test_aib_from_option_or_settings_default() -> None:
@@ -176,7 +178,7 @@ def test_payment_types(method: str, wire: str) -> None:
 
 def test_payment_problems() -> None:
     problems = _problems(
-        _invoice([_line()], payments=[{"method": "card"}, {"method": "cash", "amount": "0.5"}])
+        _invoice([_line()], payments=[{"method": "card"}, {"method": "cash", "amount": "500"}])
     )
     assert "give an amount" in problems["payments[0].amount"]
     assert _payload(_invoice([_line()]))["payment"] == [{"name": "ESPECES", "amount": 1000}]
@@ -272,9 +274,9 @@ def test_every_problem_is_reported_at_once() -> None:
 def test_payment_problems_are_reported_with_the_other_problems() -> None:
     invoice = _invoice(
         [_line(tax_category="reduced"), _line()],
-        payments=[{"method": "card"}, {"method": "cash", "amount": "0.5"}],
+        payments=[{"method": "card"}, {"method": "cash", "amount": "500"}],
     )
-    expected = {"lines[0].tax_category", "payments[0].amount", "payments[1].amount"}
+    expected = {"lines[0].tax_category", "payments[0].amount"}
     assert set(_problems(invoice)) == expected
     assert {p.field for p in DRIVER.validate(invoice, SETTINGS)} == expected
 

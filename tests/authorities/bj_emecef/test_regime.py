@@ -11,18 +11,16 @@ import pytest
 
 from fiscalgate.authorities.bj_emecef.regime import (
     Aib,
-    EngineLine,
     TaxGroup,
     TokenFormatError,
-    compute_totals,
     dash_code,
-    neutral_totals,
     parse_counters,
     parse_local_datetime,
     read_token,
     round_franc,
     undash_code,
 )
+from fiscalgate.authorities.bj_emecef.totals import EngineLine, compute_totals, neutral_totals
 
 D = Decimal
 EXAMPLE = [EngineLine(D(1800), D(2), TaxGroup.B), EngineLine(D(450), D(3), TaxGroup.A)]

@@ -3,6 +3,7 @@ half-written, safe resubmission, progress until every invoice is final or waits 
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -26,14 +27,18 @@ from tests.gateway.fake_driver import FakeDriver
 pytestmark = pytest.mark.anyio
 
 
-async def wait_done(api: httpx.AsyncClient, batch_id: str, deadline: float = 60) -> dict[str, Any]:
-    """Poll the batch until it says done (a generous deadline; no fixed sleep decides anything)."""
+async def wait_done(
+    api: httpx.AsyncClient, batch_id: str, app: FastAPI, deadline: float = 60
+) -> dict[str, Any]:
+    """Poll the batch until it says done (a generous deadline; no fixed sleep decides anything),
+    then let the app's background certification tasks finish, so none outlives the test."""
     end = time.monotonic() + deadline
     while True:
         r = await api.get(f"/v1/batches/{batch_id}")
         assert r.status_code == 200, r.text
         body: dict[str, Any] = r.json()
         if body["status"] == "done":
+            await asyncio.gather(*getattr(app.state, "batch_tasks", ()))
             return body
         assert time.monotonic() < end, f"batch not done in {deadline}s: {body['counts']}"
         await anyio.sleep(0.05)
@@ -102,7 +107,7 @@ async def test_each_invoice_is_answered_on_its_own_and_the_good_ones_certified(
         assert sorted(i["number"] for i in listed) == ["B-1", "B-9", "REJECT-8"]
         assert {i["id"] for i in listed} == {items[k]["invoice_id"] for k in (0, 8, 9)}
 
-        done = await wait_done(api, batch["id"])
+        done = await wait_done(api, batch["id"], fake_app)
     counts = done["counts"]
     assert (counts["accepted"], counts["refused"]) == (4, 7)
     assert (counts["certified"], counts["rejected"], counts["in_progress"], counts["final"]) == (3, 1, 0, 4)
@@ -121,7 +126,7 @@ async def test_resubmitting_the_same_batch_certifies_nothing_twice(
     body = {"invoices": invoices, "approve": True, "certify": True}
     async with api:
         first = (await api.post("/v1/invoices/batch", json=body)).json()
-        await wait_done(api, first["id"])
+        await wait_done(api, first["id"], fake_app)
         again = (await api.post("/v1/invoices/batch", json=body)).json()
         assert [i["outcome"] for i in again["items"]] == ["accepted"] * 5
         assert all(i["existing"] for i in again["items"])
@@ -148,17 +153,17 @@ async def test_a_resubmission_takes_drafts_and_failures_further(
         assert drafts["status"] == "done"  # nothing asked beyond creating them
         assert [i["status"] for i in drafts["items"]] == ["draft", "draft"]
         r = await api.post("/v1/invoices/batch", json={"invoices": invoices[:1], **certify})
-        assert (await wait_done(api, r.json()["id"]))["counts"]["certified"] == 1
+        assert (await wait_done(api, r.json()["id"], fake_app))["counts"]["certified"] == 1
         # D-2's first certification fails (the authority refuses the key): it ends failed.
         wrong = {"api_key": "wrong-key-0123456789abcdef"}
         assert (await api.put("/v1/settings/ci-fne", json=wrong)).status_code == 200
         r = await api.post("/v1/invoices/batch", json={"invoices": invoices[1:], **certify})
-        failed = await wait_done(api, r.json()["id"])
+        failed = await wait_done(api, r.json()["id"], fake_app)
         assert failed["items"][0]["status"] == "failed" and failed["counts"]["waiting_for_person"] == 1
         assert failed["items"][0]["error"]["code"] == "authority.auth"
         assert (await api.put("/v1/settings/ci-fne", json=FAKE_SETTINGS)).status_code == 200
         r = await api.post("/v1/invoices/batch", json={"invoices": invoices, **certify})
-        done = await wait_done(api, r.json()["id"])
+        done = await wait_done(api, r.json()["id"], fake_app)
     assert [i["status"] for i in done["items"]] == ["certified", "certified"]
     assert [i["existing"] for i in done["items"]] == [True, True]
     assert "queued for certification again" in done["items"][1]["note"]
@@ -222,7 +227,7 @@ async def test_a_batch_across_the_three_real_authorities(real_app: FastAPI) -> N
             "/v1/invoices/batch", json={"invoices": invoices, "approve": True, "certify": True}
         )
         assert r.status_code == 201, r.text
-        done = await wait_done(api, r.json()["id"])
+        done = await wait_done(api, r.json()["id"], real_app)
     assert done["counts"]["certified"] == 9, done["items"]
     assert {i["authority"] for i in done["items"]} == set(REAL)
     assert counters["ci-fne"].count("POST") == 3

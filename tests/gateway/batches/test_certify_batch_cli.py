@@ -22,6 +22,13 @@ pytestmark = [pytest.mark.anyio, pytest.mark.socket]
 
 
 @pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    """The client is under test here, not the database: SQLite only (the batch routes run on both
+    databases in test_batch_api.py)."""
+    return f"sqlite:///{tmp_path}/gateway.db"
+
+
+@pytest.fixture
 def served(fake_app: FastAPI) -> Iterator[str]:
     with serve_in_thread(fake_app) as url:
         yield url

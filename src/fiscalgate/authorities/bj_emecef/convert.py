@@ -19,13 +19,10 @@ from fiscalgate.authorities.bj_emecef.regime import (
     IFU_RE,
     TOTAL_FIELDS,
     Aib,
-    EngineLine,
     InvoiceType,
     PaymentType,
     TaxGroup,
-    compute_totals,
     dash_code,
-    neutral_totals,
     parse_counters,
     parse_local_datetime,
     round_franc,
@@ -41,6 +38,7 @@ from fiscalgate.authorities.bj_emecef.schemas import (
     SecurityElementsDto,
 )
 from fiscalgate.authorities.bj_emecef.settings import EmecefSettings
+from fiscalgate.authorities.bj_emecef.totals import EngineLine, compute_totals, neutral_totals
 from fiscalgate.core.certification import Certification, Notice
 from fiscalgate.core.errors import Problem
 from fiscalgate.core.invoice import (
@@ -488,7 +486,7 @@ def engine_lines(items: list[ItemDto]) -> list[EngineLine]:
 
 
 def expected_totals(request: InvoiceRequestDataDto) -> dict[str, Decimal]:
-    """What the e-MCF must answer for this request, by our own computation (regime.compute_totals)."""
+    """What the e-MCF must answer for this request, by our own computation (totals.compute_totals)."""
     return compute_totals(engine_lines(request.items), request.aib)
 
 

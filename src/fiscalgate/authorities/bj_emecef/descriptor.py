@@ -1,6 +1,6 @@
 """What the rest of fiscalgate knows about e-MECeF (see `fiscalgate.authorities.descriptor`).
 
-Onboarding: the homologation of an SFE as the DGI describes it (README, "Onboarding").
+Onboarding: the homologation of an SFE (SOURCES.md §14; README, "Onboarding").
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ DESCRIPTOR = AuthorityDescriptor(
     currencies=("XOF",),
     driver="fiscalgate.authorities.bj_emecef.driver:EmecefDriver",
     mock_credentials=mock_credentials,
-    # FA/EA invoices credit the original by its reference, line by line (README, "Credit notes").
+    # FA/EA invoices credit the original by its reference, line by line (SOURCES.md §9).
     credit_notes=CreditNoteRules(partial=True, one_per_invoice=False),
     sample_invoice={
         "number": "DEMO-MECEF-0001",

@@ -8,10 +8,9 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from fiscalgate.authorities.base import (
-    AuthorityDriver,
-    AuthoritySettings,
     CheckpointFn,
     Connection,
+    Driver,
     Environment,
     Reconciliation,
 )
@@ -35,7 +34,6 @@ from fiscalgate.authorities.descriptor import AuthorityDescriptor
 from fiscalgate.core.certification import Certification
 from fiscalgate.core.errors import (
     AuthorityError,
-    ConfigurationError,
     InvoiceError,
     InvoiceRejected,
     OutcomeUnknown,
@@ -49,23 +47,17 @@ if TYPE_CHECKING:
     from starlette.types import ASGIApp
 
 
-def _settings(settings: AuthoritySettings) -> EmecefSettings:
-    if not isinstance(settings, EmecefSettings):
-        raise ConfigurationError(f"{AUTHORITY} needs EmecefSettings, got {type(settings).__name__}")
-    return settings
-
-
 def _totals_text(totals: Mapping[str, Decimal]) -> dict[str, int]:
     return {k: int(v) for k, v in totals.items()}
 
 
-class EmecefDriver(AuthorityDriver):
+class EmecefDriver(Driver[EmecefSettings]):
     descriptor: ClassVar[AuthorityDescriptor] = DESCRIPTOR
-    settings_model: ClassVar[type[AuthoritySettings]] = EmecefSettings
+    settings_model = EmecefSettings
 
     # --- settings ---------------------------------------------------------------------------------
-    def base_url(self, settings: AuthoritySettings) -> str:
-        s = _settings(settings)
+    def base_url(self, settings: EmecefSettings) -> str:
+        s = settings
         defaults = {
             Environment.MOCK: MOCK_URL,
             Environment.SANDBOX: SANDBOX_URL,
@@ -74,10 +66,10 @@ class EmecefDriver(AuthorityDriver):
         # The settings validators already refused unsafe overrides (production on a test host...).
         return s.base_url or defaults[s.environment]
 
-    def mock_app(self, settings: AuthoritySettings) -> ASGIApp:
+    def mock_app(self, settings: EmecefSettings) -> ASGIApp:
         from fiscalgate.authorities.bj_emecef.simulator.app import create_app
 
-        s = _settings(settings)
+        s = settings
         return create_app(Platform(ifu=s.ifu, nim=s.nim, token_secret=MOCK_TOKEN_SECRET, test_mode=True))
 
     def simulate_command(self) -> click.Command:
@@ -86,12 +78,12 @@ class EmecefDriver(AuthorityDriver):
         return simulate_emecef
 
     # --- invoices ---------------------------------------------------------------------------------
-    def validate(self, invoice: Invoice, settings: AuthoritySettings) -> list[Problem]:
+    def validate(self, invoice: Invoice, settings: EmecefSettings) -> list[Problem]:
         # A credit note's reference may come from the original's Certification given to credit_note().
-        return build_request(invoice, _settings(settings), require_reference=False)[1]
+        return build_request(invoice, settings, require_reference=False)[1]
 
-    def build_payload(self, invoice: Invoice, settings: AuthoritySettings) -> dict[str, Any]:
-        request, problems = build_request(invoice, _settings(settings), require_reference=False)
+    def build_payload(self, invoice: Invoice, settings: EmecefSettings) -> dict[str, Any]:
+        request, problems = build_request(invoice, settings, require_reference=False)
         if problems or request is None:
             raise InvoiceError(problems)
         return request.wire()
@@ -107,12 +99,12 @@ class EmecefDriver(AuthorityDriver):
     async def certify(
         self,
         invoice: Invoice,
-        settings: AuthoritySettings,
+        settings: EmecefSettings,
         connection: Connection,
         *,
         checkpoint: CheckpointFn | None = None,
     ) -> Certification:
-        s = _settings(settings)
+        s = settings
         request = self._request(invoice, s, None)
         return await self._run(invoice, request, s, connection, checkpoint)
 
@@ -120,12 +112,12 @@ class EmecefDriver(AuthorityDriver):
         self,
         credit: Invoice,
         original: Certification,
-        settings: AuthoritySettings,
+        settings: EmecefSettings,
         connection: Connection,
         *,
         checkpoint: CheckpointFn | None = None,
     ) -> Certification:
-        s = _settings(settings)
+        s = settings
         request = self._request(credit, s, original)
         if request.type not in CREDIT_TYPES:
             raise InvoiceError(
@@ -210,7 +202,7 @@ class EmecefDriver(AuthorityDriver):
     async def reconcile(
         self,
         invoice: Invoice,
-        settings: AuthoritySettings,
+        settings: EmecefSettings,
         connection: Connection,
         checkpoint: Mapping[str, Any],
         *,
@@ -220,7 +212,7 @@ class EmecefDriver(AuthorityDriver):
         """With a uid: details -> still pending -> confirm (or cancel); error 20 -> "unknown" (the
         e-MCF cannot tell confirmed from expired, and never returns a finalised invoice again).
         Without one: look for our payload among the pending requests; none -> "not_certified"."""
-        s = _settings(settings)
+        s = settings
         request = self._request(invoice, s, original)
         expected = expected_totals(request)
         async with EmecefClient(connection, s.token.get_secret_value()) as client:

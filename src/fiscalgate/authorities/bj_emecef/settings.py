@@ -22,7 +22,7 @@ SANDBOX_URL = "https://developper.impots.bj/sygmef-emcf"  # "developper" with a 
 PRODUCTION_URL = "https://sygmef.impots.bj/emcf"
 MOCK_URL = "http://bj-emecef.mock"  # placeholder host, only reached through the in-process transport
 API_SUFFIXES = ("/api/invoice", "/api/info", "/api")
-# The DGI's platforms (README, "Hosts"; spec §2): production is only ever its own host.
+# The DGI's platforms (spec §2): production is only ever its own host.
 HOSTS = hosts.HostPolicy.of(["sygmef.impots.bj"], test=["developper.impots.bj"])
 
 

@@ -29,7 +29,7 @@ from fiscalgate.core.invoice import problems_from_validation_error
 
 
 def request_model(payload: dict[str, Any]) -> type[CertifyRequest]:
-    """A payload carrying the certification fields is a report request (seed 001)."""
+    """A payload carrying the certification fields is a report request (the online-report page)."""
     return ReportRequest if "certification_signature" in payload else CertifyRequest
 
 

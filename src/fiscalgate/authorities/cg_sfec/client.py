@@ -116,7 +116,7 @@ class SfecClient(AuthoritySession):
     async def report(
         self, payload: Mapping[str, Any], *, paid: Decimal | None = None
     ) -> tuple[CertificationResponse, dict[str, Any]]:
-        """`POST /api/invoices/report/api`: declare an invoice already certified (seed 001)."""
+        """`POST /api/invoices/report/api`: declare an invoice already certified (the online-report page)."""
         return await self._submit("report", payload, paid)
 
     async def lookup(self, invoice_id: str) -> tuple[InvoiceRecord | None, dict[str, Any]]:

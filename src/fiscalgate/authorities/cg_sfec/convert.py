@@ -190,7 +190,7 @@ def report_payload(
     *,
     reference_invoice_id: str | None = None,
 ) -> dict[str, Any]:
-    """The report request (seed 001): the invoice as certified plus its certification fields."""
+    """The report request (the online-report page): the invoice as certified plus its certification fields."""
     payload = build_payload(invoice, settings, reference_invoice_id=reference_invoice_id)
     data = certification.authority_data
     qr = certification.qr_image or certification.qr_content

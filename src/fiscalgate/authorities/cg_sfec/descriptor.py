@@ -40,7 +40,7 @@ DESCRIPTOR = AuthorityDescriptor(
     currencies=("XAF", "USD"),
     driver="fiscalgate.authorities.cg_sfec.driver:SfecDriver",
     mock_credentials=mock_credentials,
-    # At most one credit note per invoice (README, "Invoice fields": T-CONNECTOR test book TC-032..034).
+    # At most one credit note per invoice (SOURCES.md §3: T-CONNECTOR's test book TC-032..034).
     credit_notes=CreditNoteRules(partial=True, one_per_invoice=True),
     sample_invoice={
         "number": "DEMO-SFEC-0001",

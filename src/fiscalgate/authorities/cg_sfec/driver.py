@@ -10,10 +10,9 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import anyio
 
 from fiscalgate.authorities.base import (
-    AuthorityDriver,
-    AuthoritySettings,
     CheckpointFn,
     Connection,
+    Driver,
     Reconciliation,
 )
 from fiscalgate.authorities.cg_sfec import convert, regime
@@ -28,7 +27,6 @@ from fiscalgate.core.errors import (
     AuthorityError,
     AuthorityServerError,
     AuthorityUnreachable,
-    ConfigurationError,
     InvoiceError,
     OutcomeUnknown,
     Problem,
@@ -45,39 +43,31 @@ AUTHORITY = regime.AUTHORITY
 RETRYABLE = (AuthorityServerError, AuthorityUnreachable, OutcomeUnknown, RateLimited)
 
 
-def _sfec(settings: AuthoritySettings) -> SfecSettings:
-    if not isinstance(settings, SfecSettings):
-        raise ConfigurationError(
-            f"{AUTHORITY} needs SfecSettings, got {type(settings).__name__}", code="settings.invalid.cg-sfec"
-        )
-    return settings
-
-
-class SfecDriver(AuthorityDriver):
+class SfecDriver(Driver[SfecSettings]):
     descriptor: ClassVar[AuthorityDescriptor] = DESCRIPTOR
-    settings_model: ClassVar[type[AuthoritySettings]] = SfecSettings
+    settings_model = SfecSettings
 
     # --- settings ---------------------------------------------------------------------------
-    def base_url(self, settings: AuthoritySettings) -> str:
+    def base_url(self, settings: SfecSettings) -> str:
         # the host/environment safety checks run when the settings are parsed (SfecSettings)
-        return _sfec(settings).resolved_base_url()
+        return settings.resolved_base_url()
 
     # --- invoices ---------------------------------------------------------------------------
-    def validate(self, invoice: Invoice, settings: AuthoritySettings) -> list[Problem]:
-        return convert.validate(invoice, _sfec(settings))
+    def validate(self, invoice: Invoice, settings: SfecSettings) -> list[Problem]:
+        return convert.validate(invoice, settings)
 
-    def build_payload(self, invoice: Invoice, settings: AuthoritySettings) -> dict[str, Any]:
-        return convert.build_payload(invoice, _sfec(settings))
+    def build_payload(self, invoice: Invoice, settings: SfecSettings) -> dict[str, Any]:
+        return convert.build_payload(invoice, settings)
 
     async def certify(
         self,
         invoice: Invoice,
-        settings: AuthoritySettings,
+        settings: SfecSettings,
         connection: Connection,
         *,
         checkpoint: CheckpointFn | None = None,
     ) -> Certification:
-        sfec = _sfec(settings)
+        sfec = settings
         problems = convert.validate(invoice, sfec)
         if invoice.kind is InvoiceKind.CREDIT_NOTE:
             problems.insert(
@@ -92,12 +82,12 @@ class SfecDriver(AuthorityDriver):
         self,
         credit: Invoice,
         original: Certification,
-        settings: AuthoritySettings,
+        settings: SfecSettings,
         connection: Connection,
         *,
         checkpoint: CheckpointFn | None = None,
     ) -> Certification:
-        sfec = _sfec(settings)
+        sfec = settings
         problems = self._original_problems(credit, original)
         problems += convert.validate(credit, sfec)
         if problems:
@@ -147,12 +137,12 @@ class SfecDriver(AuthorityDriver):
         self,
         invoice: Invoice,
         certification: Certification,
-        settings: AuthoritySettings,
+        settings: SfecSettings,
         connection: Connection,
     ) -> Certification:
-        """Declare an invoice already certified (`POST /api/invoices/report/api`, seed 001),
+        """Declare an invoice already certified (`POST /api/invoices/report/api`, the online-report page),
         e.g. one certified online, for fiscal archiving. Returns SFEC's acknowledgement."""
-        sfec = _sfec(settings)
+        sfec = settings
         problems = convert.validate(invoice, sfec)
         if problems:
             raise InvoiceError(problems)
@@ -299,7 +289,7 @@ class SfecDriver(AuthorityDriver):
     async def reconcile(
         self,
         invoice: Invoice,
-        settings: AuthoritySettings,
+        settings: SfecSettings,
         connection: Connection,
         checkpoint: Mapping[str, Any],
         *,
@@ -309,7 +299,7 @@ class SfecDriver(AuthorityDriver):
         """Look the invoice up by `invoice_id` (GET by id, then the list). SFEC has no pending state
         to confirm or cancel, so `decision` does not apply: found and matching = certified; absent
         from both = not certified (a resend is safe: a duplicate would get a 409)."""
-        sfec = _sfec(settings)
+        sfec = settings
         reference = original.authority_data.get("invoice_id") if original is not None else None
         payload = convert.build_payload(invoice, sfec, reference_invoice_id=reference)
         invoice_id = str(checkpoint.get("invoice_id") or payload["invoice_id"])
@@ -342,10 +332,10 @@ class SfecDriver(AuthorityDriver):
         return Reconciliation("certified", cert, detail=f"{invoice_id} is certified as {cert.reference}")
 
     # --- simulator --------------------------------------------------------------------------
-    def mock_app(self, settings: AuthoritySettings) -> ASGIApp:
+    def mock_app(self, settings: SfecSettings) -> ASGIApp:
         from fiscalgate.authorities.cg_sfec.simulator.app import create_app
 
-        sfec = _sfec(settings)
+        sfec = settings
         return create_app(niu=sfec.niu, api_key=sfec.api_key.get_secret_value())
 
     def simulate_command(self) -> click.Command:

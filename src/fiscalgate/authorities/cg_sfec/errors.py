@@ -1,8 +1,9 @@
 """The one table of SFEC failures: HTTP status -> error kind, neutral code, official message.
 
-SFEC signals errors by HTTP status only (seed 001, "Codes d'erreur"; spec §4); the messages below
-are the seed's, verbatim. The body's shape is undocumented, so details are read defensively from
-`error.{code,message,field,details}`, `errors`, `message`, `detail`, `details`, `validation`.
+SFEC signals errors by HTTP status only (the online-report page, "Codes d'erreur"; spec §4); the
+messages below are that page's, verbatim. The body's shape is undocumented, so details are read
+defensively from `error.{code,message,field,details}`, `errors`, `message`, `detail`, `details`,
+`validation`.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ AUTHORITY = "cg-sfec"
 class ErrorEntry:
     kind: type[AuthorityError]
     code: str  # neutral, dotted
-    message: str  # official, French, verbatim (seed 001)
+    message: str  # official, French, verbatim (the online-report page)
 
 
 ERRORS: dict[int, ErrorEntry] = {

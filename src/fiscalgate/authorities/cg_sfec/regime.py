@@ -1,6 +1,6 @@
 """The Congolese tax rules SFEC carries, as pure data and functions.
 
-Sources: specs/sfec.md §0, §3, §5, §7; seed 001 (docs.sfec.gouv.cg/online-report).
+Sources: SOURCES.md §0, §3, §5, §7; the online-report page (docs.sfec.gouv.cg/online-report).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ CATEGORY_RATE: Final[dict[TaxCategory, str]] = {
     TaxCategory.EXPORT: RATE_EXEMPT,
 }
 
-CURRENCIES: Final = ("XAF", "USD")  # seed 001, `currency`
+CURRENCIES: Final = ("XAF", "USD")  # the online-report page, `currency`
 
 # The platform accepts at most 2 decimals in an amount (the seed's own example: 2390.4 XAF).
 MAX_AMOUNT_DECIMALS: Final = 2
@@ -65,7 +65,7 @@ PAYMENT_FROM_NEUTRAL: Final[dict[PaymentMethod, str]] = {
     PaymentMethod.CHECK: "cheque",
 }
 
-# NIU: a letter then digits, optionally a trailing letter, 20 characters at most (seed 001:
+# NIU: a letter then digits, optionally a trailing letter, 20 characters at most (the online-report page:
 # "max 20 caractères"; examples P000001212112130 in /auth, M25000000561080T in the seed).
 NIU_PATTERN: Final = re.compile(r"^[A-Z][0-9]{8,17}[A-Z]?$")
 # Implementers use +242 then 0[456] and 7 digits (spec §3), but foreign recipients have other

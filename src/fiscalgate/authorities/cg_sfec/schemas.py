@@ -98,7 +98,7 @@ class CertifyRequest(_Wire):
 
 
 class ReportRequest(CertifyRequest):
-    """`POST /api/invoices/report/api`: declare an invoice already certified (seed 001)."""
+    """`POST /api/invoices/report/api`: declare an invoice already certified (the online-report page)."""
 
     invoice_status: Literal["certified", "pending"]
     certification_date: Text  # ISO 8601

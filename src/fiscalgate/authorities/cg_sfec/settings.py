@@ -19,7 +19,7 @@ PRODUCTION_URL: Final = "https://api.sfec.gouv.cg"
 # through `base_url`.
 SANDBOX_URL: Final = "https://sandbox.api.sfec.gouv.cg"
 MOCK_URL: Final = "http://cg-sfec.mock"
-# The production host, and the hosts known to be test or development platforms (README, "Hosts"),
+# The production host, and the hosts known to be test or development platforms (spec §1),
 # refused for production.
 HOSTS = hosts.HostPolicy.of(
     ["api.sfec.gouv.cg"],

@@ -33,9 +33,9 @@ DESCRIPTOR = AuthorityDescriptor(
     currencies=("XOF",),
     driver="fiscalgate.authorities.ci_fne.driver:FneDriver",
     mock_credentials=mock_credentials,
-    # FNE refunds any subset of the original's items and quantities (README, "Credit notes").
+    # FNE refunds any subset of the original's items and quantities (SOURCES.md §7).
     credit_notes=CreditNoteRules(partial=True, one_per_invoice=False),
-    # The verification page FNE's QR codes point at (README, "Mapping from the neutral invoice").
+    # The verification page FNE's QR codes point at (SOURCES.md §8.7).
     simulator_pages=(r"fr/verification/[A-Za-z0-9-]{1,100}",),
     # FNE wants the buyer's phone and e-mail even for a B2C invoice.
     sample_invoice={

@@ -8,10 +8,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from fiscalgate.authorities.base import (
-    AuthorityDriver,
-    AuthoritySettings,
     CheckpointFn,
     Connection,
+    Driver,
     Environment,
     Reconciliation,
 )
@@ -19,6 +18,7 @@ from fiscalgate.authorities.ci_fne import convert, regime
 from fiscalgate.authorities.ci_fne.client import FneClient
 from fiscalgate.authorities.ci_fne.descriptor import DESCRIPTOR
 from fiscalgate.authorities.ci_fne.settings import FneSettings
+from fiscalgate.authorities.ci_fne.totals import totals_of_request
 from fiscalgate.authorities.descriptor import AuthorityDescriptor
 from fiscalgate.core.certification import Certification, Notice
 from fiscalgate.core.errors import ConfigurationError, InvoiceError, Problem
@@ -29,19 +29,13 @@ if TYPE_CHECKING:
     from starlette.types import ASGIApp
 
 
-class FneDriver(AuthorityDriver):
+class FneDriver(Driver[FneSettings]):
     descriptor: ClassVar[AuthorityDescriptor] = DESCRIPTOR
-    settings_model: ClassVar[type[AuthoritySettings]] = FneSettings
-
-    @staticmethod
-    def _settings(settings: AuthoritySettings) -> FneSettings:
-        if not isinstance(settings, FneSettings):
-            raise ConfigurationError("FNE needs FneSettings", code="settings.invalid.ci-fne")
-        return settings
+    settings_model = FneSettings
 
     # --- settings ---------------------------------------------------------------------------------
-    def base_url(self, settings: AuthoritySettings) -> str:
-        s = self._settings(settings)
+    def base_url(self, settings: FneSettings) -> str:
+        s = settings
         if s.environment == Environment.PRODUCTION:
             # Validators guarantee production_url is set and safe; base_url, if any, is checked alike.
             url = s.base_url or s.production_url
@@ -53,8 +47,8 @@ class FneDriver(AuthorityDriver):
         return regime.SANDBOX_BASE_URL if s.environment == Environment.SANDBOX else regime.MOCK_BASE_URL
 
     # --- invoices ---------------------------------------------------------------------------------
-    def validate(self, invoice: Invoice, settings: AuthoritySettings) -> list[Problem]:
-        s = self._settings(settings)
+    def validate(self, invoice: Invoice, settings: FneSettings) -> list[Problem]:
+        s = settings
         problems = convert.validate(invoice, point_of_sale=s.point_of_sale, establishment=s.establishment)
         return self._seller_problems(invoice, s) + problems
 
@@ -90,8 +84,8 @@ class FneDriver(AuthorityDriver):
             ]
         return self.validate(invoice, settings)
 
-    def build_payload(self, invoice: Invoice, settings: AuthoritySettings) -> dict[str, Any]:
-        s = self._settings(settings)
+    def build_payload(self, invoice: Invoice, settings: FneSettings) -> dict[str, Any]:
+        s = settings
         problems = self._sign_problems(invoice, s)
         if problems:
             raise InvoiceError(problems)
@@ -103,19 +97,19 @@ class FneDriver(AuthorityDriver):
     async def certify(
         self,
         invoice: Invoice,
-        settings: AuthoritySettings,
+        settings: FneSettings,
         connection: Connection,
         *,
         checkpoint: CheckpointFn | None = None,
     ) -> Certification:
-        s = self._settings(settings)
+        s = settings
         problems = self._sign_problems(invoice, s)
         if problems:
             raise InvoiceError(problems)
         request = convert.build_sign_request(
             invoice, point_of_sale=s.point_of_sale, establishment=s.establishment
         )
-        expected = convert.totals_of_request(request)
+        expected = totals_of_request(request)
         # FNE has no look-up API: what helps find the invoice in the portal if the answer is lost.
         marker = {
             "authority": self.code,
@@ -152,12 +146,12 @@ class FneDriver(AuthorityDriver):
         self,
         credit: Invoice,
         original: Certification,
-        settings: AuthoritySettings,
+        settings: FneSettings,
         connection: Connection,
         *,
         checkpoint: CheckpointFn | None = None,
     ) -> Certification:
-        s = self._settings(settings)
+        s = settings
         plan, problems = convert.plan_refund(credit, original)
         problems = self._seller_problems(credit, s) + problems
         # The original's ids only exist on the platform (and in the account) that certified it.
@@ -209,7 +203,7 @@ class FneDriver(AuthorityDriver):
     async def reconcile(
         self,
         invoice: Invoice,
-        settings: AuthoritySettings,
+        settings: FneSettings,
         connection: Connection,
         checkpoint: Mapping[str, Any],
         *,
@@ -230,10 +224,10 @@ class FneDriver(AuthorityDriver):
         )
 
     # --- simulator --------------------------------------------------------------------------------
-    def mock_app(self, settings: AuthoritySettings) -> ASGIApp:
+    def mock_app(self, settings: FneSettings) -> ASGIApp:
         from fiscalgate.authorities.ci_fne.simulator.app import make_simulator
 
-        s = self._settings(settings)
+        s = settings
         return make_simulator(
             ncc=s.ncc,
             api_key=s.api_key.get_secret_value(),

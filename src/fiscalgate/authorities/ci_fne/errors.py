@@ -1,7 +1,7 @@
 """The ONE table of FNE failures: HTTP status + platform `error` code -> error kind, neutral code,
 the platform's official message (verbatim, the platform answers in English) and what to do, in French.
 
-Source: specs/fne.md §9 and §11 (DOC text, DOC diagram, integrators' observations).
+Source: SOURCES.md §9 and §11 (DOC text, DOC diagram, integrators' observations).
 """
 
 from __future__ import annotations

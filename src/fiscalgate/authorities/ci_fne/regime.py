@@ -1,6 +1,6 @@
 """FNE tax regime, pure: VAT codes and rates, enumerations, rounding, id formats.
 
-Source: DGI « Procédure d'interfaçage des entreprises par API », May 2025, Annex 1 (specs/fne.md §5).
+Source: DGI « Procédure d'interfaçage des entreprises par API », May 2025, Annex 1 (SOURCES.md §5).
 """
 
 from __future__ import annotations

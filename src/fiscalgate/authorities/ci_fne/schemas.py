@@ -1,6 +1,6 @@
 """FNE wire models (pydantic v2). Aliases are the wire names; every documented field is here.
 
-Source: specs/fne.md §6 (sign request), §7 (refund request), §8 (responses), §9 (errors).
+Source: SOURCES.md §6 (sign request), §7 (refund request), §8 (responses), §9 (errors).
 Requests are strict (extra="forbid": we never send a field by accident); responses keep unknown
 fields (extra="allow") because the platform's bodies vary and we store them as received.
 """

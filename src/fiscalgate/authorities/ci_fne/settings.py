@@ -11,7 +11,7 @@ from fiscalgate.authorities import hosts
 from fiscalgate.authorities.base import AuthoritySettings, Environment
 from fiscalgate.authorities.ci_fne import regime
 
-# FNE's platforms (README, "Hosts"): the DGI's production hosts, and the test platform's address.
+# FNE's platforms (SOURCES.md §2): the DGI's production hosts, and the test platform's address.
 HOSTS = hosts.HostPolicy.of(
     regime.KNOWN_PRODUCTION_HOSTS, production_suffixes=(".dgi.gouv.ci",), test=(regime.SANDBOX_HOST,)
 )

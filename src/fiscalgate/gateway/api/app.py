@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
@@ -20,10 +20,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp
 
 from fiscalgate.core.errors import GatewayError, Problem
+from fiscalgate.gateway.api.docs import mount_docs
 from fiscalgate.gateway.api.guard import GuardSettings, RequestGuard
 from fiscalgate.gateway.api.headers import SecurityHeaders
 from fiscalgate.gateway.api.idempotency import IdempotencyMiddleware
 from fiscalgate.gateway.api.mock_pages import router as mock_pages_router
+from fiscalgate.gateway.api.neutral_schema import document_models
 from fiscalgate.gateway.api.openapi import document_errors
 from fiscalgate.gateway.audit.router import router as audit_router
 from fiscalgate.gateway.authorities import DriverLookup, default_lookup
@@ -39,13 +41,17 @@ from fiscalgate.gateway.errors import (
     http_status_for,
 )
 from fiscalgate.gateway.invoices.router import router as invoices_router
+from fiscalgate.gateway.metrics import router as metrics_router
 from fiscalgate.gateway.netpolicy import private_urls_allowed
 from fiscalgate.gateway.printing.router import router as printing_router
 from fiscalgate.gateway.runtime import PUBLIC_URL_ENV, Database, Gateway, normalise_public_url
 from fiscalgate.gateway.settings.router import router as settings_router
+from fiscalgate.gateway.stickers.router import router as stickers_router
 from fiscalgate.gateway.tenants.profile_router import router as profile_router
 from fiscalgate.gateway.tenants.router import admin as admin_router
 from fiscalgate.gateway.tenants.router import tenant as tenant_router
+from fiscalgate.gateway.webhooks.dispatcher import background_dispatcher
+from fiscalgate.gateway.webhooks.router import router as webhooks_router
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +65,11 @@ def _problems_from_request(exc: RequestValidationError) -> list[Problem]:
         if loc and loc[0] in ("body", "query", "path", "header"):
             loc = loc[1:]
         path = ".".join(loc).replace(".[", "[") or "(body)"
-        problems.append(Problem(path, str(err.get("type", "invalid")), str(err.get("msg", "invalid"))))
+        # Pydantic prefixes the texts of our own validators ("Value error, ..."): not for users.
+        message = (
+            str(err.get("msg", "invalid")).removeprefix("Value error, ").removeprefix("Assertion failed, ")
+        )
+        problems.append(Problem(path, str(err.get("type", "invalid")), message))
     return problems
 
 
@@ -110,7 +120,8 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
+        async with background_dispatcher(gw):  # webhook deliveries
+            yield
         gw.db.dispose()
 
     app = GatewayApp(
@@ -118,9 +129,12 @@ def create_app(
         summary="Certify invoices with FNE (Côte d'Ivoire), e-MECeF (Bénin) and SFEC (Congo)",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # served from the package's own assets (api/docs.py), not a CDN
+        redoc_url=None,
     )
     app.state.gateway = gw
     app.https_public_url = (gw.public_url or "").startswith("https://")
+    mount_docs(app)
 
     @app.exception_handler(InvoiceOperationError)
     async def _on_invoice_failure(_request: Request, exc: InvoiceOperationError) -> JSONResponse:
@@ -183,7 +197,7 @@ def create_app(
             )
         return {"status": "ok", "database": "ok", "dialect": gw.db.engine.dialect.name}
 
-    routers = (
+    routers: tuple[APIRouter, ...] = (
         admin_router,
         tenant_router,
         profile_router,
@@ -194,6 +208,7 @@ def create_app(
         audit_router,
         mock_pages_router,
     )
+    routers += (webhooks_router, stickers_router, metrics_router)
     for router in routers:
         app.include_router(router)
     mount_console(app)  # the web console under /console (HTML pages, not in the OpenAPI schema)
@@ -201,4 +216,5 @@ def create_app(
     # Outside the idempotency middleware: authenticated and size-checked before any body is read.
     app.add_middleware(RequestGuard, settings=guard or GuardSettings.from_env())
     document_errors(app)
+    document_models(app)
     return app

@@ -5,18 +5,29 @@ from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
 
-from fiscalgate.gateway.db import MAX_OFFSET, StoredDatetime
+from fiscalgate.gateway.db import MAX_OFFSET, FromBound, UntilBound
+
+# The kinds of audit entries the gateway writes (a new kind is added here, or filtering by it is
+# refused like a misspelt one).
+KINDS = ("authority_call", "settings_change", "lifecycle", "tenant", "invoice", "user", "authority")
 
 
 class AuditFilter(BaseModel):
     authority: str | None = None
     invoice_id: str | None = None
-    kind: str | None = Field(default=None, description="authority_call | settings_change | lifecycle")
-    since: StoredDatetime | None = None
-    until: StoredDatetime | None = None
+    kind: str | None = Field(default=None, description=" | ".join(KINDS))
+    since: FromBound | None = Field(default=None, description="an aware datetime, or a date (UTC day)")
+    until: UntilBound | None = Field(default=None, description="an aware datetime, or a date (included)")
     status: str | None = Field(default=None, description="an HTTP status, `ok` (<400) or `error`")
     limit: int = Field(default=100, ge=1, le=1000)
     offset: int = Field(default=0, ge=0, le=MAX_OFFSET)
+
+    @field_validator("kind")
+    @classmethod
+    def _kind(cls, value: str | None) -> str | None:
+        if value is None or value in KINDS:
+            return value
+        raise ValueError(f"unknown kind {value!r}; one of: {', '.join(KINDS)}")
 
     @field_validator("status")
     @classmethod

@@ -43,6 +43,7 @@ class BatchItemRow(Base):
         ForeignKey("invoices.id", ondelete="SET NULL"), nullable=True, index=True
     )
     existing: Mapped[bool] = mapped_column(Boolean, default=False)  # the same invoice was already there
-    queued: Mapped[bool] = mapped_column(Boolean, default=False)  # this batch queued it for certification
+    # Handed to a certification runner (the interim one clears it when done with the invoice).
+    queued: Mapped[bool] = mapped_column(Boolean, default=False)
     error: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     note: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -25,7 +25,7 @@ from fiscalgate.core.errors import GatewayError, Problem
 from fiscalgate.core.invoice import parse_invoice
 from fiscalgate.gateway.authorities import authority_code
 from fiscalgate.gateway.batches.models import BatchItemRow, BatchRow
-from fiscalgate.gateway.batches.queueing import enqueue
+from fiscalgate.gateway.batches.queueing import enqueue, has_queue
 from fiscalgate.gateway.batches.schemas import BatchCounts, BatchCreate, BatchInvoice, BatchItemOut, BatchOut
 from fiscalgate.gateway.db import utcnow
 from fiscalgate.gateway.errors import Conflict, InvalidRequest, InvoiceOperationError, NotFound
@@ -208,7 +208,6 @@ _ITEMS = (
         InvoiceRow.status_detail,
         InvoiceRow.reference,
         InvoiceRow.error,
-        InvoiceRow.updated_at,
     )
     .outerjoin(InvoiceRow, InvoiceRow.id == BatchItemRow.invoice_id)
     .order_by(BatchItemRow.position)
@@ -224,17 +223,18 @@ def batch_out(session: Session, tenant_id: str, batch_id: str) -> BatchOut:
     counts = dict.fromkeys(
         ("certified", "rejected", "failed", "unknown", "in_progress", "waiting", "final"), 0
     )
-    for item, status, detail, reference, inv_error, changed_at in rows:
+    interim = not has_queue()
+    for item, status, detail, reference, inv_error in rows:
         error = item.error
         if item.outcome == "accepted" and status is not None:
             error = error or inv_error
             if status in counts:
                 counts[status] += 1
-            # Queued again by this batch but not attempted since: still to come, not a verdict.
-            untried = item.queued and status in REQUEUEABLE and changed_at <= batch.created_at
             if not batch.certify or status in FINAL:
                 counts["final"] += 1
-            elif status in NEEDS_PERSON and not untried:
+            elif item.queued and interim:
+                counts["in_progress"] += 1  # the interim runner is still on it (retries, reconciles)
+            elif status in NEEDS_PERSON:
                 counts["waiting"] += 1
             else:
                 counts["in_progress"] += 1

@@ -2,13 +2,39 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
-from fiscalgate.gateway.db import MAX_OFFSET, StoredDatetime
+from fiscalgate.gateway.api.neutral_schema import MODEL_MARK
+from fiscalgate.gateway.db import MAX_OFFSET, FromBound, StoredDatetime, UntilBound
 
 Status = Literal["draft", "approved", "submitting", "certified", "rejected", "unknown", "failed"]
+
+
+# Read as plain objects (parse_invoice reports every problem with its field), documented as the
+# neutral models (api/neutral_schema.py puts them in the OpenAPI components).
+NeutralInvoice = Annotated[dict[str, Any], WithJsonSchema({MODEL_MARK: "Invoice"})]
+CertificationBody = Annotated[dict[str, Any], WithJsonSchema({MODEL_MARK: "Certification"})]
+
+# A B2C sale each authority's mock accepts as it is (FNE wants the buyer's phone and e-mail).
+EXAMPLE_INVOICE: dict[str, Any] = {
+    "number": "F-2026-0001",
+    "currency": "XOF",
+    "seller": {"name": "Boutique Demo"},
+    "buyer": {
+        "kind": "individual",
+        "name": "Client Comptoir",
+        "phone": "0709080765",
+        "email": "client@example.ci",
+    },
+    "operator": {"name": "Ama"},
+    "lines": [
+        {"description": "Riz 25 kg", "quantity": "2", "unit_price": "15000"},
+        {"description": "Huile 5 l", "quantity": "3", "unit_price": "6000"},
+    ],
+    "payments": [{"method": "cash"}],
+}
 
 
 class _In(BaseModel):
@@ -19,12 +45,16 @@ class InvoiceCreate(_In):
     authority: str | None = Field(
         default=None, description="ci-fne | bj-emecef | cg-sfec; inferred when exactly one is available"
     )
-    invoice: dict[str, Any] = Field(description="The neutral invoice (fiscalgate.core.invoice.Invoice)")
+    invoice: NeutralInvoice = Field(description="The neutral invoice (fiscalgate.core.invoice.Invoice)")
     approve: bool = Field(default=False, description="Create it already approved (skip the approve call)")
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"authority": "ci-fne", "invoice": EXAMPLE_INVOICE, "approve": True}]}
+    )
 
 
 class InvoiceUpdate(_In):
-    invoice: dict[str, Any]
+    invoice: NeutralInvoice
 
 
 class CreditLine(_In):
@@ -67,13 +97,13 @@ class InvoiceOut(BaseModel):
     original_id: str | None
     environment: str | None
     reference: str | None
-    certification: dict[str, Any] | None
+    certification: CertificationBody | None
     certified_at: datetime | None
     error: dict[str, Any] | None
     raw_response: Any
     checkpoint: dict[str, Any] | None
     attempts: int
-    invoice: dict[str, Any]
+    invoice: NeutralInvoice
     created_at: datetime
     updated_at: datetime
 
@@ -84,7 +114,11 @@ class InvoiceFilter(BaseModel):
     kind: Literal["sale", "purchase", "credit_note"] | None = None
     number: str | None = None
     original_id: str | None = None
-    created_after: StoredDatetime | None = None
-    created_before: StoredDatetime | None = None
+    created_after: FromBound | None = Field(
+        default=None, description="an aware datetime, or a date (UTC day)"
+    )
+    created_before: UntilBound | None = Field(
+        default=None, description="an aware datetime, or a date (that day included)"
+    )
     limit: int = Field(default=100, ge=1, le=1000)
     offset: int = Field(default=0, ge=0, le=MAX_OFFSET)

@@ -68,6 +68,7 @@ from fiscalgate.gateway.settings.models import AuthorityConfig
 from fiscalgate.gateway.settings.service import load_settings, load_tenant_settings, require_available
 from fiscalgate.gateway.tenants.models import Tenant
 from fiscalgate.gateway.tenants.service import Caller, get_tenant
+from fiscalgate.gateway.webhooks.events import record_invoice_outcome
 
 # Where a certification attempt may start from. `failed` means nothing was certified (the authority
 # was unreachable, refused our credentials, or a reconcile said "not certified"): safe to retry.
@@ -938,6 +939,10 @@ def _finish(
             "error": outcome.error.code if outcome.error else None,
         },
     )
+    durations = [r.duration_ms for r in recorder.records] if recorder is not None else []
+    record_invoice_outcome(
+        session, row, event=event, settings=call and call.settings, call_durations_ms=durations
+    )
     return row
 
 
@@ -1175,6 +1180,7 @@ def _resolve_by_hand(
         chain.append_certified(session, tenant_id, invoice_id)  # tamper evidence (issue 14)
     row = get_invoice(session, tenant_id, invoice_id)
     _event(session, row, caller.trigger, f"invoice.reconcile.{body.action}", {"note": body.note})
+    record_invoice_outcome(session, row, event=f"invoice.reconcile.{body.action}")
     return row
 
 

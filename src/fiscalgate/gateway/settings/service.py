@@ -202,8 +202,8 @@ def save_settings(
         if key in names and key in old_secrets and kept(key):
             continue
         merged[key] = value
+    # The settings model owns every check (credentials, environment, hosts): parsing is validating.
     settings = driver.parse_settings(merged)
-    driver.base_url(settings)  # the driver's own safety checks (production URL and host...)
     # No tenant makes the gateway call inside its network (issue 14); checked again at call time.
     netpolicy.check_settings_urls(settings.model_dump(mode="json"), allow_private=gw.allow_private_urls)
 

@@ -1,6 +1,6 @@
 """The simulated e-MCF: its rules and its memory, without HTTP.
 
-Written from specs/mecef.md without looking at the client side: the totals are computed with exact
+Written from SOURCES.md without looking at the client side: the totals are computed with exact
 fractions and an explicit half-up rounding, per group, as §8 describes.
 """
 

@@ -1,6 +1,6 @@
 """The simulated SFEC platform: its store and its rules, without HTTP.
 
-A second, independent reading of specs/sfec.md and seed 001. It shares no code with the client
+A second, independent reading of SOURCES.md and the online-report page. It shares no code with the client
 side (no import from fiscalgate.core or the cg_sfec client modules): its totals check is written
 from the spec's rules on its own, so contract tests comparing both sides prove something.
 
@@ -380,7 +380,7 @@ class Platform:
         }
 
     def report(self, invoice: dict[str, Any]) -> dict[str, Any]:
-        """Archive an invoice already certified (seed 001). One certified here is archived when
+        """Archive an invoice already certified (the online-report page). One certified here is archived when
         its signature matches; one certified elsewhere (a TCC, say) is recorded as reported."""
         known = self.records.get(invoice["invoice_id"])
         if known is not None:

@@ -1,6 +1,6 @@
 """The simulated FNE platform: taxpayers, documents, counters, stickers and every rule, without HTTP.
 
-This is a second, independent reading of specs/fne.md. Amounts are exact fractions here (the client
+This is a second, independent reading of SOURCES.md. Amounts are exact fractions here (the client
 side uses Decimal): if both sides agree on the totals it is because they read the spec the same way.
 Replies are (status, body) pairs shaped like the platform's JSON, so the HTTP layer stays thin.
 """
