@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 from fiscalgate.authorities import codes, descriptor
 from fiscalgate.authorities.base import AuthorityDriver
 from fiscalgate.gateway import create_app
+from fiscalgate.gateway.api.guard import GuardSettings
 from fiscalgate.gateway.db import migrate, normalise_url
 from fiscalgate.gateway.runtime import Gateway
 from tests.gateway.fake_driver import FakeDriver
@@ -90,6 +91,8 @@ def make_app(database_url: str, tmp_path: Path) -> Iterator[Callable[..., FastAP
     ) -> FastAPI:
         # The gateway tests run simulators apart on 127.0.0.1 (tests/security tests the refusal).
         options.setdefault("allow_private_urls", True)
+        # Tests poll the API in tight loops; the API rate limits are tested in tests/security.
+        options.setdefault("guard", GuardSettings(rate_per_key=0, rate_per_source=0, rate_auth_failures=0))
         app = create_app(
             database_url,
             admin_token=ADMIN,
