@@ -21,7 +21,7 @@ PORT ?= 8000
 HOST ?= 127.0.0.1
 
 run: $(STAMP)
-	$(BIN)/fiscalgate serve --demo --host $(HOST) --port $(PORT)
+	FISCALGATE_ALLOW_PRIVATE_URLS=1 $(BIN)/fiscalgate serve --demo --host $(HOST) --port $(PORT)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -94,11 +95,26 @@ _register_users()
     type=click.IntRange(min=0),
     help="Concurrency of the embedded queue worker (0: none; run `fiscalgate worker` processes).",
 )
-def serve(host: str, port: int, database_url: str | None, demo: bool, workers: int) -> None:
+@click.option(
+    "--migrate/--no-migrate",
+    "run_migrations",
+    default=True,
+    help="Bring the schema up to date first (--no-migrate: the application role owns nothing).",
+)
+def serve(
+    host: str, port: int, database_url: str | None, demo: bool, workers: int, run_migrations: bool
+) -> None:
     """Run the gateway's REST API (and, by default, a queue worker inside it)."""
     from fiscalgate.gateway.server import serve as run_gateway
 
-    run_gateway(host=host, port=port, database_url=database_url, demo=demo, workers=workers)
+    run_gateway(
+        host=host,
+        port=port,
+        database_url=database_url,
+        demo=demo,
+        workers=workers,
+        run_migrations=run_migrations,
+    )
 
 
 # --- worker ---------------------------------------------------------------------------------------
@@ -121,6 +137,70 @@ def worker(database_url: str | None, concurrency: int, poll: float, grace: float
     from fiscalgate.gateway.queue.process import run_worker
 
     run_worker(database_url, concurrency, poll=poll, grace=grace)
+
+
+# --- gateway maintenance (issue 14) ----------------------------------------------------------------
+_DATABASE_OPTION = click.option(
+    "--database-url",
+    envvar="FISCALGATE_DATABASE_URL",
+    default=None,
+    help="SQLAlchemy URL; default: a SQLite file under ./var/ (env FISCALGATE_DATABASE_URL).",
+)
+
+
+@main.command("rotate-keys")
+@_DATABASE_OPTION
+def rotate_keys(database_url: str | None) -> None:
+    """Re-encrypt every stored secret with the first key of FISCALGATE_SECRET_KEY (new,old)."""
+    from fiscalgate.gateway.crypto import KEY_ENV, SecretBox, rotate_stored_secrets, split_keys
+    from fiscalgate.gateway.db import DEFAULT_DATABASE_URL
+
+    keys = os.environ.get(KEY_ENV) or (Path("var") / "secret.key").read_text()
+    counts = rotate_stored_secrets(database_url or DEFAULT_DATABASE_URL, SecretBox(keys))
+    click.echo(
+        f"re-encrypted with the first of {len(split_keys(keys))} key(s): "
+        + ", ".join(f"{n} in {table}" for table, n in counts.items())
+        + "; the older keys can now be removed"
+    )
+
+
+@main.command("verify")
+@_DATABASE_OPTION
+def verify_chain(database_url: str | None) -> None:
+    """Check every tenant's certified invoices against their hash chain (exit code 1 if broken)."""
+    from fiscalgate.gateway.chain import verify
+    from fiscalgate.gateway.db import DEFAULT_DATABASE_URL, make_engine
+
+    engine = make_engine(database_url or DEFAULT_DATABASE_URL)
+    try:
+        with engine.connect() as connection:
+            reports = verify(connection)
+    finally:
+        engine.dispose()
+    broken = False
+    for report in reports:
+        if report.problems:
+            broken = True
+            click.echo(f"{report.tenant_id}: {len(report.problems)} problem(s)")
+            for problem in report.problems:
+                click.echo(f"  - {problem}")
+        else:
+            click.echo(
+                f"{report.tenant_id}: {report.links} certified invoices, chain intact (head {report.head})"
+            )
+    if not reports:
+        click.echo("no certified invoice yet")
+    sys.exit(1 if broken else 0)
+
+
+@main.command("migrate")
+@_DATABASE_OPTION
+def migrate_database(database_url: str | None) -> None:
+    """Bring the database schema up to date (run it as the owner role; see the README)."""
+    from fiscalgate.gateway.db import DEFAULT_DATABASE_URL, migrate
+
+    migrate(database_url or DEFAULT_DATABASE_URL)
+    click.echo("database schema up to date")
 
 
 # --- certify --------------------------------------------------------------------------------------

@@ -81,12 +81,13 @@ async def test_replay_in_mock_is_audited(real_app: FastAPI) -> None:
         r = await api.post(f"/v1/audit/{call['id']}/replay")
         assert r.status_code == 200, r.text
         replay = r.json()
-        # SFEC's invoice_id is its idempotency key: the same request now meets "already certified"
-        assert replay["response_status"] == 409 and replay["method"] == "POST"
+        # Sent to a throwaway simulator (issue 14): it has never seen the invoice, so it certifies
+        # it there, and the tenant's own simulator receives nothing.
+        assert replay["response_status"] == 201 and replay["method"] == "POST"
         entry = (await api.get(f"/v1/audit/{replay['audit_entry_id']}")).json()
         assert entry["trigger"].startswith(f"replay:{call['id']}:api_key:")
         assert entry["invoice_id"] == inv["id"]
-    assert counter.count("POST") == 2
+    assert counter.count("POST") == 1
     assert (await_status := (await _status(real_app, api, inv["id"]))) == "certified", await_status
 
 

@@ -34,6 +34,7 @@ TABLES = {
 TABLES |= {"batches", "batch_items", "limit_rate_buckets", "limit_breakers", "limit_pending_slots"}  # 0009
 TABLES |= {"webhook_endpoints", "outbox_events", "webhook_deliveries", "webhook_attempts"}  # 0007
 TABLES |= {"sticker_balances", "sticker_states"}  # 0007
+TABLES |= {"invoice_chain"}  # 0008
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -215,11 +216,13 @@ def test_the_database_keeps_a_certified_invoice_immutable(empty_database: str) -
             "UPDATE invoices SET reference = 'R2' WHERE id = 'a'",
             "UPDATE invoices SET document = '{\"x\": 1}' WHERE id = 'a'",
             "DELETE FROM invoices WHERE id = 'a'",
+            # Since migration 0008 every column is guarded, bookkeeping ones included.
+            "UPDATE invoices SET status_detail = 'noted' WHERE id = 'a'",
+            "UPDATE invoices SET certified_total = 1 WHERE id = 'a'",
         ]:
             with pytest.raises(Exception, match="immutable"), engine.begin() as conn:
                 conn.execute(text(statement))
-        with engine.begin() as conn:  # bookkeeping columns may still move
-            conn.execute(text("UPDATE invoices SET status_detail = 'noted' WHERE id = 'a'"))
+        with engine.begin() as conn:
             assert conn.execute(text("SELECT reference FROM invoices WHERE id = 'a'")).scalar() == "R1"
     finally:
         engine.dispose()

@@ -108,13 +108,14 @@ async def test_a_public_url_with_a_path(make_app: Callable[..., FastAPI]) -> Non
     assert page.status_code == 200 and cert["reference"] in page.text
 
 
-async def test_an_unknown_token_gets_the_simulators_own_not_found_page(public_app: FastAPI) -> None:
+async def test_an_unknown_token_gets_the_gateways_not_found(public_app: FastAPI) -> None:
+    # The same answer as for an unknown tenant (issue 14): the page does not tell which ids exist.
     tenant, api = await fne_tenant(public_app)
     async with api:
         await certify(api, real_invoice("ci-fne"))
     async with client(public_app, None) as anyone:
         r = await anyone.get(f"/mock/{tenant['id']}/ci-fne/fr/verification/0000-not-a-token")
-    assert r.status_code == 404 and "Facture introuvable" in r.text
+    assert r.status_code == 404 and r.json()["code"] == "mock.page_not_found"
 
 
 @pytest.mark.parametrize("authority", REAL)
@@ -180,7 +181,7 @@ async def test_only_get_is_forwarded(public_app: FastAPI) -> None:
 @pytest.mark.parametrize(
     ("who", "authority", "code"),
     [
-        ("unknown-tenant", "ci-fne", "mock.simulator_not_found"),
+        ("unknown-tenant", "ci-fne", "mock.page_not_found"),
         ("tenant", "xx-nope", "mock.page_not_found"),
         ("tenant", "bj-emecef", "mock.page_not_found"),
         ("tenant", "cg-sfec", "mock.page_not_found"),
@@ -211,9 +212,10 @@ async def test_the_route_wakes_a_configured_simulator_only(public_app: FastAPI) 
     await other_api.aclose()
     async with client(public_app, None) as anyone:
         r = await anyone.get(f"/mock/{tenant['id']}/ci-fne/fr/verification/abc")
-        assert r.status_code == 404 and "Facture introuvable" in r.text  # the simulator's own page
+        # One answer for an unknown token and a tenant without a simulator (issue 14).
+        assert r.status_code == 404 and r.json()["code"] == "mock.page_not_found"
         r = await anyone.get(f"/mock/{other['id']}/ci-fne/fr/verification/abc")
-        assert r.status_code == 404 and r.json()["code"] == "mock.simulator_not_found"
+        assert r.status_code == 404 and r.json()["code"] == "mock.page_not_found"
     assert gateway(public_app).simulators.find(tenant["id"], "ci-fne") is not None
     assert gateway(public_app).simulators.find(other["id"], "ci-fne") is None
 
@@ -229,12 +231,13 @@ async def test_mock_pages_only_under_their_tenant(public_app: FastAPI) -> None:
     async with client(public_app, None) as anyone:
         assert (await anyone.get(path_of(url))).status_code == 200
         r = await anyone.get(under_b)
-        # B's simulator is woken from its stored state (mock survives a restart): it does not know A's token
-        assert r.status_code == 404 and "Facture introuvable" in r.text
+        # B's simulator is woken from its stored state (mock survives a restart): it does not know
+        # A's token, and says so with the one 404 (issue 14)
+        assert r.status_code == 404 and r.json()["code"] == "mock.page_not_found"
         async with api_b:
             await certify(api_b, real_invoice("ci-fne"))  # B's simulator now runs
         r = await anyone.get(under_b)
-        assert r.status_code == 404 and "Facture introuvable" in r.text
+        assert r.status_code == 404 and r.json()["code"] == "mock.page_not_found"
 
 
 async def test_fault_injection_still_works_under_the_mount(

@@ -19,16 +19,15 @@ import anyio
 import pytest
 from cryptography.fernet import Fernet
 from fastapi import FastAPI
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from fiscalgate.authorities import get_driver
 from fiscalgate.gateway import create_app
-from fiscalgate.gateway.db import normalise_url
 from fiscalgate.gateway.invoices.models import InvoiceRow
 from fiscalgate.gateway.queue.models import JobRow, ProcessRow
 from fiscalgate.simkit.serve import serve_in_thread
-from tests.gateway.conftest import ADMIN, TABLES, gateway, mock_settings, new_tenant, real_invoice
+from tests.gateway.conftest import ADMIN, empty_postgres, gateway, mock_settings, new_tenant, real_invoice
 
 pytestmark = [pytest.mark.anyio, pytest.mark.postgres]
 FISCALGATE_BIN = Path(sys.executable).with_name("fiscalgate")
@@ -56,10 +55,7 @@ class Ledger:
 
 @pytest.fixture
 def pg_url(pg_session_url: str) -> str:
-    engine = create_engine(normalise_url(pg_session_url))
-    with engine.begin() as conn:
-        conn.execute(text("TRUNCATE " + ", ".join(TABLES) + " CASCADE"))
-    engine.dispose()
+    empty_postgres(pg_session_url)
     return pg_session_url
 
 
@@ -80,7 +76,9 @@ def sfec_apart() -> Iterator[tuple[str, Any, Ledger]]:
 
 @pytest.fixture
 def app(pg_url: str, secret: str, tmp_path: Path) -> Iterator[FastAPI]:
-    built = create_app(pg_url, admin_token=ADMIN, secret_key=secret, var_dir=tmp_path / "var")
+    built = create_app(
+        pg_url, admin_token=ADMIN, secret_key=secret, var_dir=tmp_path / "var", allow_private_urls=True
+    )
     yield built
     gateway(built).db.dispose()
 
@@ -91,6 +89,7 @@ def start_worker(pg_url: str, secret: str) -> Iterator[Callable[[], subprocess.P
     env = {
         **os.environ,
         "FISCALGATE_SECRET_KEY": secret,
+        "FISCALGATE_ALLOW_PRIVATE_URLS": "1",  # the simulator runs apart on 127.0.0.1
         "FISCALGATE_HEARTBEAT_SECONDS": "0.3",
         "FISCALGATE_DEAD_AFTER_SECONDS": "1.5",
     }

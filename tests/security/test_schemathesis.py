@@ -24,8 +24,8 @@ from schemathesis import checks
 
 from tests.gateway.conftest import ADMIN, mock_settings
 
-POSITIVE = 15
-NEGATIVE = 8
+POSITIVE = 8
+NEGATIVE = 5
 CHECKS = [
     checks.not_a_server_error,
     checks.status_code_conformance,

@@ -1,4 +1,11 @@
-"""Encryption at rest for authority secrets (Fernet: AES-128-CBC + HMAC-SHA256, from `cryptography`)."""
+"""Encryption at rest for authority secrets (Fernet: AES-128-CBC + HMAC-SHA256, from `cryptography`).
+
+Key rotation without downtime: `FISCALGATE_SECRET_KEY` (or var/secret.key) may hold several keys,
+comma-separated, newest first. The first one encrypts; every one decrypts (MultiFernet). Rotate
+by putting a new key in front (`new,old`) and restarting the processes one by one, then run
+`fiscalgate rotate-keys` (re-encrypts every stored secret and sealed request with the new key),
+then drop the old key.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from fiscalgate.core.errors import ConfigurationError
 
@@ -30,10 +37,18 @@ def load_or_create_key(var_dir: Path) -> bytes:
     return key
 
 
+def split_keys(key: bytes | str) -> list[bytes]:
+    text = key.decode() if isinstance(key, bytes) else key
+    return [part.strip().encode() for part in text.replace("\n", ",").split(",") if part.strip()]
+
+
 class SecretBox:
     def __init__(self, key: bytes | str) -> None:
         try:
-            self._fernet = Fernet(key)
+            keys = split_keys(key)
+            if not keys:
+                raise ValueError("no key")
+            self._fernet = MultiFernet([Fernet(k) for k in keys])
         except (ValueError, TypeError):
             raise ConfigurationError(
                 f"{KEY_ENV} is not a valid Fernet key (32 url-safe base64-encoded bytes; "
@@ -44,6 +59,17 @@ class SecretBox:
 
     def seal(self, data: dict[str, Any]) -> str:
         return self._fernet.encrypt(json.dumps(data, sort_keys=True).encode()).decode()
+
+    def rotate(self, token: str) -> str:
+        """The same secret encrypted with the first (newest) key."""
+        try:
+            return self._fernet.rotate(token.encode()).decode()
+        except InvalidToken:
+            raise ConfigurationError(
+                "a stored secret cannot be decrypted with any of the keys given; keep the old key in "
+                f"{KEY_ENV} (new,old) until `fiscalgate rotate-keys` has run",
+                code="gateway.secret_key.mismatch",
+            ) from None
 
     def open(self, token: str | None) -> dict[str, Any]:
         if not token:
@@ -57,3 +83,29 @@ class SecretBox:
                 code="gateway.secret_key.mismatch",
             ) from None
         return dict(value)
+
+
+def rotate_stored_secrets(database_url: str, box: SecretBox) -> dict[str, int]:
+    """Re-encrypt every sealed value in the database with the box's first key, in one transaction
+    (all or nothing). Returns the count per table."""
+    from sqlalchemy import select
+
+    from fiscalgate.gateway.audit.models import AuditEntry
+    from fiscalgate.gateway.db import make_engine, make_sessionmaker
+    from fiscalgate.gateway.settings.models import AuthorityConfig
+
+    engine = make_engine(database_url)
+    counts = {"authority_settings": 0, "audit_entries": 0}
+    try:
+        with make_sessionmaker(engine).begin() as session:
+            for config in session.scalars(
+                select(AuthorityConfig).where(AuthorityConfig.secrets_sealed.is_not(None))
+            ):
+                config.secrets_sealed = box.rotate(config.secrets_sealed or "")
+                counts["authority_settings"] += 1
+            for entry in session.scalars(select(AuditEntry).where(AuditEntry.sealed_request.is_not(None))):
+                entry.sealed_request = box.rotate(entry.sealed_request or "")
+                counts["audit_entries"] += 1
+    finally:
+        engine.dispose()
+    return counts

@@ -3,6 +3,7 @@
 from fiscalgate.gateway.api.models import IdempotencyRecord
 from fiscalgate.gateway.audit.models import AuditEntry
 from fiscalgate.gateway.batches.models import BatchItemRow, BatchRow
+from fiscalgate.gateway.chain import ChainLink
 from fiscalgate.gateway.console.models import ConsoleSession, User
 from fiscalgate.gateway.db import Base
 from fiscalgate.gateway.invoices.models import InvoiceRow
@@ -21,6 +22,7 @@ __all__ = [
     "BatchItemRow",
     "BatchRow",
     "BreakerRow",
+    "ChainLink",
     "ConsoleSession",
     "IdempotencyRecord",
     "InvoiceRow",

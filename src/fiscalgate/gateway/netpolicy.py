@@ -9,7 +9,8 @@ which calls `check_address` on every resolved address). The operator allows priv
 with `FISCALGATE_ALLOW_PRIVATE_URLS=1` (simulators run apart on 127.0.0.1, a platform reached
 through a private link).
 
-IP literals are recognised in every spelling resolvers accept (`parse_ip_literal`): dotted decimal,
+IP literals are read by the one parser of the project, `authorities.hosts.ip_literal`, in every
+spelling resolvers accept: dotted decimal,
 the inet_aton short forms (`127.1`, `10.1.2`), one integer (`2130706433`), octal and hex parts
 (`0177.0.0.1`, `0x7f.1`), IPv6 with or without brackets or a zone (`[::1]`, `fe80::1%eth0`),
 IPv4 embedded in IPv6 (`::ffff:127.0.0.1`, 6to4, Teredo, NAT64), a trailing dot.
@@ -21,14 +22,13 @@ import ipaddress
 import os
 from urllib.parse import urlsplit
 
-from fiscalgate.core.errors import ConfigurationError
+from fiscalgate.authorities import hosts
+from fiscalgate.core.errors import ConfigurationError, Problem
 
 ALLOW_PRIVATE_ENV = "FISCALGATE_ALLOW_PRIVATE_URLS"
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-# Names that never mean a public host, whatever DNS says.
-_LOCAL_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback")
-_LOCAL_SUFFIXES = (".localhost", ".local", ".internal", ".home.arpa")
+IPAddress = hosts.IPAddress
+# Names that never mean a public host, whatever DNS says (hosts' list, and home networks).
+_LOCAL_SUFFIXES = (*hosts.LOCAL_SUFFIXES, ".localhost", ".home.arpa")
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
 
@@ -41,51 +41,26 @@ class UrlNotAllowed(ConfigurationError):
     default_code = "settings.url_not_public"
 
 
-def _ipv4_part(text: str) -> int | None:
-    """One part of an inet_aton address: decimal, octal (leading 0) or hex (0x)."""
-    try:
-        if text[:2].lower() == "0x":
-            return int(text[2:] or "0", 16)
-        if len(text) > 1 and text[0] == "0":
-            return int(text[1:], 8)
-        return int(text, 10) if text.isdigit() else None
-    except ValueError:
-        return None
-
-
 def _looks_numeric(host: str) -> bool:
     last = host.rsplit(".", 1)[-1].lower()
     return last.isdigit() or (last.startswith("0x") and all(c in "0123456789abcdef" for c in last[2:]))
 
 
 def parse_ip_literal(host: str) -> IPAddress | None:
-    """The address a host written as an IP literal means, in any spelling; None for a name.
+    """The address a host written as an IP literal means, in any spelling (the one parser,
+    `authorities.hosts.ip_literal`); None for a name.
 
-    Raises UrlNotAllowed for a host that looks numeric but is no valid address (`1.2.3.999`):
-    resolvers disagree on those, so none is taken as a name."""
-    text = host.strip().rstrip(".")
-    if text.startswith("[") and text.endswith("]"):
-        text = text[1:-1]
+    Raises UrlNotAllowed for a host that looks like an address but is none (`1.2.3.999`,
+    `[::zz]`): resolvers disagree on those, so none is taken for a name."""
+    address = hosts.ip_literal(host)
+    if address is not None:
+        return address
+    text = hosts.normalise_host(host)
     if ":" in text:
-        try:
-            return ipaddress.IPv6Address(text.split("%", 1)[0])
-        except ValueError:
-            raise UrlNotAllowed(f"{host!r} is not a valid IPv6 address") from None
-    if not text or not _looks_numeric(text):
-        return None
-    parts = text.split(".")
-    values = [_ipv4_part(p) for p in parts]
-    if len(parts) > 4 or any(v is None for v in values):
+        raise UrlNotAllowed(f"{host!r} is not a valid IPv6 address")
+    if text and _looks_numeric(text):
         raise UrlNotAllowed(f"{host!r} is neither a host name nor a valid IPv4 address")
-    numbers = [v for v in values if v is not None]
-    *head, last = numbers
-    if any(v > 255 for v in head) or last >= 256 ** (4 - len(head)):
-        raise UrlNotAllowed(f"{host!r} is not a valid IPv4 address (a part is out of range)")
-    value = 0
-    for v in head:
-        value = value * 256 + v
-    value = value * 256 ** (4 - len(head)) + last
-    return ipaddress.IPv4Address(value)
+    return None
 
 
 def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
@@ -125,13 +100,21 @@ def check_host(host: str, *, allow_private: bool) -> IPAddress | None:
     if address is not None:
         check_address(address, host=host, allow_private=False)
         return address
-    name = host.strip().rstrip(".").lower()
-    if name in _LOCAL_NAMES or name.endswith(_LOCAL_SUFFIXES):
+    name = hosts.normalise_host(host)
+    if name in hosts.LOCAL_NAMES or name.endswith(_LOCAL_SUFFIXES):
         raise UrlNotAllowed(
             f"{host} is a local host name: authority URLs must be public unless the operator sets "
             f"{ALLOW_PRIVATE_ENV}=1"
         )
     return None
+
+
+def check_settings_urls(values: dict[str, object], *, allow_private: bool) -> None:
+    """Save-time check of every URL-valued setting (`base_url`, `production_url`, and any other
+    string that names a host: a path given as an absolute URL replaces the base URL in httpx)."""
+    for name, value in values.items():
+        if isinstance(value, str) and ("://" in value or value.strip().startswith("//")):
+            check_url(value, field=name, allow_private=allow_private)
 
 
 def check_url(url: str, *, field: str, allow_private: bool) -> None:
@@ -145,4 +128,6 @@ def check_url(url: str, *, field: str, allow_private: bool) -> None:
     try:
         check_host(host, allow_private=allow_private)
     except UrlNotAllowed as exc:
-        raise UrlNotAllowed(f"{field}: {exc.message}") from None
+        raise UrlNotAllowed(
+            f"{field}: {exc.message}", problems=[Problem(field, "url_not_public", exc.message)]
+        ) from None

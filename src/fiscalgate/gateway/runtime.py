@@ -18,7 +18,9 @@ import httpx
 from starlette.types import ASGIApp
 
 from fiscalgate.authorities.base import AuthorityDriver, AuthoritySettings
+from fiscalgate.authorities.http import guarded_transport
 from fiscalgate.core.errors import ConfigurationError
+from fiscalgate.gateway import netpolicy
 from fiscalgate.gateway.authorities import DriverLookup, default_lookup
 from fiscalgate.gateway.crypto import SecretBox
 from fiscalgate.gateway.db import READ_ONLY, make_engine, make_read_engine, make_sessionmaker
@@ -197,6 +199,9 @@ class Gateway:
     # This process's id once it beats (queue/healing.py); claims it makes carry it.
     process_id: str | None = None
     queue: QueueSignals = field(default_factory=QueueSignals)
+    # Operator's choice (FISCALGATE_ALLOW_PRIVATE_URLS=1): tenants' authority URLs may then name
+    # loopback / private hosts (simulators run apart). Otherwise refused at save and call time.
+    allow_private_urls: bool = False
     _tls: ssl.SSLContext | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -236,7 +241,7 @@ class Gateway:
         transport = httpx.ASGITransport(app=app, root_path=urlsplit(mount).path)
         return transport, mount + urlsplit(placeholder).path.rstrip("/")
 
-    def network_transport(self) -> httpx.AsyncHTTPTransport:
+    def network_transport(self) -> httpx.AsyncBaseTransport:
         """A fresh transport for one call to a platform over the network (sandbox, production, or
         a simulator run apart). Fresh, as before: no connection is kept between calls, since a
         stale keep-alive connection could turn a resend into a false "outcome unknown". Only its
@@ -245,4 +250,8 @@ class Gateway:
         rest of a certification. The context holds no per-tenant state."""
         if self._tls is None:
             self._tls = httpx.create_ssl_context()
-        return httpx.AsyncHTTPTransport(verify=self._tls)
+        return guarded_transport(self._check_destination, verify=self._tls)
+
+    def _check_destination(self, host: str, address: netpolicy.IPAddress) -> None:
+        """Call-time check of every address an authority host resolves to (see `netpolicy`)."""
+        netpolicy.check_address(address, host=host, allow_private=self.allow_private_urls)

@@ -132,10 +132,16 @@ def demo_console_accounts(gw: Gateway, tenant_id: str, base: str) -> str:
 
 
 def serve(
-    host: str, port: int, database_url: str | None, demo: bool, workers: int = DEFAULT_CONCURRENCY
+    host: str,
+    port: int,
+    database_url: str | None,
+    demo: bool,
+    workers: int = DEFAULT_CONCURRENCY,
+    run_migrations: bool = True,
 ) -> None:
     url = database_url or os.environ.get("FISCALGATE_DATABASE_URL") or DEFAULT_DATABASE_URL
-    migrate(url)
+    if run_migrations:
+        migrate(url)
     token = os.environ.get(ADMIN_TOKEN_ENV)
     generated = token is None
     token = token or secrets.token_urlsafe(32)

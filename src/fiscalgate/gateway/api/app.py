@@ -17,10 +17,12 @@ from sqlalchemy import text
 from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp
 
 from fiscalgate.core.errors import GatewayError, Problem
 from fiscalgate.gateway.api.docs import mount_docs
 from fiscalgate.gateway.api.guard import GuardSettings, RequestGuard
+from fiscalgate.gateway.api.headers import SecurityHeaders
 from fiscalgate.gateway.api.idempotency import IdempotencyMiddleware
 from fiscalgate.gateway.api.mock_pages import router as mock_pages_router
 from fiscalgate.gateway.api.neutral_schema import document_models
@@ -40,6 +42,7 @@ from fiscalgate.gateway.errors import (
 )
 from fiscalgate.gateway.invoices.router import router as invoices_router
 from fiscalgate.gateway.metrics import router as metrics_router
+from fiscalgate.gateway.netpolicy import private_urls_allowed
 from fiscalgate.gateway.printing.router import router as printing_router
 from fiscalgate.gateway.queue.worker import run_background
 from fiscalgate.gateway.runtime import PUBLIC_URL_ENV, Database, Gateway, normalise_public_url
@@ -75,6 +78,16 @@ class _Unhandled(ApiError):
     default_code = "http.error"
 
 
+class GatewayApp(FastAPI):
+    """FastAPI with the security headers outside everything, so that 500s carry them too
+    (Starlette's error middleware answers from outside the user middleware)."""
+
+    https_public_url = False
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return SecurityHeaders(super().build_middleware_stack(), https_public_url=self.https_public_url)
+
+
 def create_app(
     database_url: str | None = None,
     *,
@@ -86,6 +99,7 @@ def create_app(
     public_url: str | None = None,
     guard: GuardSettings | None = None,
     workers: int | None = None,
+    allow_private_urls: bool | None = None,
 ) -> FastAPI:
     """Build the gateway. The schema is brought up to date here (Alembic) unless told otherwise.
 
@@ -107,6 +121,7 @@ def create_app(
         admin_token=token,
         driver_lookup=driver_lookup or default_lookup,
         public_url=normalise_public_url(public) if public else None,
+        allow_private_urls=private_urls_allowed() if allow_private_urls is None else allow_private_urls,
     )
 
     @asynccontextmanager
@@ -119,7 +134,7 @@ def create_app(
                     yield
         gw.db.dispose()
 
-    app = FastAPI(
+    app = GatewayApp(
         title="fiscalgate",
         summary="Certify invoices with FNE (Côte d'Ivoire), e-MECeF (Bénin) and SFEC (Congo)",
         version="0.1.0",
@@ -128,6 +143,7 @@ def create_app(
         redoc_url=None,
     )
     app.state.gateway = gw
+    app.https_public_url = (gw.public_url or "").startswith("https://")
     mount_docs(app)
 
     @app.exception_handler(InvoiceOperationError)

@@ -25,9 +25,11 @@ from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from fiscalgate.core.errors import ConfigurationError, GatewayError, Problem
+from fiscalgate.core.errors import ConfigurationError, GatewayError, Problem, Resolution
 from fiscalgate.gateway.api.auth import CALLER_STATE, authenticate_request
-from fiscalgate.gateway.errors import ApiError, InvalidRequest, error_body, http_status_for
+from fiscalgate.gateway.api.ratelimit import RateLimiter, retry_after
+from fiscalgate.gateway.errors import ApiError, Forbidden, InvalidRequest, error_body, http_status_for
+from fiscalgate.gateway.tenants.service import Caller
 
 MAX_BODY_ENV = "FISCALGATE_MAX_BODY_BYTES"
 # 16 MiB: a 1,000-line invoice is about 0.3 MB and a 1,000-invoice batch of 10-line invoices about
@@ -42,6 +44,17 @@ _FORM_NUL = re.compile(rb"%00|\x00")
 class PayloadTooLarge(ApiError):
     default_code = "request.too_large"
     http_status = 413
+
+
+class TooManyRequests(ApiError):
+    default_code = "rate_limited"
+    http_status = 429
+    resolution = Resolution.RETRY_LATER
+    retryable = True
+
+    def __init__(self, message: str, *, code: str, wait: float) -> None:
+        super().__init__(message, code=code)
+        self.headers = {"Retry-After": retry_after(wait)}
 
 
 def _answer(error: GatewayError, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -76,13 +89,31 @@ def _nul_error(where: str) -> InvalidRequest:
     )
 
 
+RATE_PER_KEY_ENV = "FISCALGATE_RATE_LIMIT_PER_KEY"
+RATE_PER_SOURCE_ENV = "FISCALGATE_RATE_LIMIT_PER_SOURCE"
+RATE_AUTH_FAILURES_ENV = "FISCALGATE_RATE_LIMIT_AUTH_FAILURES"
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 @dataclass(frozen=True)
 class GuardSettings:
     max_body_bytes: int = DEFAULT_MAX_BODY
+    # Requests per minute (0: unlimited), per process. Per credential (API key or admin token),
+    # per source address (the client address; behind a proxy run uvicorn with --proxy-headers),
+    # and failed authentications per source (a source past it is refused until it refills).
+    rate_per_key: int = 1200
+    rate_per_source: int = 3000
+    rate_auth_failures: int = 30
 
     @classmethod
     def from_env(cls) -> GuardSettings:
-        return cls(max_body_bytes=_int_env(MAX_BODY_ENV, DEFAULT_MAX_BODY))
+        default = cls()
+        return cls(
+            max_body_bytes=_int_env(MAX_BODY_ENV, default.max_body_bytes),
+            rate_per_key=_int_env(RATE_PER_KEY_ENV, default.rate_per_key),
+            rate_per_source=_int_env(RATE_PER_SOURCE_ENV, default.rate_per_source),
+            rate_auth_failures=_int_env(RATE_AUTH_FAILURES_ENV, default.rate_auth_failures),
+        )
 
 
 def _int_env(name: str, default: int) -> int:
@@ -98,6 +129,9 @@ class RequestGuard:
     def __init__(self, app: ASGIApp, settings: GuardSettings | None = None) -> None:
         self.app = app
         self.settings = settings or GuardSettings()
+        self.per_key = RateLimiter(self.settings.rate_per_key)
+        self.per_source = RateLimiter(self.settings.rate_per_source)
+        self.auth_failures = RateLimiter(self.settings.rate_auth_failures)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -108,8 +142,14 @@ class RequestGuard:
         if refusal is not None:
             await _answer(refusal)(scope, receive, send)
             return
-        if scope["path"].startswith("/v1/"):
-            outcome = await authenticate_request(scope, headers)
+        api = scope["path"].startswith("/v1/")
+        if api or scope["method"] == "POST":  # the console's sign-in and forms are POSTs
+            refusal = self._limit_source(scope, api)
+            if refusal is not None:
+                await _answer(refusal, refusal.headers)(scope, receive, send)
+                return
+        if api:
+            outcome = await self._authenticate(scope, headers)
             if isinstance(outcome, GatewayError):
                 await _answer(outcome, getattr(outcome, "headers", None))(scope, receive, send)
                 return
@@ -127,6 +167,47 @@ class RequestGuard:
             await _answer(refusal)(scope, receive, send)
             return
         await self.app(scope, _replay(body, receive), send)
+
+    def _limit_source(self, scope: Scope, api: bool) -> TooManyRequests | None:
+        source = _source(scope)
+        wait = self.auth_failures.blocked(source) if api else None
+        if wait is not None:
+            return TooManyRequests(
+                f"too many failed authentications from {source}; retry in {retry_after(wait)} s",
+                code="rate_limited.auth_failures",
+                wait=wait,
+            )
+        wait = self.per_source.take(source)
+        if wait is not None:
+            return TooManyRequests(
+                f"too many requests from {source} (limit {self.settings.rate_per_source} per minute, "
+                f"{RATE_PER_SOURCE_ENV}); retry in {retry_after(wait)} s",
+                code="rate_limited.source",
+                wait=wait,
+            )
+        return None
+
+    async def _authenticate(self, scope: Scope, headers: Headers) -> Caller | GatewayError:
+        outcome = await authenticate_request(scope, headers)
+        if isinstance(outcome, GatewayError):
+            if headers.get("authorization"):  # a wrong credential, not a forgotten one
+                self.auth_failures.take(_source(scope))
+            return outcome
+        wait = self.per_key.take(outcome.trigger)
+        if wait is not None:
+            return TooManyRequests(
+                f"too many requests with this credential (limit {self.settings.rate_per_key} per "
+                f"minute, {RATE_PER_KEY_ENV}); retry in {retry_after(wait)} s",
+                code="rate_limited.key",
+                wait=wait,
+            )
+        if outcome.scope == "read" and scope["method"] not in READ_METHODS:
+            return Forbidden(
+                f"this API key is read-only (scope `read`): {scope['method']} needs a key with scope "
+                "`certify`",
+                code="auth.read_only_key",
+            )
+        return outcome
 
     @staticmethod
     def _refuse_head(scope: Scope, headers: Headers) -> GatewayError | None:
@@ -180,6 +261,11 @@ class RequestGuard:
         if kind == "application/x-www-form-urlencoded" and _FORM_NUL.search(body):
             return _nul_error("(form)")
         return None
+
+
+def _source(scope: Scope) -> str:
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

@@ -31,12 +31,13 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fiscalgate.core.errors import GatewayError
+from fiscalgate.gateway.api.auth import CALLER_STATE
 from fiscalgate.gateway.api.models import IdempotencyRecord
 from fiscalgate.gateway.certification.claim import DEAD_AFTER
 from fiscalgate.gateway.db import utcnow
 from fiscalgate.gateway.errors import Conflict, InvalidRequest, error_body
 from fiscalgate.gateway.runtime import Gateway
-from fiscalgate.gateway.tenants.service import authenticate_key
+from fiscalgate.gateway.tenants.service import Caller, authenticate_key
 
 HEADER = "idempotency-key"
 # Longer than any authority call can last (timeouts are at most 300 s, SFEC tries 3 times).
@@ -161,7 +162,11 @@ class IdempotencyMiddleware:
             more = message.get("more_body", False)
         body = b"".join(chunks)
         gw: Gateway = scope["app"].state.gateway
-        who = await _scope_of(gw, auth)
+        known = scope.get("state", {}).get(CALLER_STATE)  # resolved by the request guard
+        if isinstance(known, Caller):
+            who: str | None = "admin" if known.is_admin else f"tenant:{known.tenant_id}"
+        else:
+            who = await _scope_of(gw, auth)
         if who is None:  # let the app refuse the credential; never replay anything to it
             await self.app(scope, _replay(body, receive), send)
             return

@@ -52,8 +52,11 @@ router = APIRouter(tags=["mock"])
 async def mock_public_page(tenant_id: str, authority: str, path: str, request: Request) -> Response:
     """A public page (e.g. FNE's invoice verification page) of the tenant's mock simulator."""
     gw: Gateway = request.app.state.gateway
+    # One answer for an unknown page, an unknown tenant (or one with no simulator) and an unknown
+    # token, so that the page does not tell which tenant ids exist (issue 14).
+    not_found = NotFound(f"no public mock page at {authority}/{path}", code="mock.page_not_found")
     if not any(page.fullmatch(path) for page in public_pages(authority)):
-        raise NotFound(f"no public mock page at {authority}/{path}", code="mock.page_not_found")
+        raise not_found
     simulator = gw.simulators.find(tenant_id, authority)
     if simulator is None:
         # Not called yet in this process (a restart): woken from the memory the database keeps,
@@ -62,10 +65,7 @@ async def mock_public_page(tenant_id: str, authority: str, path: str, request: R
         if found is not None:
             simulator = await anyio.to_thread.run_sync(gw.simulators.get, tenant_id, *found)
     if simulator is None:
-        raise NotFound(
-            f"no {authority} simulator is running for tenant {tenant_id} in this process",
-            code="mock.simulator_not_found",
-        )
+        raise not_found
     # Reached the way certifications reach it: mounted at this route's prefix (ASGI root_path).
     mount = str(request.base_url).rstrip("/") + mock_prefix(tenant_id, authority)
     transport = httpx.ASGITransport(app=simulator, root_path=httpx.URL(mount).path)
@@ -77,5 +77,7 @@ async def mock_public_page(tenant_id: str, authority: str, path: str, request: R
         raise SimulatorPageUnavailable(
             f"the {authority} simulator did not answer ({type(exc).__name__})"
         ) from None
+    if answer.status_code == 404:
+        raise not_found
     headers = {k: v for k, v in answer.headers.items() if k.lower() in _KEPT_HEADERS}
     return Response(answer.content, status_code=answer.status_code, headers=headers)

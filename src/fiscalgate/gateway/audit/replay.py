@@ -1,8 +1,14 @@
-"""Replaying one recorded authority call, for diagnosis.
+"""Replaying one recorded authority call, for diagnosis. A replay never creates a certification.
 
-Safety rule: a call recorded against `mock` or `sandbox` may be replayed as is; against
-`production` only read-only calls (GET/HEAD) may, since re-sending a production sign would
-certify a second, numbered, legal invoice. The replay is itself audited.
+Safety rule (issue 14): read-only calls (GET/HEAD) are replayed as recorded, wherever they went.
+Any other call (FNE's sign, e-MECeF's submit and confirm, SFEC's certify) could certify: in
+`production` it is refused (403 `replay.production_write`: a second, numbered, legal invoice), in
+`sandbox` and against a simulator run apart (`mock` with a `base_url`) refused too (403
+`replay.not_idempotent`: a new FNE number each time, an e-MECeF pending request). A call recorded
+against the in-process simulator (`mock`, no `base_url`) is sent to a *throwaway* simulator,
+built for this replay from the tenant's settings and dropped after it: the answer shows what the
+simulator says to that request, and the tenant's own simulator (its numbers, pending requests,
+certified invoices) is untouched. The replay is itself audited.
 """
 
 from __future__ import annotations
@@ -34,7 +40,8 @@ async def replay_entry(gw: Gateway, caller: Caller, tenant_id: str, entry_id: st
         raise Conflict("only authority calls can be replayed", code="replay.not_a_call")
     exact = gw.box.open(entry.sealed_request)
     method = str(exact["method"]).upper()
-    if entry.environment == Environment.PRODUCTION.value and method not in READ_ONLY:
+    writes = method not in READ_ONLY
+    if entry.environment == Environment.PRODUCTION.value and writes:
         raise Forbidden(
             f"replaying a production {method} is refused: it could certify (and number) a real invoice "
             "again; only GET/HEAD calls to production can be replayed",
@@ -45,12 +52,20 @@ async def replay_entry(gw: Gateway, caller: Caller, tenant_id: str, entry_id: st
         return load_settings(session, gw, get_tenant(session, tenant_id), entry.authority or "")
 
     driver, settings = await gw.db.run(load)
-    inner: httpx.AsyncBaseTransport
-    if (
+    in_process = (
         entry.environment == Environment.MOCK.value
         and settings.environment == Environment.MOCK
         and not settings.base_url
-    ):
+    )
+    if writes and not in_process:
+        raise Forbidden(
+            f"replaying a {entry.environment} {method} is refused: it could certify again (a new "
+            "number, a pending request); only GET/HEAD calls are replayed there, and calls to the "
+            "built-in simulator go to a throwaway copy of it",
+            code="replay.not_idempotent",
+        )
+    inner: httpx.AsyncBaseTransport
+    if in_process:
         # A call recorded under the gateway's public URL went to `.../mock/{tenant}/{authority}/...`
         # with that mount's path as the ASGI root_path: replay it the same way, whatever the
         # gateway's public URL is now (older records, made without one, have no such path).
@@ -58,7 +73,11 @@ async def replay_entry(gw: Gateway, caller: Caller, tenant_id: str, entry_id: st
         mount = mock_prefix(tenant_id, driver.code)
         at = path.find(mount + "/")
         root_path = path[: at + len(mount)] if at >= 0 else ""
-        inner = httpx.ASGITransport(app=gw.simulators.get(tenant_id, driver, settings), root_path=root_path)
+        # Reads go to the tenant's simulator; anything else to a throwaway one (never certifies).
+        simulator = (
+            gw.simulators.get(tenant_id, driver, settings) if not writes else driver.mock_app(settings)
+        )
+        inner = httpx.ASGITransport(app=simulator, root_path=root_path)
     else:
         inner = gw.network_transport()
     recorder = RecordingTransport(inner, settings.secrets())

@@ -16,8 +16,9 @@ router = APIRouter(prefix="/v1/audit", tags=["audit"])
 
 
 def audit_out(entry: AuditEntry) -> AuditOut:
+    # Writes are replayed only from the in-process simulator (to a throwaway copy): see replay.py.
     replayable = entry.kind == "authority_call" and (
-        entry.environment != "production" or (entry.method or "").upper() in READ_ONLY
+        entry.environment == "mock" or (entry.method or "").upper() in READ_ONLY
     )
     return AuditOut(
         id=entry.id,

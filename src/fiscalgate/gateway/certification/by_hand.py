@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from fiscalgate.core.certification import Certification
 from fiscalgate.core.errors import Problem
 from fiscalgate.core.invoice import InvoiceKind
+from fiscalgate.gateway import chain
 from fiscalgate.gateway.certification.claim import expire_stale_claim
 from fiscalgate.gateway.db import utcnow
 from fiscalgate.gateway.errors import Conflict, InvalidRequest
@@ -86,6 +87,8 @@ def resolve_by_hand(
         raise _reference_taken(body.reference or "", "another invoice") from None
     if not moved:
         raise refuse(get_invoice(session, tenant_id, invoice_id), "reconcile")
+    if body.action == "record_reference":
+        chain.append_certified(session, tenant_id, invoice_id)  # tamper evidence (issue 14)
     row = get_invoice(session, tenant_id, invoice_id)
     lifecycle_event(session, row, caller.trigger, f"invoice.reconcile.{body.action}", {"note": body.note})
     record_invoice_outcome(session, row, event=f"invoice.reconcile.{body.action}")

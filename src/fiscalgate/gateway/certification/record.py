@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from fiscalgate.core.certification import Certification
 from fiscalgate.core.masking import mask_mapping
+from fiscalgate.gateway import chain
 from fiscalgate.gateway.audit.service import record_calls, record_event
 from fiscalgate.gateway.audit.transport import RecordingTransport
 from fiscalgate.gateway.certification.claim import Attempt, Prepared
@@ -166,6 +167,8 @@ def record_outcome(
             event=attempt.event,
             started_at=attempt.started_at,
         )
+    if row is not None and row.status == "certified":
+        chain.append_certified(session, tenant_id, invoice_id)  # tamper evidence (issue 14)
     if row is None:
         # Our claim was declared abandoned (CLAIM_LEASE) and the invoice resolved since. The
         # outcome is not written over that, but this transaction still commits the calls' audit

@@ -12,8 +12,10 @@ import anyio
 from fiscalgate.gateway.authorities import default_lookup
 from fiscalgate.gateway.crypto import KEY_ENV, SecretBox
 from fiscalgate.gateway.db import DEFAULT_DATABASE_URL
+from fiscalgate.gateway.netpolicy import private_urls_allowed
 from fiscalgate.gateway.queue.worker import DEFAULT_GRACE, DEFAULT_POLL, run_background
 from fiscalgate.gateway.runtime import Database, Gateway
+from fiscalgate.gateway.webhooks.dispatcher import background_dispatcher
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +33,12 @@ def _secret_key(var_dir: Path) -> bytes:
 
 async def _until_signalled(gw: Gateway, concurrency: int, poll: float, grace: float) -> None:
     with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-        async with run_background(gw, "worker", concurrency=concurrency, poll=poll, grace=grace):
+        # A worker also sends webhooks: the events its certifications record are delivered
+        # without waiting for a `serve` process to pick them up.
+        async with (
+            background_dispatcher(gw),
+            run_background(gw, "worker", concurrency=concurrency, poll=poll, grace=grace),
+        ):
             print(f"fiscalgate worker {gw.process_id}: concurrency {concurrency}", flush=True)
             async for signum in signals:
                 print(
@@ -56,6 +63,7 @@ def run_worker(
         box=SecretBox(_secret_key(Path(var_dir))),
         admin_token="",
         driver_lookup=default_lookup,
+        allow_private_urls=private_urls_allowed(),
     )
     try:
         anyio.run(_until_signalled, gw, concurrency, poll, grace)

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from fiscalgate.authorities.base import AuthorityDriver, AuthoritySettings, Environment
 from fiscalgate.core.errors import ConfigurationError, Problem
 from fiscalgate.core.masking import mask_mapping, mask_secret
+from fiscalgate.gateway import netpolicy
 from fiscalgate.gateway.audit.service import record_event
 from fiscalgate.gateway.authorities import available_authorities
 from fiscalgate.gateway.db import utcnow
@@ -203,6 +204,8 @@ def save_settings(
         merged[key] = value
     # The settings model owns every check (credentials, environment, hosts): parsing is validating.
     settings = driver.parse_settings(merged)
+    # No tenant makes the gateway call inside its network (issue 14); checked again at call time.
+    netpolicy.check_settings_urls(settings.model_dump(mode="json"), allow_private=gw.allow_private_urls)
 
     secrets = {
         n: v.get_secret_value() for n in names if isinstance(v := getattr(settings, n, None), SecretStr)

@@ -32,3 +32,6 @@ class ApiKey(Base):
     label: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # "certify": every tenant route; "read": GET/HEAD only (a dashboard, an auditor). Migration 0008.
+    scope: Mapped[str] = mapped_column(String(16), default="certify", server_default="certify")
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -68,14 +68,21 @@ async def update_tenant(tenant_id: str, body: TenantUpdate, gw: Gateway = Depend
 @admin.post("/tenants/{tenant_id}/api-keys", status_code=201)
 async def issue_key(tenant_id: str, body: ApiKeyCreate, gw: Gateway = Depends(gateway)) -> ApiKeyCreated:
     def work(session: Session) -> ApiKeyCreated:
-        created = service.issue_key(session, tenant_id, body.label)
+        created = service.issue_key(
+            session, tenant_id, body.label, scope=body.scope, expires_at=body.expires_at
+        )
         record_event(
             session,
             tenant_id=tenant_id,
             kind="tenant",
             event="api_key.issued",
             trigger="admin",
-            detail={"prefix": created.prefix, "label": created.label},
+            detail={
+                "prefix": created.prefix,
+                "label": created.label,
+                "scope": created.scope,
+                "expires_at": created.expires_at.isoformat() if created.expires_at else None,
+            },
         )
         return created
 

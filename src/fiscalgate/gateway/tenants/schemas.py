@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from fiscalgate.gateway.authorities import module_slug
 from fiscalgate.gateway.authorities import modules as module_slugs
 from fiscalgate.gateway.countries import normalise_country
+from fiscalgate.gateway.db import StoredDatetime
 
 
 def _modules(value: list[str]) -> list[str]:
@@ -62,6 +64,10 @@ class TenantOut(BaseModel):
 class ApiKeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     label: str = Field(default="", max_length=200)
+    scope: Literal["certify", "read"] = Field(
+        default="certify", description="certify: every tenant route; read: GET/HEAD only"
+    )
+    expires_at: StoredDatetime | None = Field(default=None, description="After it the key is refused (401)")
 
 
 class ApiKeyOut(BaseModel):
@@ -71,6 +77,8 @@ class ApiKeyOut(BaseModel):
     label: str
     created_at: datetime
     revoked_at: datetime | None = None
+    scope: str = "certify"
+    expires_at: datetime | None = None
 
 
 class ApiKeyCreated(ApiKeyOut):

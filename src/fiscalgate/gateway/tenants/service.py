@@ -5,15 +5,17 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from fiscalgate.core.errors import Problem
 from fiscalgate.gateway.authorities import available_authorities
 from fiscalgate.gateway.countries import country_name
 from fiscalgate.gateway.db import utcnow
-from fiscalgate.gateway.errors import Conflict, NotFound
+from fiscalgate.gateway.errors import Conflict, InvalidRequest, NotFound
 from fiscalgate.gateway.tenants.models import ApiKey, Tenant
 from fiscalgate.gateway.tenants.schemas import ApiKeyCreated, ApiKeyOut, TenantCreate, TenantOut, TenantUpdate
 
@@ -26,6 +28,7 @@ class Caller:
 
     tenant_id: str | None
     trigger: str  # what the audit log records: "admin" or "api_key:<prefix>"
+    scope: str = "certify"  # an API key's scope: "certify" (everything) or "read" (GET only)
 
     @property
     def is_admin(self) -> bool:
@@ -89,11 +92,32 @@ def update_tenant(session: Session, tenant_id: str, data: TenantUpdate) -> Tenan
     return tenant
 
 
-def issue_key(session: Session, tenant_id: str, label: str = "") -> ApiKeyCreated:
+def issue_key(
+    session: Session,
+    tenant_id: str,
+    label: str = "",
+    *,
+    scope: str = "certify",
+    expires_at: datetime | None = None,
+) -> ApiKeyCreated:
     get_tenant(session, tenant_id)
+    if expires_at is not None and expires_at <= utcnow():
+        raise InvalidRequest(
+            "expires_at must be in the future",
+            code="api_key.expiry_past",
+            problems=[Problem("expires_at", "future", "must be in the future")],
+        )
     prefix = secrets.token_hex(6)
     key = f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
-    row = ApiKey(tenant_id=tenant_id, prefix=prefix, key_hash=hash_key(key), label=label, created_at=utcnow())
+    row = ApiKey(
+        tenant_id=tenant_id,
+        prefix=prefix,
+        key_hash=hash_key(key),
+        label=label,
+        scope=scope,
+        expires_at=expires_at,
+        created_at=utcnow(),
+    )
     session.add(row)
     session.flush()
     return ApiKeyCreated(**key_out(row).model_dump(), key=key)
@@ -107,6 +131,8 @@ def key_out(row: ApiKey) -> ApiKeyOut:
         label=row.label,
         created_at=row.created_at,
         revoked_at=row.revoked_at,
+        scope=row.scope,
+        expires_at=row.expires_at,
     )
 
 
@@ -127,13 +153,13 @@ def revoke_key(session: Session, tenant_id: str, key_id: str) -> ApiKey:
 
 
 # Runs on every request: the columns it needs (not a whole ORM entity), statement built once.
-_KEY_BY_PREFIX = select(ApiKey.tenant_id, ApiKey.prefix, ApiKey.key_hash, ApiKey.revoked_at).where(
-    ApiKey.prefix == bindparam("prefix")
-)
+_KEY_BY_PREFIX = select(
+    ApiKey.tenant_id, ApiKey.prefix, ApiKey.key_hash, ApiKey.revoked_at, ApiKey.scope, ApiKey.expires_at
+).where(ApiKey.prefix == bindparam("prefix"))
 
 
 def authenticate_key(session: Session, key: str) -> Caller | None:
-    """The caller for a tenant API key, or None (unknown, malformed or revoked)."""
+    """The caller for a tenant API key, or None (unknown, malformed, revoked or expired)."""
     if not key.startswith(KEY_PREFIX):
         return None
     prefix = key[len(KEY_PREFIX) :].split("_", 1)[0]
@@ -142,4 +168,11 @@ def authenticate_key(session: Session, key: str) -> Caller | None:
         return None
     if not secrets.compare_digest(row.key_hash, hash_key(key)):
         return None
-    return Caller(tenant_id=row.tenant_id, trigger=f"api_key:{row.prefix}")
+    if row.expires_at is not None and _aware(row.expires_at) <= utcnow():
+        return None
+    return Caller(tenant_id=row.tenant_id, trigger=f"api_key:{row.prefix}", scope=row.scope)
+
+
+def _aware(value: datetime) -> datetime:
+    # A column read in a bare `select` of columns: UTCDateTime already makes it aware (and UTC).
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
