@@ -174,3 +174,25 @@ def step(
         link=link,
         done_when=done_when,
     )
+
+
+def counter_sale(number: str, currency: str) -> dict[str, Any]:
+    """The demo's sample invoice: a counter sale to an individual, paid in cash. It carries the
+    buyer's phone and e-mail, which FNE wants even for B2C, so it certifies with every authority."""
+    return {
+        "number": number,
+        "currency": currency,
+        "seller": {"name": "Boutique Demo"},
+        "buyer": {
+            "kind": "individual",
+            "name": "Client Comptoir",
+            "phone": "0709080765",
+            "email": "client@example.ci",
+        },
+        "operator": {"name": "Caisse 1"},
+        "lines": [
+            {"description": "Riz 25 kg", "quantity": "2", "unit_price": "15000"},
+            {"description": "Huile 5 l", "quantity": "3", "unit_price": "6000"},
+        ],
+        "payments": [{"method": "cash"}],
+    }

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fiscalgate.authorities.descriptor import AuthorityDescriptor, CreditNoteRules, step
+from fiscalgate.authorities.descriptor import AuthorityDescriptor, CreditNoteRules, counter_sale, step
 
 # The simulator's defaults (simulator/state.py: DEFAULT_IFU, DEFAULT_NIM, DEFAULT_TOKEN_SECRET):
 # public on purpose, worthless outside the simulator.
@@ -41,23 +41,7 @@ DESCRIPTOR = AuthorityDescriptor(
     mock_credentials=mock_credentials,
     # FA/EA invoices credit the original by its reference, line by line (SOURCES.md §9).
     credit_notes=CreditNoteRules(partial=True, one_per_invoice=False),
-    sample_invoice={
-        "number": "DEMO-MECEF-0001",
-        "currency": "XOF",
-        "seller": {"name": "Boutique Demo"},
-        "buyer": {
-            "kind": "individual",
-            "name": "Client Comptoir",
-            "phone": "0709080765",
-            "email": "client@example.ci",
-        },
-        "operator": {"name": "Caisse 1"},
-        "lines": [
-            {"description": "Riz 25 kg", "quantity": "2", "unit_price": "15000"},
-            {"description": "Huile 5 l", "quantity": "3", "unit_price": "6000"},
-        ],
-        "payments": [{"method": "cash"}],
-    },
+    sample_invoice=counter_sale("DEMO-MECEF-0001", "XOF"),
     onboarding=(
         step(
             "test_access",

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fiscalgate.authorities.descriptor import AuthorityDescriptor, CreditNoteRules, step
+from fiscalgate.authorities.descriptor import AuthorityDescriptor, CreditNoteRules, counter_sale, step
 
 # The simulator's defaults (simulator/cli.py: DEFAULT_NIU, DEFAULT_API_KEY).
 MOCK_NIU = "M2400000000001A"
@@ -42,23 +42,7 @@ DESCRIPTOR = AuthorityDescriptor(
     mock_credentials=mock_credentials,
     # At most one credit note per invoice (SOURCES.md §3: T-CONNECTOR's test book TC-032..034).
     credit_notes=CreditNoteRules(partial=True, one_per_invoice=True),
-    sample_invoice={
-        "number": "DEMO-SFEC-0001",
-        "currency": "XAF",
-        "seller": {"name": "Boutique Demo"},
-        "buyer": {
-            "kind": "individual",
-            "name": "Client Comptoir",
-            "phone": "0709080765",
-            "email": "client@example.ci",
-        },
-        "operator": {"name": "Caisse 1"},
-        "lines": [
-            {"description": "Riz 25 kg", "quantity": "2", "unit_price": "15000"},
-            {"description": "Huile 5 l", "quantity": "3", "unit_price": "6000"},
-        ],
-        "payments": [{"method": "cash"}],
-    },
+    sample_invoice=counter_sale("DEMO-SFEC-0001", "XAF"),
     onboarding=(
         step(
             "portal_account",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fiscalgate.authorities.descriptor import AuthorityDescriptor, CreditNoteRules, step
+from fiscalgate.authorities.descriptor import AuthorityDescriptor, CreditNoteRules, counter_sale, step
 
 PORTAL = "https://fne.dgi.gouv.ci"
 
@@ -37,24 +37,7 @@ DESCRIPTOR = AuthorityDescriptor(
     credit_notes=CreditNoteRules(partial=True, one_per_invoice=False),
     # The verification page FNE's QR codes point at (SOURCES.md §8.7).
     simulator_pages=(r"fr/verification/[A-Za-z0-9-]{1,100}",),
-    # FNE wants the buyer's phone and e-mail even for a B2C invoice.
-    sample_invoice={
-        "number": "DEMO-FNE-0001",
-        "currency": "XOF",
-        "seller": {"name": "Boutique Demo"},
-        "buyer": {
-            "kind": "individual",
-            "name": "Client Comptoir",
-            "phone": "0709080765",
-            "email": "client@example.ci",
-        },
-        "operator": {"name": "Caisse 1"},
-        "lines": [
-            {"description": "Riz 25 kg", "quantity": "2", "unit_price": "15000"},
-            {"description": "Huile 5 l", "quantity": "3", "unit_price": "6000"},
-        ],
-        "payments": [{"method": "cash"}],
-    },
+    sample_invoice=counter_sale("DEMO-FNE-0001", "XOF"),
     onboarding=(
         step(
             "register",
