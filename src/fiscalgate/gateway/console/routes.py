@@ -654,6 +654,21 @@ async def team(request: Request) -> Response:
     return await _team(await require(request, "users"))
 
 
+async def _create_user(request: Request, form: Any, tenant_id: str, by: str) -> None:
+    """A user of `tenant_id` from the add-user form (the owner's team page and the admin's)."""
+    await gateway(request).db.run(
+        lambda s: accounts.create_user(
+            s,
+            email=_form_value(form, "email"),
+            password=str(form.get("password", "")),
+            role=_form_value(form, "role"),
+            tenant_id=tenant_id,
+            name=_form_value(form, "name"),
+            by=by,
+        )
+    )
+
+
 @router.post("/team/users", response_class=HTMLResponse)
 async def add_user(request: Request) -> Response:
     page = await require(request, "users")
@@ -662,17 +677,7 @@ async def add_user(request: Request) -> Response:
     assert page.who is not None
     by = page.who.caller.trigger
     try:
-        await gateway(request).db.run(
-            lambda s: accounts.create_user(
-                s,
-                email=_form_value(form, "email"),
-                password=str(form.get("password", "")),
-                role=_form_value(form, "role"),
-                tenant_id=tid,
-                name=_form_value(form, "name"),
-                by=by,
-            )
-        )
+        await _create_user(request, form, tid, by)
     except GatewayError as exc:
         return await _team(page, status=422, error=page.error(exc))
     return redirect(f"{PREFIX}/team")
@@ -804,17 +809,7 @@ async def company_user(request: Request, tenant_id: str) -> Response:
     assert page.who is not None
     by = page.who.caller.trigger
     try:
-        await gateway(request).db.run(
-            lambda s: accounts.create_user(
-                s,
-                email=_form_value(form, "email"),
-                password=str(form.get("password", "")),
-                role=_form_value(form, "role"),
-                tenant_id=tenant_id,
-                name=_form_value(form, "name"),
-                by=by,
-            )
-        )
+        await _create_user(request, form, tenant_id, by)
     except GatewayError as exc:
         return await _company(page, tenant_id, status=422, error=page.error(exc))
     return redirect(f"{PREFIX}/admin/tenants/{tenant_id}")
