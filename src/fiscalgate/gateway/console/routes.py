@@ -253,7 +253,7 @@ async def _settings_page(
                     "advanced": advanced,
                     "steps": [(step, step.done_when in facts) for step in onboarding.steps(out.authority)],
                     "name": onboarding.authority_name(out.authority),
-                    "can_test": services.connection_test(out.authority),
+                    "test_call": services.connection_test(gw, out.authority),
                 }
             )
         return sections
@@ -315,12 +315,14 @@ async def save_settings(request: Request, authority: str) -> Response:
 async def test_connection(request: Request, authority: str) -> Response:
     page = await require(request, "settings")
     tid = _tenant_id(page)
-    if not services.connection_test(authority) or authority not in await gateway(request).db.read(
+    gw = gateway(request)
+    if services.connection_test(gw, authority) is None or authority not in await gw.db.read(
         services.available, tid
     ):
         raise NotFound(f"no connection test for {authority}", code="settings.no_test")
+    who = page.who.caller if page.who else services.Caller(tenant_id=tid, trigger="console")
     try:
-        result: Any = {"ok": True, "answer": await services.test_connection(gateway(request), tid, authority)}
+        result: Any = {"ok": True, "answer": await services.test_connection(gw, who, tid, authority)}
     except GatewayError as exc:
         result = {"ok": False, "error": page.error(exc)}
     return await _settings_page(page, results={authority: result})

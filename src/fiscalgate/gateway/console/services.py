@@ -214,33 +214,25 @@ def settings_fields(gw: Gateway, authority: str) -> tuple[list[Field], list[Fiel
     return main, advanced
 
 
-def connection_test(authority: str) -> bool:
-    """Whether the authority offers a harmless call to try the settings with (e-MECeF's
-    information API); FNE has none, SFEC's look-up needs an invoice id."""
-    return authority == "bj-emecef"
+def connection_test(gw: Gateway, authority: str) -> str | None:
+    """The harmless call the authority's driver tests settings with ("GET /api/invoice"), or None
+    when its platform has none (see `fiscalgate.authorities.capabilities`)."""
+    from fiscalgate.authorities.capabilities import ConnectionTester
+
+    try:
+        driver = gw.driver(authority)
+    except Exception:  # a driver that cannot load offers nothing; the page still shows
+        return None
+    return driver.connection_test_call if isinstance(driver, ConnectionTester) else None
 
 
-async def test_connection(gw: Gateway, tenant_id: str, authority: str) -> dict[str, Any]:
-    """Call e-MECeF's information API (`GET /api/info/status`) with the tenant's settings;
-    nothing is certified."""
-    from fiscalgate.authorities.base import Connection
-    from fiscalgate.authorities.bj_emecef.client import EmecefClient  # the one authority that has it
+async def test_connection(gw: Gateway, who: Caller, tenant_id: str, authority: str) -> dict[str, Any]:
+    """The API's connection test (`POST /v1/settings/{authority}/test`): one harmless call with the
+    tenant's saved settings, audited; nothing is certified. Raises the failure's error kind."""
+    from fiscalgate.gateway.tools import service as tools
 
-    def load(ses: Session) -> Any:
-        return settings_service.load_tenant_settings(ses, gw, tenant_id, authority)
-
-    driver, s = await gw.db.read(load)
-    transport: Any
-    if s.environment.value == "mock" and not s.base_url:
-        transport, base = gw.simulator_connection(tenant_id, driver, s)
-    else:
-        transport, base = gw.network_transport(), driver.base_url(s)
-    connection = Connection(
-        base_url=base, environment=s.environment, transport=transport, timeout=s.timeout_seconds
-    )
-    async with EmecefClient(connection, s.token.get_secret_value()) as client:
-        result = await client.info_status()
-    return result.model_dump(mode="json", by_alias=True)
+    result = await tools.test_connection(gw, who, tenant_id, authority)
+    return result.model_dump(mode="json")
 
 
 def dry_run(session: Session, gw: Gateway, tenant_id: str, invoice_id: str) -> dict[str, Any]:
