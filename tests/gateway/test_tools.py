@@ -343,3 +343,36 @@ async def test_over_sockets(make_app: Callable[..., FastAPI]) -> None:
                 assert r.status_code == 200, r.text
                 (entry,) = await entries(api, r.json()["audit_entry_ids"])
                 assert entry["url"].startswith(sfec) and entry["url"].endswith("/api/invoices/report/api")
+
+
+async def test_a_secret_quoted_in_a_drivers_error_is_masked(
+    make_app: Callable[..., FastAPI], fakes: dict[str, Any]
+) -> None:
+    """A driver of our own whose test echoes the key (as a careless platform might): the answer
+    and the audit log show it masked, like a certification's errors."""
+    from fiscalgate.authorities.base import Connection
+    from fiscalgate.authorities.capabilities import ConnectionReport, ConnectionTester
+    from fiscalgate.core.errors import AuthorityAuthError
+    from tests.gateway.conftest import FAKE_SETTINGS
+    from tests.gateway.fake_driver import FakeDriver
+
+    class Echoing(FakeDriver, ConnectionTester[Any]):
+        connection_test_call = "GET /echo"
+
+        async def test_connection(self, settings: Any, connection: Connection) -> ConnectionReport:
+            key = settings.api_key.get_secret_value()
+            raise AuthorityAuthError(
+                f"key {key} refused", authority=self.code, authority_message=f"bad {key}"
+            )
+
+    echoing = Echoing("ci-fne")
+    app = make_app(lambda code: echoing if code == "ci-fne" else fakes[code])
+    _, api = await new_tenant(app, settings={"ci-fne": FAKE_SETTINGS})
+    async with api:
+        listed = (await api.get("/v1/authorities/ci-fne")).json()
+        assert (
+            listed["capabilities"] == [CONNECTION_TEST] and listed["connection_test"]["call"] == "GET /echo"
+        )
+        r = await api.post("/v1/settings/ci-fne/test")
+    assert r.status_code == 502 and r.json()["kind"] == "AuthorityAuthError"
+    assert FAKE_SETTINGS["api_key"] not in r.text and "refused" in r.json()["message"]

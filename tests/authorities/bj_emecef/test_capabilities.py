@@ -123,3 +123,18 @@ def test_the_401_challenge_text_is_the_authoritys_text_when_it_sends_one() -> No
     assert error.authority_code == "invalid_token"
     assert error.authority_message == "The token expired at '07/16/2026 23:00:00'"
     assert "The token expired" in error.message
+
+
+@pytest.mark.parametrize("path", ["/api/invoice", "/api/info/status", "/api/info/taxGroups"])
+async def test_the_simulator_refuses_a_missing_token_with_a_bare_401(emecef_local: Emecef, path: str) -> None:
+    import httpx
+
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=emecef_local.sim), base_url="http://e"
+    ) as raw:
+        r = await raw.get(path)
+        assert (r.status_code, r.content, r.headers["www-authenticate"]) == (401, b"", "Bearer")
+        # a path SDKs guessed and the platform does not serve (spec §4): its HTML 404 page
+        token = {"Authorization": f"Bearer {emecef_local.settings.token.get_secret_value()}"}
+        guessed = await raw.get("/api/info/invoice-types", headers=token)
+        assert guessed.status_code == 404 and guessed.headers["content-type"].startswith("text/html")

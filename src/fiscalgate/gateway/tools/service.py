@@ -30,6 +30,7 @@ from fiscalgate.core.invoice import Invoice
 from fiscalgate.gateway.audit.service import record_calls
 from fiscalgate.gateway.audit.transport import RecordingTransport
 from fiscalgate.gateway.authorities import authority_code, available_authorities
+from fiscalgate.gateway.certification.outcome import masked
 from fiscalgate.gateway.db import utcnow
 from fiscalgate.gateway.errors import ApiError, Conflict, InvoiceOperationError, NotFound
 from fiscalgate.gateway.invoices.queries import get_invoice
@@ -187,6 +188,10 @@ async def _call(
     clock = time.perf_counter()
     try:
         result = await work(driver, settings, connection)
+    except GatewayError as exc:
+        await gw.db.run(store)
+        # as for a certification: a secret quoted anywhere in the error is masked before it is shown
+        raise masked(exc, settings.secrets()) from exc
     except Exception:
         await gw.db.run(store)
         raise
