@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from sqlalchemy import String, cast, func, or_, select
 from sqlalchemy.orm import Session
 
+from fiscalgate.authorities import descriptor
 from fiscalgate.core.errors import ConfigurationError, GatewayError, InvoiceError
 from fiscalgate.gateway import certification
 from fiscalgate.gateway.audit import service as audit_service
@@ -364,6 +365,7 @@ class Tile:
     rejected: int = 0
     failed: int = 0
     unknown: int = 0
+    stickers: bool = False  # the authority reports a sticker balance (its descriptor says so)
     sticker_balance: int | None = None
 
 
@@ -391,7 +393,8 @@ def dashboard(session: Session, tenant_id: str, now: datetime) -> list[Tile]:
         elif status in ("rejected", "failed", "unknown"):
             setattr(tile, status, getattr(tile, status) + 1)
     for (authority, environment), tile in tiles.items():
-        if authority == "ci-fne":
+        tile.stickers = _reports_stickers(authority)
+        if tile.stickers:
             last = session.scalar(
                 select(InvoiceRow.certification)
                 .where(
@@ -409,6 +412,13 @@ def dashboard(session: Session, tenant_id: str, now: datetime) -> list[Tile]:
         tiles.values(),
         key=lambda t: (codes().index(t.authority) if t.authority in codes() else 99, t.environment),
     )
+
+
+def _reports_stickers(authority: str) -> bool:
+    try:
+        return descriptor(authority).sticker_balance
+    except ConfigurationError:  # an authority no longer registered: its invoices still count
+        return False
 
 
 # --- onboarding --------------------------------------------------------------------------------------
