@@ -105,6 +105,7 @@ class EmecefDriver(Driver[EmecefSettings]):
         checkpoint: CheckpointFn | None = None,
     ) -> Certification:
         s = settings
+        self.refuse_invalid(invoice, s)
         request = self._request(invoice, s, None)
         return await self._run(invoice, request, s, connection, checkpoint)
 
@@ -118,6 +119,7 @@ class EmecefDriver(Driver[EmecefSettings]):
         checkpoint: CheckpointFn | None = None,
     ) -> Certification:
         s = settings
+        self.refuse_invalid(credit, s)
         request = self._request(credit, s, original)
         if request.type not in CREDIT_TYPES:
             raise InvoiceError(
