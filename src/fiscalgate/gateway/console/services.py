@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args
 
 from sqlalchemy import String, cast, func, or_, select
 from sqlalchemy.orm import Session
@@ -185,6 +185,10 @@ def settings_fields(gw: Gateway, authority: str) -> tuple[list[Field], list[Fiel
         if name in _COMMON:
             continue
         annotation = info.annotation
+        members = get_args(annotation)
+        optional = type(None) in members and len(members) == 2  # `X | None`: a choice may stay empty
+        if optional:
+            annotation = next(m for m in members if m is not type(None))
         choices: tuple[str, ...] = ()
         literal = getattr(annotation, "__args__", None)
         if name in secrets:
@@ -207,8 +211,8 @@ def settings_fields(gw: Gateway, authority: str) -> tuple[list[Field], list[Fiel
             kind = "url"
         else:
             kind = "text"
-        if name == "default_aib":
-            kind, choices = "choice", ("", "A", "B")
+        if kind == "choice" and optional:
+            choices = ("", *choices)
         default = None if info.is_required() else info.default
         f = Field(name, kind, info.is_required(), default, info.description or "", choices)
         (advanced if name in _ADVANCED else main).append(f)
