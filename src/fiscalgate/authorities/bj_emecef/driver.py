@@ -160,6 +160,7 @@ class EmecefDriver(
         checkpoint: CheckpointFn | None = None,
     ) -> Certification:
         s = settings
+        self.refuse_invalid(invoice, s)
         request = self._request(invoice, s, None)
         return await self._run(invoice, request, s, connection, checkpoint)
 
@@ -173,6 +174,7 @@ class EmecefDriver(
         checkpoint: CheckpointFn | None = None,
     ) -> Certification:
         s = settings
+        self.refuse_invalid(credit, s)
         request = self._request(credit, s, original)
         if request.type not in CREDIT_TYPES:
             raise InvoiceError(

@@ -102,13 +102,11 @@ class SfecDriver(Driver[SfecSettings], ConnectionTester[SfecSettings], Reporter[
         checkpoint: CheckpointFn | None = None,
     ) -> Certification:
         sfec = settings
-        problems = convert.validate(invoice, sfec)
+        self.refuse_invalid(invoice, sfec)
         if invoice.kind is InvoiceKind.CREDIT_NOTE:
-            problems.insert(
-                0, Problem("kind", "kind", "a credit note goes through credit_note (with its original)")
+            raise InvoiceError(
+                [Problem("kind", "kind", "a credit note goes through credit_note (with its original)")]
             )
-        if problems:
-            raise InvoiceError(problems)
         payload = convert.build_payload(invoice, sfec)
         return await self._submit(payload, convert.paid_amount(invoice), sfec, connection, checkpoint)
 
@@ -122,8 +120,8 @@ class SfecDriver(Driver[SfecSettings], ConnectionTester[SfecSettings], Reporter[
         checkpoint: CheckpointFn | None = None,
     ) -> Certification:
         sfec = settings
+        self.refuse_invalid(credit, sfec)
         problems = self._original_problems(credit, original)
-        problems += convert.validate(credit, sfec)
         if problems:
             raise InvoiceError(problems)
         payload = convert.build_payload(

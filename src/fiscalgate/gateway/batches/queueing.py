@@ -22,6 +22,7 @@ from fiscalgate.core.errors import GatewayError, OutcomeUnknown
 from fiscalgate.gateway.errors import InvoiceOperationError
 from fiscalgate.gateway.invoices.models import InvoiceRow
 from fiscalgate.gateway.limits import Admitted, Limits
+from fiscalgate.gateway.queue.policy import AUTO_RECONCILE  # as the descriptors say
 from fiscalgate.gateway.runtime import Gateway
 from fiscalgate.gateway.settings.models import AuthorityConfig
 from fiscalgate.gateway.tenants.service import Caller
@@ -63,7 +64,6 @@ def enqueue(
 MAX_ATTEMPTS = 4
 MAX_RECONCILES = 4
 BACKOFF_SECONDS = 0.5  # doubled after each retry, with jitter
-AUTO_RECONCILE = frozenset({"bj-emecef", "cg-sfec"})  # FNE has no look-up: a person decides
 
 
 @functools.cache

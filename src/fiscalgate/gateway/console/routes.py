@@ -47,12 +47,6 @@ STATIC = Path(__file__).parent / "static"
 STATUSES = ("draft", "approved", "submitting", "certified", "rejected", "unknown", "failed")
 KINDS = ("sale", "purchase", "credit_note")
 ENVIRONMENTS = ("mock", "sandbox", "production")
-# Which reconcile actions each authority's API offers (see ReconcileRequest).
-RECONCILE_CHOICES = {
-    "ci-fne": ("record_reference", "not_certified"),  # FNE has no look-up: check its portal
-    "bj-emecef": ("confirm", "cancel", "record_reference", "not_certified"),
-    "cg-sfec": ("confirm", "record_reference", "not_certified"),
-}
 
 
 def _form_value(form: Any, name: str) -> str:
@@ -268,6 +262,7 @@ async def _settings_page(
         results=results or {},
         environments=ENVIRONMENTS,
         done=page.request.query_params.get("done"),
+        field_label=lambda authority, name: onboarding.field_label(authority, name, page.lang),
     )
 
 
@@ -461,7 +456,7 @@ async def _detail(page: Page, invoice_id: str, status: int = 200, **extra: Any) 
         lines=lines,
         credits=data["credits"],
         original=data["original"],
-        reconcile_choices=RECONCILE_CHOICES.get(inv.authority, ()),
+        reconcile_choices=onboarding.reconcile_choices(inv.authority),
         pdf=True,
         done=page.request.query_params.get("done"),
         **{"error": None, "dry": None, **extra},
@@ -730,7 +725,12 @@ async def admin(request: Request) -> Response:
     page = await require(request, "admin")
     companies = await gateway(request).db.read(services.tenants)
     return page.render(
-        "admin.html", companies=companies, modules=services.module_slugs(), error=None, sent={}
+        "admin.html",
+        companies=companies,
+        modules=services.module_slugs(),
+        module_label=lambda m: onboarding.module_label(m, page.lang),
+        error=None,
+        sent={},
     )
 
 
@@ -752,6 +752,7 @@ async def provision(request: Request) -> Response:
             status=422,
             companies=companies,
             modules=services.module_slugs(),
+            module_label=lambda m: onboarding.module_label(m, page.lang),
             error=error,
             sent={"name": name, "country": country, "modules": modules},
         )

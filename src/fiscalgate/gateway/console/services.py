@@ -8,11 +8,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args
 
 from sqlalchemy import String, cast, func, or_, select
 from sqlalchemy.orm import Session
 
+from fiscalgate.authorities import descriptor
 from fiscalgate.core.errors import ConfigurationError, GatewayError, InvoiceError
 from fiscalgate.gateway import certification
 from fiscalgate.gateway.audit import service as audit_service
@@ -184,6 +185,10 @@ def settings_fields(gw: Gateway, authority: str) -> tuple[list[Field], list[Fiel
         if name in _COMMON:
             continue
         annotation = info.annotation
+        members = get_args(annotation)
+        optional = type(None) in members and len(members) == 2  # `X | None`: a choice may stay empty
+        if optional:
+            annotation = next(m for m in members if m is not type(None))
         choices: tuple[str, ...] = ()
         literal = getattr(annotation, "__args__", None)
         if name in secrets:
@@ -206,8 +211,8 @@ def settings_fields(gw: Gateway, authority: str) -> tuple[list[Field], list[Fiel
             kind = "url"
         else:
             kind = "text"
-        if name == "default_aib":
-            kind, choices = "choice", ("", "A", "B")
+        if kind == "choice" and optional:
+            choices = ("", *choices)
         default = None if info.is_required() else info.default
         f = Field(name, kind, info.is_required(), default, info.description or "", choices)
         (advanced if name in _ADVANCED else main).append(f)
@@ -356,6 +361,7 @@ class Tile:
     rejected: int = 0
     failed: int = 0
     unknown: int = 0
+    stickers: bool = False  # the authority reports a sticker balance (its descriptor says so)
     sticker_balance: int | None = None
 
 
@@ -383,7 +389,8 @@ def dashboard(session: Session, tenant_id: str, now: datetime) -> list[Tile]:
         elif status in ("rejected", "failed", "unknown"):
             setattr(tile, status, getattr(tile, status) + 1)
     for (authority, environment), tile in tiles.items():
-        if authority == "ci-fne":
+        tile.stickers = _reports_stickers(authority)
+        if tile.stickers:
             last = session.scalar(
                 select(InvoiceRow.certification)
                 .where(
@@ -401,6 +408,13 @@ def dashboard(session: Session, tenant_id: str, now: datetime) -> list[Tile]:
         tiles.values(),
         key=lambda t: (codes().index(t.authority) if t.authority in codes() else 99, t.environment),
     )
+
+
+def _reports_stickers(authority: str) -> bool:
+    try:
+        return descriptor(authority).sticker_balance
+    except ConfigurationError:  # an authority no longer registered: its invoices still count
+        return False
 
 
 # --- onboarding --------------------------------------------------------------------------------------
