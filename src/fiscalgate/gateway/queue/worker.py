@@ -20,10 +20,13 @@ from sqlalchemy.orm import Session
 
 from fiscalgate.gateway.certification import Attempt, Certify, Outcome, Reconcile, run_attempt
 from fiscalgate.gateway.certification.claim import EnvironmentChanged
+from fiscalgate.gateway.certification.run import INTERRUPTED
 from fiscalgate.gateway.db import utcnow
 from fiscalgate.gateway.errors import InvoiceOperationError
+from fiscalgate.gateway.limits import Limits
+from fiscalgate.gateway.queue.admission import Taken, take_admitted
 from fiscalgate.gateway.queue.healing import ProcessLife
-from fiscalgate.gateway.queue.jobs import claim_job, finish_job, requeue_job, settle_job
+from fiscalgate.gateway.queue.jobs import finish_job, requeue_job, settle_job
 from fiscalgate.gateway.queue.models import JobRow
 from fiscalgate.gateway.queue.policy import AUTO_RECONCILE, RetryPolicy, decide
 from fiscalgate.gateway.runtime import Gateway
@@ -44,8 +47,26 @@ class JobSettlement:
     holder: str
     policy: RetryPolicy
     rng: random.Random
+    limits: Limits | None = None
+    taken: Taken | None = None
+
+    def tell_limits(self, session: Session, outcome: Outcome) -> None:
+        """The admitted call's outcome, to the breaker and the pending cap, in this transaction."""
+        if self.limits is None or self.taken is None:
+            return
+        t = self.taken.target
+        if outcome.status == "unknown" and outcome.error is None and outcome.detail == INTERRUPTED.detail:
+            # cancelled mid-call: the request may be pending; nothing was learnt about the platform
+            self.limits.hold_unfinished(session, t.tenant_id, t.authority, t.environment, self.job.invoice_id)
+            if self.taken.admitted.probe:
+                self.limits.free_probe(session, t.tenant_id, t.authority, t.environment)
+            return
+        self.limits.settle(
+            session, t.tenant_id, t.authority, t.environment, self.job.invoice_id, outcome.error
+        )
 
     def __call__(self, session: Session, attempt: Attempt, outcome: Outcome) -> Outcome:
+        self.tell_limits(session, outcome)
         job, policy = self.job, self.policy
         authority = attempt.claim.row.authority if attempt.claim is not None else ""
         now = utcnow()
@@ -118,6 +139,7 @@ class Worker:
         grace: float = DEFAULT_GRACE,
         policy: RetryPolicy | None = None,
         seed: int | None = None,
+        limits: Limits | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError("a worker needs a concurrency of at least 1")
@@ -127,6 +149,8 @@ class Worker:
         self.grace = grace
         self.policy = policy or RetryPolicy()
         self.rng = random.Random(seed)
+        self.limits = limits if limits is not None else Limits.from_env()
+        self.deferred = 0  # jobs the limits put back (not attempts), for tests and logs
         self.busy = 0
         self._slot = anyio.Event()
         self._idle = anyio.Event()
@@ -150,29 +174,34 @@ class Worker:
                         await self._slot.wait()
                     continue
                 try:
-                    job = await self.gw.db.run(claim_job, self.holder)
+                    taken, deferred = await self.gw.db.run(take_admitted, self.holder, self.limits)
                 except Exception:
                     log.exception("could not take a job; trying again")
-                    job = None
-                if job is None:
+                    taken, deferred = None, False
+                if deferred:
+                    self.deferred += 1
+                    continue  # another authority's job may be ready: look again at once
+                if taken is None:
                     await self.gw.queue.wait_for_work(self.poll)
                     continue
                 self.busy += 1
                 self._idle = anyio.Event()
-                tg.start_soon(self._run_job, job)
+                tg.start_soon(self._run_job, taken)
             with anyio.move_on_after(self.grace):
                 await self._idle.wait()
             tg.cancel_scope.cancel()
 
-    async def _run_job(self, job: JobRow) -> None:
+    async def _run_job(self, taken: Taken) -> None:
+        job = taken.job
         try:
-            await self.run_job(job)
+            await self.run_job(job, taken)
         except Exception:
             log.exception("job %s (invoice %s) failed in the worker", job.id, job.invoice_id)
             with anyio.CancelScope(shield=True):
                 when = utcnow() + self.policy.backoff(job.attempts, self.rng)
                 try:
                     await self.gw.db.run(requeue_job, job.id, self.holder, "worker error", when)
+                    await self.gw.db.run(self._abandon, taken)
                 except Exception:
                     log.exception("could not put job %s back; healing will", job.id)
         finally:
@@ -182,7 +211,14 @@ class Worker:
                 self._idle.set()
             self.gw.queue.settled(job.invoice_id)
 
-    async def run_job(self, job: JobRow) -> None:
+    def _abandon(self, session: Session, taken: Taken) -> None:
+        """The admitted call was not made: give back what admission took."""
+        t = taken.target
+        self.limits.abandon(
+            session, t.tenant_id, t.authority, t.environment, taken.job.invoice_id, taken.admitted.probe
+        )
+
+    async def run_job(self, job: JobRow, taken: Taken | None = None) -> None:
         """One attempt for one job: the certification steps, then the job's next step."""
         reconciling = job.action == "reconcile"
         attempt = Attempt(
@@ -193,7 +229,7 @@ class Worker:
             ("unknown",) if reconciling else ("queued",),
             holder=self.holder,
         )
-        settlement = JobSettlement(job, self.holder, self.policy, self.rng)
+        settlement = JobSettlement(job, self.holder, self.policy, self.rng, self.limits, taken)
         try:
             claimed, row = await run_attempt(
                 self.gw,
@@ -207,9 +243,13 @@ class Worker:
         except EnvironmentChanged as exc:
             log.warning("invoice %s waits for a person: %s", job.invoice_id, exc.message)
             await self.gw.db.run(finish_job, job.id, self.holder, f"waits for a person: {exc.message}")
+            if taken is not None:
+                await self.gw.db.run(self._abandon, taken)
             return
         if not claimed:
             await self.gw.db.run(settle_unclaimed, job, self.holder, row.status, row.authority)
+            if taken is not None:
+                await self.gw.db.run(self._abandon, taken)
 
 
 @asynccontextmanager
@@ -223,6 +263,7 @@ async def run_background(
     policy: RetryPolicy | None = None,
     heartbeat: float | None = None,
     dead_after: float | None = None,
+    limits: Limits | None = None,
 ) -> AsyncIterator[Worker | None]:
     """This process's heartbeat and healing, and (concurrency > 0) a worker, for the duration of
     the block; on exit the worker stops gracefully, then the process says it stopped."""
@@ -230,7 +271,9 @@ async def run_background(
     await anyio.to_thread.run_sync(life.start)
     stop = anyio.Event()
     worker = (
-        Worker(gw, concurrency=concurrency, poll=poll, grace=grace, policy=policy) if concurrency else None
+        Worker(gw, concurrency=concurrency, poll=poll, grace=grace, policy=policy, limits=limits)
+        if concurrency
+        else None
     )
     try:
         async with anyio.create_task_group() as tg:
