@@ -107,9 +107,12 @@ async def test_an_open_breaker_defers_only_its_own_jobs_and_resumes_by_itself(re
             assert worker.deferred >= 1  # one deferral moved the whole backlog of that key
             assert len(_events(gw, dead_tenant["id"], "authority.down")) == 1
 
-            injector.clear()  # the platform is back; the cool-down ends
-            clock.advance(timedelta(hours=1))
-            gw.queue.wake()
+        injector.clear()  # the platform is back; the cool-down ends
+        clock.advance(timedelta(hours=1))
+        # Several slots now: while the probe is in flight the others are deferred again (one probe
+        # at a time), and only the probe's success making them ready lets them go before the
+        # probe lease (5 minutes) ends.
+        async with run_background(gw, concurrency=4, poll=0.05, policy=PATIENT, heartbeat=0.2, limits=limits):
             for invoice_id in down:
                 assert (await settled(dead_api, invoice_id))["status"] == "certified"
     # two failures, one probe that closed it, then the four others: each invoice once more

@@ -9,8 +9,10 @@ transaction that records the attempt's outcome on the invoice.
 from __future__ import annotations
 
 import logging
+import math
+import os
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -18,13 +20,16 @@ from datetime import timedelta
 import anyio
 from sqlalchemy.orm import Session
 
+from fiscalgate.core.errors import ConfigurationError, OutcomeUnknown
 from fiscalgate.gateway.certification import Attempt, Certify, Outcome, Reconcile, run_attempt
 from fiscalgate.gateway.certification.claim import EnvironmentChanged
 from fiscalgate.gateway.certification.run import INTERRUPTED
 from fiscalgate.gateway.db import utcnow
 from fiscalgate.gateway.errors import InvoiceOperationError
 from fiscalgate.gateway.limits import Limits
-from fiscalgate.gateway.queue.admission import Taken, take_admitted
+from fiscalgate.gateway.limits.breaker import AUTHORITY_UP
+from fiscalgate.gateway.limits.stalls import report_stalled, stall_threshold
+from fiscalgate.gateway.queue.admission import Taken, resume_deferred, take_admitted
 from fiscalgate.gateway.queue.healing import ProcessLife
 from fiscalgate.gateway.queue.jobs import finish_job, requeue_job, settle_job
 from fiscalgate.gateway.queue.models import JobRow
@@ -36,6 +41,48 @@ log = logging.getLogger(__name__)
 DEFAULT_CONCURRENCY = 8
 DEFAULT_POLL = 1.0  # seconds between looks at the queue when idle (other processes' enqueues)
 DEFAULT_GRACE = 30.0  # seconds in-flight attempts get to finish on a graceful stop
+STALL_EVERY_ENV = "FISCALGATE_STALL_CHECK_EVERY"
+DEFAULT_STALL_EVERY = 60.0  # seconds between two runs of the stall detector in each process
+
+
+def stall_check_every(environ: Mapping[str, str] | None = None) -> float:
+    """`FISCALGATE_STALL_CHECK_EVERY` (seconds, default 60; 0 turns the periodic run off)."""
+    raw = (os.environ if environ is None else environ).get(STALL_EVERY_ENV)
+    if raw is None or not raw.strip():
+        return DEFAULT_STALL_EVERY
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigurationError(
+            f"{STALL_EVERY_ENV} must be seconds, not {raw!r}", code="settings.limits"
+        ) from None
+    if value < 0 or not math.isfinite(value):
+        raise ConfigurationError(f"{STALL_EVERY_ENV} must be 0 or more seconds", code="settings.limits")
+    return value
+
+
+async def watch_stalls(gw: Gateway, every: float, threshold: timedelta) -> None:
+    """Run the stall detector every `every` seconds: each invoice stuck in `queued`, `submitting`
+    or `unknown` for longer than `threshold` gets one `invoice.stalled` audit event per stay (the
+    dashboard and `/metrics` read the same query live). Every process runs it; the detector writes
+    an invoice's event once per stay, so several processes only repeat the read."""
+    while True:
+        try:
+            fresh = await gw.db.run(lambda s: report_stalled(s, threshold))
+        except Exception:
+            log.exception("the stall detector failed; trying again in %s s", every)
+        else:
+            for item in fresh:
+                log.warning(
+                    "invoice %s (%s, %s) has been %s for %s: %s",
+                    item.id,
+                    item.authority,
+                    item.number,
+                    item.status,
+                    item.age,
+                    item.status_detail,
+                )
+        await anyio.sleep(every)
 
 
 @dataclass
@@ -61,9 +108,14 @@ class JobSettlement:
             if self.taken.admitted.probe:
                 self.limits.free_probe(session, t.tenant_id, t.authority, t.environment)
             return
-        self.limits.settle(
+        event = self.limits.settle(
             session, t.tenant_id, t.authority, t.environment, self.job.invoice_id, outcome.error
         )
+        now = self.limits.clock.now()
+        if event == AUTHORITY_UP:  # the probe went through: the jobs held back go now
+            resume_deferred(session, t, "breaker_open", now)
+        elif t.authority in self.limits.caps and not isinstance(outcome.error, OutcomeUnknown):
+            resume_deferred(session, t, "pending_cap", now, limit=1)  # its slot is free
 
     def __call__(self, session: Session, attempt: Attempt, outcome: Outcome) -> Outcome:
         self.tell_limits(session, outcome)
@@ -264,9 +316,15 @@ async def run_background(
     heartbeat: float | None = None,
     dead_after: float | None = None,
     limits: Limits | None = None,
+    stall_every: float | None = None,
+    stall_after: timedelta | None = None,
 ) -> AsyncIterator[Worker | None]:
-    """This process's heartbeat and healing, and (concurrency > 0) a worker, for the duration of
-    the block; on exit the worker stops gracefully, then the process says it stopped."""
+    """This process's heartbeat and healing, the periodic stall detector (`stall_every` seconds,
+    default `FISCALGATE_STALL_CHECK_EVERY`; threshold `FISCALGATE_STALL_AFTER`), and
+    (concurrency > 0) a worker, for the duration of the block; on exit the worker stops
+    gracefully, then the process says it stopped."""
+    every = stall_check_every() if stall_every is None else stall_every
+    threshold = stall_threshold() if stall_after is None else stall_after
     life = ProcessLife(gw, kind, heartbeat=heartbeat, dead_after=dead_after)
     await anyio.to_thread.run_sync(life.start)
     stop = anyio.Event()
@@ -279,9 +337,18 @@ async def run_background(
         async with anyio.create_task_group() as tg:
             if worker is not None:
                 tg.start_soon(worker.run, stop)
+            watcher = anyio.CancelScope()
+            if every > 0:
+
+                async def watch() -> None:
+                    with watcher:
+                        await watch_stalls(gw, every, threshold)
+
+                tg.start_soon(watch)
             try:
                 yield worker
             finally:
+                watcher.cancel()
                 stop.set()
                 gw.queue.wake()
     finally:
