@@ -1,13 +1,15 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 
 from fiscalgate.gateway.api.auth import gateway, tenant_caller, tenant_id_of
+from fiscalgate.gateway.api.pagination import Page, PageQuery
 from fiscalgate.gateway.batches import service
 from fiscalgate.gateway.batches.queueing import certify_now
-from fiscalgate.gateway.batches.schemas import BatchCreate, BatchOut
+from fiscalgate.gateway.batches.schemas import BatchCreate, BatchOut, BatchSummary
 from fiscalgate.gateway.runtime import Gateway
 from fiscalgate.gateway.tenants.service import Caller
 
@@ -31,6 +33,16 @@ async def submit_batch(
         tasks.add(task)
         task.add_done_callback(tasks.discard)
     return out
+
+
+@router.get("/v1/batches")
+async def list_batches(
+    q: Annotated[PageQuery, Query()], who: Caller = Depends(tenant_caller), gw: Gateway = Depends(gateway)
+) -> Page[BatchSummary]:
+    """The tenant's batches, newest first, with their progress counts (the items of one batch:
+    `GET /v1/batches/{id}`)."""
+    interim = gw.process_id is None  # as in get_batch
+    return await gw.db.read(lambda s: service.page_batches(s, tenant_id_of(who), q, interim=interim))
 
 
 @router.get("/v1/batches/{batch_id}")
