@@ -29,9 +29,11 @@ async def test_every_authority_call_is_recorded_with_secrets_masked(
         assert (await api.post(f"/v1/invoices/{inv['id']}/certify")).status_code == 200
         calls = (
             await api.get("/v1/audit", params={"kind": "authority_call", "invoice_id": inv["id"]})
-        ).json()
-        events = (await api.get("/v1/audit", params={"kind": "lifecycle", "invoice_id": inv["id"]})).json()
-        everything = (await api.get("/v1/audit", params={"limit": 1000})).json()
+        ).json()["items"]
+        events = (await api.get("/v1/audit", params={"kind": "lifecycle", "invoice_id": inv["id"]})).json()[
+            "items"
+        ]
+        everything = (await api.get("/v1/audit", params={"limit": 1000})).json()["items"]
     assert len(calls) == len(counter.calls) >= 1
     prefix = tenant["key"].split("_")[1]
     for call in calls:
@@ -57,13 +59,13 @@ async def test_filters(real_app: FastAPI) -> None:
         await api.post(f"/v1/invoices/{inv['id']}/certify")
         await api.post(f"/v1/invoices/{inv['id']}/certify")
         get = lambda **p: api.get("/v1/audit", params={"kind": "authority_call", **p})  # noqa: E731
-        assert [c["response_status"] for c in (await get(status="error")).json()] == [500]
-        assert all(c["response_status"] < 400 for c in (await get(status="ok")).json())
-        assert [c["response_status"] for c in (await get(status="500")).json()] == [500]
-        assert (await get(authority="bj-emecef")).json() == []
+        assert [c["response_status"] for c in (await get(status="error")).json()["items"]] == [500]
+        assert all(c["response_status"] < 400 for c in (await get(status="ok")).json()["items"])
+        assert [c["response_status"] for c in (await get(status="500")).json()["items"]] == [500]
+        assert (await get(authority="bj-emecef")).json()["items"] == []
         future = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
-        assert (await get(since=future)).json() == []
-        assert len((await get(until=future)).json()) >= 2
+        assert (await get(since=future)).json()["items"] == []
+        assert len((await get(until=future)).json()["items"]) >= 2
         r = await api.get("/v1/audit", params={"status": "bad"})
         assert r.status_code == 422 and r.json()["problems"][0]["field"] == "status"
         r = await api.get("/v1/audit", params={"since": "2026-01-01T00:00:00"})  # naive: refused
@@ -77,7 +79,7 @@ async def test_replay_in_mock_is_audited(real_app: FastAPI) -> None:
             await api.post("/v1/invoices", json={"invoice": real_invoice("cg-sfec"), "approve": True})
         ).json()
         await api.post(f"/v1/invoices/{inv['id']}/certify")
-        call = (await api.get("/v1/audit", params={"kind": "authority_call"})).json()[0]
+        call = (await api.get("/v1/audit", params={"kind": "authority_call"})).json()["items"][0]
         r = await api.post(f"/v1/audit/{call['id']}/replay")
         assert r.status_code == 200, r.text
         replay = r.json()
@@ -126,7 +128,7 @@ async def test_replay_safety_rules(real_app: FastAPI) -> None:
         assert listed["replayable"] is False
         r = await api.post(f"/v1/audit/{entry_id}/replay")
         assert r.status_code == 403 and r.json()["code"] == "replay.production_write"
-        change = (await api.get("/v1/audit", params={"kind": "settings_change"})).json()[0]
+        change = (await api.get("/v1/audit", params={"kind": "settings_change"})).json()["items"][0]
         r = await api.post(f"/v1/audit/{change['id']}/replay")
         assert r.status_code == 409 and r.json()["code"] == "replay.not_a_call"
         assert "sealed_request" not in listed

@@ -73,7 +73,7 @@ async def test_partial_then_full_credit(real_app: FastAPI, authority: str) -> No
         # nothing is left to credit
         r = await api.post(f"/v1/invoices/{original['id']}/credit-notes", json={"number": "AV-3"})
         assert r.status_code == 422 and r.json()["problems"][0]["rule"] == "nothing_to_credit"
-        listed = (await api.get("/v1/invoices", params={"original_id": original["id"]})).json()
+        listed = (await api.get("/v1/invoices", params={"original_id": original["id"]})).json()["items"]
         assert {i["number"] for i in listed} == {"AV-1", "AV-2"}
 
 

@@ -69,7 +69,7 @@ async def test_fne_timeout_after_sending_is_unknown_and_resolved_by_hand(real_ap
         # the hung call is in the audit log, marked without response
         calls = (
             await api.get("/v1/audit", params={"invoice_id": inv["id"], "kind": "authority_call"})
-        ).json()
+        ).json()["items"]
         assert [c["outcome"].startswith("no response") for c in calls] == [True]
 
 
@@ -109,7 +109,7 @@ async def test_emecef_lost_submit_answer_is_found_pending_and_confirmed(real_app
         assert counter.count("POST") == 1  # found among the pending requests, not resubmitted
         calls = (
             await api.get("/v1/audit", params={"invoice_id": inv["id"], "kind": "authority_call"})
-        ).json()
+        ).json()["items"]
         assert {c["trigger"].split(":")[0] for c in calls} == {"api_key", "reconcile"}
 
 

@@ -40,6 +40,7 @@ LIST_ROUTES = {
     ("POST", "/v1/invoices"),
     ("POST", "/v1/invoices/batch"),  # test_batch_isolation in tests/gateway/batches
     ("GET", "/v1/audit"),
+    ("GET", "/v1/batches"),  # content isolation: tests/gateway/test_lists.py
     ("GET", "/v1/tenant"),
     # the caller's own profile; content isolation: tests/printing/test_gateway.py
     ("GET", "/v1/profile"),
@@ -94,7 +95,7 @@ async def two_tenants(fake_app: FastAPI) -> dict[str, Any]:
             await api_a.post("/v1/invoices", json={"invoice": sample_invoice("A-2"), "approve": True})
         ).json()
         assert (await api_a.post(f"/v1/invoices/{cert['id']}/certify")).status_code == 200
-        entries = (await api_a.get("/v1/audit", params={"kind": "authority_call"})).json()
+        entries = (await api_a.get("/v1/audit", params={"kind": "authority_call"})).json()["items"]
         batch = (
             await api_a.post("/v1/invoices/batch", json={"invoices": [{"invoice": sample_invoice("A-3")}]})
         ).json()
@@ -126,22 +127,22 @@ async def test_lists_and_settings_only_show_the_callers_data(
     fake_app: FastAPI, two_tenants: dict[str, Any]
 ) -> None:
     async with client(fake_app, two_tenants["b"]["key"]) as b:
-        assert (await b.get("/v1/invoices")).json() == []
-        assert (await b.get("/v1/audit", params={"kind": "authority_call"})).json() == []
+        assert (await b.get("/v1/invoices")).json()["items"] == []
+        assert (await b.get("/v1/audit", params={"kind": "authority_call"})).json()["items"] == []
         assert (await b.get("/v1/tenant")).json()["name"] == "Tenant B"
         # B saving its settings never changes A's
         await b.put("/v1/settings/ci-fne", json={"api_key": "b-only-secret-123456", "ncc": "BBB"})
         await b.delete("/v1/settings/ci-fne")
         created = await b.post("/v1/invoices", json={"invoice": sample_invoice("A-1")})
         assert created.status_code == 201  # numbers are per tenant: A's A-1 does not clash
-        assert [i["number"] for i in (await b.get("/v1/invoices")).json()] == ["A-1"]
+        assert [i["number"] for i in (await b.get("/v1/invoices")).json()["items"]] == ["A-1"]
         assert (await b.get("/v1/settings/ci-fne")).json()["configured"] is False
         every = await b.get("/v1/settings")
-        assert [s["configured"] for s in every.json()] == [False] * len(codes())
+        assert [s["configured"] for s in every.json()["items"]] == [False] * len(codes())
     async with client(fake_app, two_tenants["a"]["key"]) as a:
         mine = (await a.get("/v1/settings/ci-fne")).json()
         assert mine["configured"] and mine["settings"]["ncc"] == "FAKE001"
-        assert {i["number"] for i in (await a.get("/v1/invoices")).json()} == {"A-1", "A-2", "A-3"}
+        assert {i["number"] for i in (await a.get("/v1/invoices")).json()["items"]} == {"A-1", "A-2", "A-3"}
 
 
 @pytest.mark.parametrize(("method", "path"), sorted(ADMIN_ROUTES), ids=lambda v: str(v))
@@ -172,7 +173,7 @@ async def test_revoked_key_is_refused(fake_app: FastAPI, admin: httpx.AsyncClien
     tenant, api = await new_tenant(fake_app)
     async with api:
         assert (await api.get("/v1/tenant")).status_code == 200
-        keys = (await admin.get(f"/v1/admin/tenants/{tenant['id']}/api-keys")).json()
+        keys = (await admin.get(f"/v1/admin/tenants/{tenant['id']}/api-keys")).json()["items"]
         assert "key" not in keys[0] and keys[0]["revoked_at"] is None
         assert (
             await admin.delete(f"/v1/admin/tenants/{tenant['id']}/api-keys/{keys[0]['id']}")

@@ -239,7 +239,7 @@ async def test_list_filters(fake_app: FastAPI) -> None:
         ).json()
         await api.post("/v1/invoices", json={"invoice": sample_invoice("L-2"), "authority": "mecef"})
         await api.post(f"/v1/invoices/{a['id']}/certify")
-        numbers = lambda r: sorted(i["number"] for i in r.json())  # noqa: E731
+        numbers = lambda r: sorted(i["number"] for i in r.json()["items"])  # noqa: E731
         assert numbers(await api.get("/v1/invoices")) == ["L-1", "L-2"]
         assert numbers(await api.get("/v1/invoices", params={"status": "certified"})) == ["L-1"]
         assert numbers(await api.get("/v1/invoices", params={"authority": "bj-emecef"})) == ["L-2"]

@@ -74,8 +74,8 @@ async def test_metrics_after_certifications(
             await anyio.to_thread.run_sync(receiver.wait_for, lambda rs: len(rs) >= 4)
 
             async def delivered() -> bool:
-                hooks = (await api.get("/v1/webhooks")).json()
-                listed = (await api.get(f"/v1/webhooks/{hooks[0]['id']}/deliveries")).json()
+                hooks = (await api.get("/v1/webhooks")).json()["items"]
+                listed = (await api.get(f"/v1/webhooks/{hooks[0]['id']}/deliveries")).json()["items"]
                 return [d["status"] for d in listed] == ["delivered"] * 4
 
             await eventually(delivered)

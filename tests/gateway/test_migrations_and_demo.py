@@ -121,7 +121,7 @@ async def test_demo_tenant_is_created_once_and_its_key_rotates(real_app: FastAPI
         assert (await old.get("/v1/tenant")).status_code == 401
         me = (await new.get("/v1/tenant")).json()
         assert (me["name"], me["country"], me["authorities"]) == ("Demo", "CI", list(REAL))
-        settings = (await new.get("/v1/settings")).json()
+        settings = (await new.get("/v1/settings")).json()["items"]
         assert [(s["configured"], s["environment"]) for s in settings] == [(True, "mock")] * len(REAL)
         # the invoices the printed curl example sends are certified by each simulator
         for code in REAL:

@@ -67,7 +67,7 @@ async def test_fne_verification_url_opens_through_the_gateway(public_app: FastAP
         cert = invoice["certification"]
         assert cert["verification_url"].startswith(f"{mount}/fr/verification/")
         assert cert["qr_content"] == cert["verification_url"]
-        calls = (await api.get("/v1/audit", params={"kind": "authority_call"})).json()
+        calls = (await api.get("/v1/audit", params={"kind": "authority_call"})).json()["items"]
         assert [c["url"] for c in calls] == [f"{mount}/ws/external/invoices/sign"]
 
         # Anyone holding the printed invoice opens it: no key needed.
@@ -99,7 +99,7 @@ async def test_a_public_url_with_a_path(make_app: Callable[..., FastAPI]) -> Non
     tenant, api = await fne_tenant(app)
     async with api:
         cert = (await certify(api, real_invoice("ci-fne")))["certification"]
-        calls = (await api.get("/v1/audit", params={"kind": "authority_call"})).json()
+        calls = (await api.get("/v1/audit", params={"kind": "authority_call"})).json()["items"]
     mount = f"https://proxy.example/fiscal/mock/{tenant['id']}/ci-fne"
     assert cert["verification_url"].startswith(mount + "/fr/verification/")
     assert calls[0]["url"] == mount + "/ws/external/invoices/sign"
@@ -134,7 +134,7 @@ async def test_every_authority_certifies_under_the_mount(public_app: FastAPI, au
     async with api:
         invoice = await certify(api, real_invoice(authority))
         assert invoice["status"] == "certified"
-        calls = (await api.get("/v1/audit", params={"kind": "authority_call"})).json()
+        calls = (await api.get("/v1/audit", params={"kind": "authority_call"})).json()["items"]
     assert calls and all(c["url"].startswith(base + "/") for c in calls), [c["url"] for c in calls]
 
 
@@ -267,7 +267,7 @@ async def test_replay_of_a_call_made_under_the_mount(public_app: FastAPI) -> Non
     _, api = await fne_tenant(public_app)
     async with api:
         await certify(api, real_invoice("ci-fne"))
-        call = (await api.get("/v1/audit", params={"kind": "authority_call"})).json()[0]
+        call = (await api.get("/v1/audit", params={"kind": "authority_call"})).json()["items"][0]
         r = await api.post(f"/v1/audit/{call['id']}/replay")
     assert r.status_code == 200, r.text
     assert r.json()["response_status"] == 200 and r.json()["url"] == call["url"]
@@ -282,7 +282,7 @@ async def test_without_a_public_url_nothing_changes(
     tenant, api = await fne_tenant(app)
     async with api:
         cert = (await certify(api, real_invoice("ci-fne")))["certification"]
-        calls = (await api.get("/v1/audit", params={"kind": "authority_call"})).json()
+        calls = (await api.get("/v1/audit", params={"kind": "authority_call"})).json()["items"]
     assert cert["verification_url"].startswith("http://ci-fne.mock/fr/verification/")
     assert [c["url"] for c in calls] == ["http://ci-fne.mock/ws/external/invoices/sign"]
     # The page route exists but the URLs never point at it; the simulator still answers it.

@@ -46,7 +46,7 @@ async def tenant_a(fake_app: FastAPI) -> dict[str, Any]:
             await api_a.post("/v1/invoices", json={"invoice": sample_invoice("A-1"), "approve": True})
         ).json()
         assert (await api_a.post(f"/v1/invoices/{inv['id']}/certify")).status_code == 200
-        deliveries = (await api_a.get(f"/v1/webhooks/{hook.json()['id']}/deliveries")).json()
+        deliveries = (await api_a.get(f"/v1/webhooks/{hook.json()['id']}/deliveries")).json()["items"]
     assert len(deliveries) == 1
 
     def stock(session: Any) -> None:
@@ -75,9 +75,9 @@ async def test_another_tenants_webhook_or_delivery_is_not_found(
         assert r.status_code == 404, (method, path, r.text)
         assert r.json()["code"] == code
     async with client(fake_app, tenant_a["a"]["key"]) as a:
-        hooks = (await a.get("/v1/webhooks")).json()
+        hooks = (await a.get("/v1/webhooks")).json()["items"]
         assert [h["id"] for h in hooks] == [tenant_a["webhook_id"]]
-        (delivery,) = (await a.get(f"/v1/webhooks/{tenant_a['webhook_id']}/deliveries")).json()
+        (delivery,) = (await a.get(f"/v1/webhooks/{tenant_a['webhook_id']}/deliveries")).json()["items"]
     assert delivery == tenant_a["delivery"]  # not redelivered, not deleted
 
 
@@ -85,20 +85,20 @@ async def test_lists_stickers_and_events_only_concern_the_caller(
     fake_app: FastAPI, tenant_a: dict[str, Any]
 ) -> None:
     async with client(fake_app, tenant_a["b"]["key"]) as b:
-        assert (await b.get("/v1/webhooks")).json() == []
+        assert (await b.get("/v1/webhooks")).json()["items"] == []
         assert (await b.get("/v1/stickers")).json()["stocks"] == []
         mine = await b.post(
             "/v1/webhooks", json={"url": "https://b.example/h", "events": ["invoice.certified"]}
         )
         assert mine.status_code == 201
-        assert [h["url"] for h in (await b.get("/v1/webhooks")).json()] == ["https://b.example/h"]
+        assert [h["url"] for h in (await b.get("/v1/webhooks")).json()["items"]] == ["https://b.example/h"]
         # B's certification is B's event only: A's endpoint gets nothing more
         inv = (await b.post("/v1/invoices", json={"invoice": sample_invoice("B-1"), "approve": True})).json()
         assert (await b.post(f"/v1/invoices/{inv['id']}/certify")).status_code == 200
-        assert len((await b.get(f"/v1/webhooks/{mine.json()['id']}/deliveries")).json()) == 1
+        assert len((await b.get(f"/v1/webhooks/{mine.json()['id']}/deliveries")).json()["items"]) == 1
     async with client(fake_app, tenant_a["a"]["key"]) as a:
-        assert len((await a.get(f"/v1/webhooks/{tenant_a['webhook_id']}/deliveries")).json()) == 1
-        assert [h["id"] for h in (await a.get("/v1/webhooks")).json()] == [tenant_a["webhook_id"]]
+        assert len((await a.get(f"/v1/webhooks/{tenant_a['webhook_id']}/deliveries")).json()["items"]) == 1
+        assert [h["id"] for h in (await a.get("/v1/webhooks")).json()["items"]] == [tenant_a["webhook_id"]]
         (stock,) = (await a.get("/v1/stickers")).json()["stocks"]
     assert stock["balance"] == 321
 

@@ -80,7 +80,7 @@ async def _certification_outliving_its_lease(
             answers.update(await meanwhile(api, path))
             gate.release.set()
         final = (await api.get(path)).json()
-        audit = (await api.get("/v1/audit", params={"invoice_id": inv["id"]})).json()
+        audit = (await api.get("/v1/audit", params={"invoice_id": inv["id"]})).json()["items"]
     calls = [e for e in audit if e["kind"] == "authority_call"]
     return answers, final, calls, [e["event"] for e in audit], counter
 

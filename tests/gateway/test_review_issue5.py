@@ -126,7 +126,7 @@ async def test_a_revoked_key_gets_no_idempotent_replay(fake_app: FastAPI) -> Non
         r = await api.post("/v1/invoices", json=body, headers={"Idempotency-Key": "k1"})
         assert r.status_code == 201
         async with client(fake_app, ADMIN) as adm:
-            keys = (await adm.get(f"/v1/admin/tenants/{tenant['id']}/api-keys")).json()
+            keys = (await adm.get(f"/v1/admin/tenants/{tenant['id']}/api-keys")).json()["items"]
             assert (await adm.delete(f"/v1/admin/tenants/{tenant['id']}/api-keys/{keys[0]['id']}")).is_success
         assert (
             await api.post("/v1/invoices", json=body, headers={"Idempotency-Key": "k2"})
@@ -245,7 +245,7 @@ async def test_a_credit_note_goes_to_the_environment_of_its_original(real_app: F
         r = await api.post(f"/v1/invoices/{credit.json()['id']}/certify")
         calls = (
             await api.get("/v1/audit", params={"invoice_id": credit.json()["id"], "kind": "authority_call"})
-        ).json()
+        ).json()["items"]
     # refused before sending, saying the original lives in `mock`
     assert r.status_code in (409, 422), r.text
     assert "mock" in r.json()["message"]
@@ -270,7 +270,7 @@ async def test_reconcile_asks_the_environment_the_call_went_to(real_app: FastAPI
         after = (await api.get(f"/v1/invoices/{inv['id']}")).json()
         calls = (
             await api.get("/v1/audit", params={"invoice_id": inv["id"], "kind": "authority_call"})
-        ).json()
+        ).json()["items"]
     assert after["status"] == "unknown"
     assert after["environment"] == "mock"  # where the uncertain call went
     assert {c["environment"] for c in calls} == {"mock"}  # nobody asked the sandbox about it
@@ -421,10 +421,10 @@ async def test_the_audit_filter_accepts_the_authority_aliases(fake_app: FastAPI)
         await _certified(api)
         canonical = (
             await api.get("/v1/audit", params={"authority": "ci-fne", "kind": "authority_call"})
-        ).json()
+        ).json()["items"]
         assert len(canonical) == 1
         alias = await api.get("/v1/audit", params={"authority": "fne", "kind": "authority_call"})
-    assert alias.status_code == 200 and alias.json() == canonical
+    assert alias.status_code == 200 and alias.json()["items"] == canonical
 
 
 async def test_the_audit_log_keeps_the_order_of_the_calls(real_app: FastAPI) -> None:
@@ -434,7 +434,7 @@ async def test_the_audit_log_keeps_the_order_of_the_calls(real_app: FastAPI) -> 
         inv = await _certified(api, "bj-emecef")
         calls = (
             await api.get("/v1/audit", params={"invoice_id": inv["id"], "kind": "authority_call"})
-        ).json()
+        ).json()["items"]
     by_method = {c["method"]: c for c in calls}
     assert set(by_method) == {"POST", "PUT"}  # submit, then confirm
     assert by_method["POST"]["created_at"] < by_method["PUT"]["created_at"]
@@ -487,8 +487,8 @@ async def test_another_tenants_invoice_cannot_be_used_as_filter_or_credit_origin
         original = await _certified(api_a)
         await api_a.post(f"/v1/invoices/{original['id']}/credit-notes", json={"number": "AV-A-1"})
         # B learns A's id somehow: every route still answers as if it did not exist
-        assert (await api_b.get("/v1/invoices", params={"original_id": original["id"]})).json() == []
-        assert (await api_b.get("/v1/audit", params={"invoice_id": original["id"]})).json() == []
+        assert (await api_b.get("/v1/invoices", params={"original_id": original["id"]})).json()["items"] == []
+        assert (await api_b.get("/v1/audit", params={"invoice_id": original["id"]})).json()["items"] == []
         r = await api_b.post(f"/v1/invoices/{original['id']}/credit-notes", json={"number": "AV-B-1"})
         assert r.status_code == 404
         # the same Idempotency-Key in both tenants never crosses over
@@ -510,7 +510,7 @@ async def test_a_production_write_cannot_be_replayed_even_after_switching_back_t
 
     async with api:
         await _certified(api)
-        entry = (await api.get("/v1/audit", params={"kind": "authority_call"})).json()[0]
+        entry = (await api.get("/v1/audit", params={"kind": "authority_call"})).json()["items"][0]
 
         # Mark the recorded call as made in production (as if the tenant had been live then).
         def to_production(session: Any) -> None:

@@ -76,7 +76,7 @@ async def test_tenant_provisioning_validates_input(admin: httpx.AsyncClient) -> 
     r = await admin.patch(f"/v1/admin/tenants/{ok.json()['id']}", json={"country": "Bénin", "modules": []})
     assert r.json()["authorities"] == ["bj-emecef"]
     assert (await admin.get(f"/v1/admin/tenants/{ok.json()['id']}")).json()["country"] == "BJ"
-    assert [t["name"] for t in (await admin.get("/v1/admin/tenants")).json()] == ["Groupe"]
+    assert [t["name"] for t in (await admin.get("/v1/admin/tenants")).json()["items"]] == ["Groupe"]
     assert (await admin.get("/v1/admin/tenants/nope")).status_code == 404
 
 
@@ -142,7 +142,7 @@ async def test_secrets_are_encrypted_at_rest_masked_and_kept(real_app: FastAPI) 
         assert gateway(real_app).box.open(row.secrets_sealed) == {"api_key": secret}
 
         # the audit log has every change, secrets masked
-        changes = (await api.get("/v1/audit", params={"kind": "settings_change"})).json()
+        changes = (await api.get("/v1/audit", params={"kind": "settings_change"})).json()["items"]
         assert len(changes) == 3 and secret not in json.dumps(changes)
         newest = changes[0]["detail"]
         assert newest["before"]["point_of_sale"] == "Caisse 2" and newest["after"]["api_key"] != secret
@@ -162,7 +162,7 @@ async def test_changing_a_secret_replaces_it(real_app: FastAPI) -> None:
 async def test_emecef_settings_show_the_nim_read_from_the_token(real_app: FastAPI) -> None:
     _, api = await new_tenant(real_app, country="BJ", settings={"bj-emecef": mock_settings("bj-emecef")})
     async with api:
-        every = {s["authority"]: s for s in (await api.get("/v1/settings")).json()}
+        every = {s["authority"]: s for s in (await api.get("/v1/settings")).json()["items"]}
     assert every["bj-emecef"]["configured"] and every["bj-emecef"]["environment"] == "mock"
     derived = every["bj-emecef"]["derived"]
     assert derived["nim"] and derived["token_expires_at"] > datetime.now(UTC).isoformat()

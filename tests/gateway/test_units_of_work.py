@@ -134,8 +134,8 @@ async def test_reading_an_invoice_does_not_wait_for_a_writer(fake_app: FastAPI) 
             release.set()
             await anyio.to_thread.run_sync(writer.join, 10)
     assert one.status_code == 200 and one.json()["status"] == "approved"
-    assert [i["id"] for i in listed.json()] == [inv["id"]]
-    assert [e["event"] for e in audit.json()] == ["invoice.created"]
+    assert [i["id"] for i in listed.json()["items"]] == [inv["id"]]
+    assert [e["event"] for e in audit.json()["items"]] == ["invoice.created"]
 
 
 # --- claim and prepare in one transaction -----------------------------------------------------------
@@ -189,7 +189,7 @@ async def test_missing_settings_fail_the_claimed_attempt_and_a_retry_works(fake_
         assert r.status_code == 422 and r.json()["code"] == "settings.missing"
         stored = (await api.get(f"/v1/invoices/{inv['id']}")).json()
         assert stored["status"] == "failed" and stored["attempts"] == 1 and stored["environment"] is None
-        events = (await api.get("/v1/audit", params={"invoice_id": inv["id"]})).json()
+        events = (await api.get("/v1/audit", params={"invoice_id": inv["id"]})).json()["items"]
         assert [e["event"] for e in events if e["kind"] == "lifecycle"].count("invoice.certify") == 1
         assert (await api.put("/v1/settings/ci-fne", json=FAKE_SETTINGS)).status_code == 200
         r = await api.post(f"/v1/invoices/{inv['id']}/certify")

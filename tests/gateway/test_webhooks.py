@@ -97,7 +97,7 @@ async def all_delivered(api: httpx.AsyncClient, webhook_id: str, count: int) -> 
 async def deliveries(api: httpx.AsyncClient, webhook_id: str) -> list[dict[str, Any]]:
     r = await api.get(f"/v1/webhooks/{webhook_id}/deliveries")
     assert r.status_code == 200, r.text
-    data: list[dict[str, Any]] = r.json()
+    data: list[dict[str, Any]] = r.json()["items"]
     return data
 
 
@@ -235,7 +235,7 @@ async def test_gives_up_after_the_bound_then_a_manual_redelivery_sends_it(
     assert len({g.headers["fiscalgate-event-id"] for g in got}) == 1  # the same event, de-duplicable
     assert [a["trigger"] for a in final["attempt_log"]] == ["automatic"] * 3 + ["manual"]
     assert final["attempts"] == 4 and final["response_status"] == 200
-    audit = (await api.get("/v1/audit", params={"kind": "webhook"})).json()
+    audit = (await api.get("/v1/audit", params={"kind": "webhook"})).json()["items"]
     assert "webhook.redeliver" in {e["event"] for e in audit}
 
 
@@ -388,7 +388,7 @@ async def test_a_deleted_endpoint_gets_nothing_more(
         await received(receiver, lambda rs: len(rs) >= 2)
         await all_delivered(api, kept["id"], 2)
     assert [r.path for r in receiver.requests] == ["/hooks/fiscalgate/kept"] * 2
-    assert [h["id"] for h in (await api.get("/v1/webhooks")).json()] == [kept["id"]]
+    assert [h["id"] for h in (await api.get("/v1/webhooks")).json()["items"]] == [kept["id"]]
 
 
 BAD_REGISTRATIONS = [
@@ -426,7 +426,7 @@ async def test_a_bad_registration_is_refused_with_its_field(
         assert r.status_code == 422, (body, r.text)
         assert r.json()["code"] == code, body
         assert field in [p["field"] for p in r.json()["problems"]], body
-    assert (await api.get("/v1/webhooks")).json() == []
+    assert (await api.get("/v1/webhooks")).json()["items"] == []
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -443,7 +443,7 @@ async def test_private_urls_need_the_operators_consent(
         assert (
             await api.post("/v1/webhooks", json={"url": url, "events": ["invoice.failed"]})
         ).status_code == 201
-    assert len((await api.get("/v1/webhooks")).json()) == len(PRIVATE)
+    assert len((await api.get("/v1/webhooks")).json()["items"]) == len(PRIVATE)
 
 
 async def test_a_public_name_resolving_to_a_private_address_is_not_called(
@@ -497,7 +497,7 @@ async def test_webhook_secrets_never_appear_in_answers_logs_or_plain_columns(
         (await api.get(f"/v1/webhooks/{mine['id']}/deliveries")).text,
         (await api.get("/v1/audit", params={"limit": 1000})).text,
     ]
-    listed = json.loads(answers[0])
+    listed = json.loads(answers[0])["items"]
     assert {h["secret"] for h in listed} == {f"{secret[:4]}…{secret[-4:]}", f"{SECRET[:4]}…{SECRET[-4:]}"}
     logs = "\n".join(r.getMessage() for r in caplog.records)
     assert "webhook invoice.certified" in logs  # the attempts are logged...

@@ -74,7 +74,9 @@ async def download_scenario(real_app: FastAPI, authority: str) -> None:
 
 
 async def prints(api: httpx.AsyncClient, invoice_id: str) -> list[dict[str, Any]]:
-    entries = (await api.get("/v1/audit", params={"invoice_id": invoice_id, "kind": "invoice"})).json()
+    entries = (await api.get("/v1/audit", params={"invoice_id": invoice_id, "kind": "invoice"})).json()[
+        "items"
+    ]
     return [e for e in entries if e["event"] in ("invoice.printed", "invoice.printed_pro_forma")]
 
 
@@ -117,7 +119,7 @@ async def test_profile_defaults_saves_and_keeps_or_removes_the_logo(real_app: Fa
         assert kept["email"] is None and kept["rccm"] is None  # PUT replaces the text fields
         removed = (await api.put("/v1/profile", json={"name": "Maison Kouassi SARL", "logo": None})).json()
         assert removed["logo"] is None
-        events = (await api.get("/v1/audit", params={"kind": "tenant"})).json()
+        events = (await api.get("/v1/audit", params={"kind": "tenant"})).json()["items"]
     changes = [e["detail"]["logo"] for e in events if e["event"] == "profile.updated"]
     assert sorted(changes) == ["kept", "removed", "replaced"]
 

@@ -21,7 +21,7 @@ async def test_offset_beyond_64_bits_is_a_422(make_app: Callable[..., FastAPI], 
         r = await api.get(route, params={"offset": str(2**63)})
         assert r.status_code == 422, r.text
         assert r.json()["problems"][0]["field"] == "offset"
-        assert (await api.get(route, params={"offset": str(2**63 - 1)})).json() == []
+        assert (await api.get(route, params={"offset": str(2**63 - 1)})).json()["items"] == []
 
 
 async def test_nul_characters_anywhere_are_a_422_naming_where(make_app: Callable[..., FastAPI]) -> None:

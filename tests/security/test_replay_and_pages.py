@@ -31,7 +31,7 @@ async def test_replaying_a_mock_certification_call_leaves_the_tenants_simulator_
     _, api, counter, _ = await real_tenant(app, authority)
     async with api:
         certified = await _certify(api, authority)
-        writes = [c for c in (await api.get("/v1/audit", params={"kind": "authority_call"})).json()
+        writes = [c for c in (await api.get("/v1/audit", params={"kind": "authority_call"})).json()["items"]
                   if c["method"] != "GET"]  # fmt: skip
         before = list(counter.calls)
         for call in writes:
@@ -48,7 +48,7 @@ async def test_a_sandbox_write_is_not_replayed(make_app: Callable[..., FastAPI])
     _, api, _, _ = await real_tenant(app, "ci-fne")
     async with api:
         await _certify(api, "ci-fne")
-        call = (await api.get("/v1/audit", params={"kind": "authority_call"})).json()[0]
+        call = (await api.get("/v1/audit", params={"kind": "authority_call"})).json()["items"][0]
 
         def to_sandbox(session: Any) -> None:
             session.execute(

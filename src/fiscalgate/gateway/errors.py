@@ -95,6 +95,19 @@ def http_status_for(exc: GatewayError) -> int:
     return 500
 
 
+def http_status_for_kind(kind: str | None) -> int:
+    """The status `http_status_for` gives an error of that class name (a stored error's `kind`)."""
+    pending: list[type[GatewayError]] = [GatewayError]
+    while pending:
+        cls = pending.pop()
+        if cls.__name__ == kind:
+            if issubclass(cls, ApiError):
+                return cls.http_status
+            return next((status for base, status in _STATUS if issubclass(cls, base)), 500)
+        pending.extend(cls.__subclasses__())
+    return 500
+
+
 def error_body(
     exc: GatewayError, *, invoice_id: str | None = None, invoice_status: str | None = None
 ) -> dict[str, Any]:

@@ -117,7 +117,7 @@ async def test_each_invoice_is_answered_on_its_own_and_the_good_ones_certified(
         assert items[6]["error"]["code"] == "invoice.credit_note_via_original"
         assert items[7]["error"]["problems"][0]["field"] == "(item)"
         # Nothing half-written: exactly the accepted invoices exist.
-        listed = (await api.get("/v1/invoices")).json()
+        listed = (await api.get("/v1/invoices")).json()["items"]
         assert sorted(i["number"] for i in listed) == ["B-1", "B-9", "REJECT-8"]
         assert {i["id"] for i in listed} == {items[k]["invoice_id"] for k in (0, 8, 9)}
 
@@ -152,7 +152,7 @@ async def test_resubmitting_the_same_batch_certifies_nothing_twice(
         third = (await api.post("/v1/invoices/batch", json={"invoices": [changed]})).json()
         assert third["items"][0]["outcome"] == "refused"
         assert third["items"][0]["error"]["code"] == "invoice.number_taken"
-        assert len((await api.get("/v1/invoices")).json()) == 5
+        assert len((await api.get("/v1/invoices")).json()["items"]) == 5
     assert fakes["ci-fne"].simulators[0].calls == 5
 
 
@@ -194,7 +194,7 @@ async def test_whole_request_refusals(fake_app: FastAPI) -> None:
         assert r.status_code == 422 and r.json()["problems"][0]["field"] == "invoices"
         r = await api.post("/v1/invoices/batch", json={"invoices": []})
         assert r.status_code == 422
-        assert (await api.get("/v1/invoices")).json() == []
+        assert (await api.get("/v1/invoices")).json()["items"] == []
         r = await api.get("/v1/batches/nope")
         assert r.status_code == 404 and r.json()["code"] == "batch.not_found"
 
@@ -226,7 +226,7 @@ async def test_batch_isolation(fake_app: FastAPI) -> None:
         for invoice_id in a_ids:
             assert (await api_b.get(f"/v1/invoices/{invoice_id}")).status_code == 404
     async with client(fake_app, b["key"]) as again:
-        assert len((await again.get("/v1/invoices")).json()) == 2
+        assert len((await again.get("/v1/invoices")).json()["items"]) == 2
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # not about the database

@@ -75,7 +75,9 @@ async def test_thirty_percent_faults_over_120_invoices(real_app: FastAPI) -> Non
         trails = {}  # for a failure message: the calls made for each invoice not certified
         for item in done["items"]:
             if item["status"] != "certified":
-                audit = (await api.get("/v1/audit", params={"invoice_id": item["invoice_id"]})).json()
+                audit = (await api.get("/v1/audit", params={"invoice_id": item["invoice_id"]})).json()[
+                    "items"
+                ]
                 trails[item["number"]] = [
                     (e["event"], e.get("method"), e.get("outcome")) for e in reversed(audit)
                 ]

@@ -64,6 +64,7 @@ def _problems_from_request(exc: RequestValidationError) -> list[Problem]:
     problems = []
     for err in exc.errors():
         loc = [str(p) if not isinstance(p, int) else f"[{p}]" for p in err.get("loc", ())]
+        where = loc[0] if loc else None
         if loc and loc[0] in ("body", "query", "path", "header"):
             loc = loc[1:]
         path = ".".join(loc).replace(".[", "[") or "(body)"
@@ -71,6 +72,9 @@ def _problems_from_request(exc: RequestValidationError) -> list[Problem]:
         message = (
             str(err.get("msg", "invalid")).removeprefix("Value error, ").removeprefix("Assertion failed, ")
         )
+        if where == "query" and err.get("type") == "extra_forbidden":
+            # A misspelt filter must not silently answer the whole list (api/pagination.py).
+            message = f"unknown query parameter {path!r}: see the route's parameters in /docs"
         problems.append(Problem(path, str(err.get("type", "invalid")), message))
     return problems
 

@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from fiscalgate.gateway.api.auth import gateway, tenant_caller, tenant_id_of
+from fiscalgate.gateway.api.pagination import Page, page_of
 from fiscalgate.gateway.audit import service
 from fiscalgate.gateway.audit.models import AuditEntry
 from fiscalgate.gateway.audit.replay import READ_ONLY, replay_entry
@@ -46,9 +47,9 @@ def audit_out(entry: AuditEntry) -> AuditOut:
 @router.get("")
 async def list_audit(
     f: Annotated[AuditFilter, Query()], who: Caller = Depends(tenant_caller), gw: Gateway = Depends(gateway)
-) -> list[AuditOut]:
+) -> Page[AuditOut]:
     """The tenant's audit log, newest first: authority calls, settings changes, lifecycle events."""
-    return await gw.db.read(lambda s: [audit_out(e) for e in service.list_entries(s, tenant_id_of(who), f)])
+    return await gw.db.read(lambda s: page_of(*service.page_entries(s, tenant_id_of(who), f), audit_out))
 
 
 @router.get("/{entry_id}")

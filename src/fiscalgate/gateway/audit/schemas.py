@@ -5,7 +5,10 @@ from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
 
-from fiscalgate.gateway.db import MAX_OFFSET, FromBound, UntilBound
+from fiscalgate.gateway.api.pagination import PageQuery
+from fiscalgate.gateway.authorities import codes
+from fiscalgate.gateway.db import FromBound, UntilBound
+from fiscalgate.gateway.invoices.schemas import AuthorityFilter
 
 # The kinds of audit entries the gateway writes (a new kind is added here, or filtering by it is
 # refused like a misspelt one).
@@ -21,15 +24,13 @@ KINDS = (
 )
 
 
-class AuditFilter(BaseModel):
-    authority: str | None = None
+class AuditFilter(PageQuery):
+    authority: AuthorityFilter | None = Field(default=None, description=" | ".join(codes()))
     invoice_id: str | None = None
     kind: str | None = Field(default=None, description=" | ".join(KINDS))
     since: FromBound | None = Field(default=None, description="an aware datetime, or a date (UTC day)")
     until: UntilBound | None = Field(default=None, description="an aware datetime, or a date (included)")
     status: str | None = Field(default=None, description="an HTTP status, `ok` (<400) or `error`")
-    limit: int = Field(default=100, ge=1, le=1000)
-    offset: int = Field(default=0, ge=0, le=MAX_OFFSET)
 
     @field_validator("kind")
     @classmethod

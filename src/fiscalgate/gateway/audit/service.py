@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import ColumnElement
 from sqlalchemy.orm import Session
 
+from fiscalgate.gateway.api.pagination import Keyset, paginate
 from fiscalgate.gateway.audit.models import AuditEntry
 from fiscalgate.gateway.audit.schemas import AuditFilter
 from fiscalgate.gateway.audit.transport import CallRecord
-from fiscalgate.gateway.authorities import authority_code as _authority_code
 from fiscalgate.gateway.crypto import SecretBox
 from fiscalgate.gateway.db import utcnow
 from fiscalgate.gateway.errors import NotFound
@@ -86,36 +86,40 @@ def record_calls(
     return entries
 
 
-def _filtered(query: Select[AuditEntry], f: AuditFilter) -> Select[AuditEntry]:
-    if f.authority:
-        # Accept what the rest of the API accepts: `ci-fne` or its module `fne`.
-        query = query.where(AuditEntry.authority == _authority_code(f.authority))
+ORDER = Keyset(AuditEntry.created_at, AuditEntry.id)  # newest first
+
+
+def _conditions(tenant_id: str, f: AuditFilter) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = [AuditEntry.tenant_id == tenant_id]
+    if f.authority:  # already a code: `ci-fne` or its module `fne` were accepted (AuditFilter)
+        where.append(AuditEntry.authority == f.authority)
     if f.invoice_id:
-        query = query.where(AuditEntry.invoice_id == f.invoice_id)
+        where.append(AuditEntry.invoice_id == f.invoice_id)
     if f.kind:
-        query = query.where(AuditEntry.kind == f.kind)
+        where.append(AuditEntry.kind == f.kind)
     if f.since:
-        query = query.where(AuditEntry.created_at >= f.since)
+        where.append(AuditEntry.created_at >= f.since)
     if f.until:
-        query = query.where(AuditEntry.created_at < f.until)
+        where.append(AuditEntry.created_at < f.until)
     if f.status == "error":
-        query = query.where((AuditEntry.response_status.is_(None)) | (AuditEntry.response_status >= 400))
+        where.append((AuditEntry.response_status.is_(None)) | (AuditEntry.response_status >= 400))
     elif f.status == "ok":
-        query = query.where(AuditEntry.response_status < 400)
+        where.append(AuditEntry.response_status < 400)
     elif f.status is not None:
-        query = query.where(AuditEntry.response_status == int(f.status))
-    return query
+        where.append(AuditEntry.response_status == int(f.status))
+    return where
+
+
+def page_entries(
+    session: Session, tenant_id: str, f: AuditFilter
+) -> tuple[list[AuditEntry], int, str | None]:
+    """A page of the tenant's audit log matching `f`, newest first: (entries, total, next cursor)."""
+    return paginate(session, AuditEntry, _conditions(tenant_id, f), f, ORDER)
 
 
 def list_entries(session: Session, tenant_id: str, f: AuditFilter) -> list[AuditEntry]:
-    query = select(AuditEntry).where(AuditEntry.tenant_id == tenant_id)
-    query = (
-        _filtered(query, f)
-        .order_by(AuditEntry.created_at.desc(), AuditEntry.id)
-        .limit(f.limit)
-        .offset(f.offset)
-    )
-    return list(session.scalars(query))
+    """The entries of one page only (the console pages with `limit` + `offset`)."""
+    return page_entries(session, tenant_id, f)[0]
 
 
 def get_entry(session: Session, tenant_id: str, entry_id: str) -> AuditEntry:

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
 
 from fiscalgate.gateway.api.auth import gateway, tenant_caller, tenant_id_of
+from fiscalgate.gateway.api.pagination import Page, PageQuery
 from fiscalgate.gateway.batches import service
-from fiscalgate.gateway.batches.schemas import BatchCreate, BatchOut
+from fiscalgate.gateway.batches.schemas import BatchCreate, BatchOut, BatchSummary
 from fiscalgate.gateway.runtime import Gateway
 from fiscalgate.gateway.tenants.service import Caller
 
@@ -22,6 +25,15 @@ async def submit_batch(
     out = await gw.db.run(lambda s: service.submit_batch(s, gw, who, tenant_id, body))
     gw.queue.wake()  # this process's worker, if any, takes the queued ones at once
     return out
+
+
+@router.get("/v1/batches")
+async def list_batches(
+    q: Annotated[PageQuery, Query()], who: Caller = Depends(tenant_caller), gw: Gateway = Depends(gateway)
+) -> Page[BatchSummary]:
+    """The tenant's batches, newest first, with their progress counts (the items of one batch:
+    `GET /v1/batches/{id}`)."""
+    return await gw.db.read(lambda s: service.page_batches(s, tenant_id_of(who), q))
 
 
 @router.get("/v1/batches/{batch_id}")

@@ -56,11 +56,16 @@ class BatchItemOut(BaseModel):
     note: str | None
 
 
-class BatchOut(BaseModel):
+class BatchSummary(BaseModel):
+    """A batch in `GET /v1/batches`: its progress counts, without the items."""
+
     id: str
     status: Literal["in_progress", "done"]
     approve: bool
     certify: bool
     created_at: datetime
     counts: BatchCounts
+
+
+class BatchOut(BatchSummary):
     items: list[BatchItemOut]

@@ -23,10 +23,18 @@ from sqlalchemy.orm import Session
 
 from fiscalgate.core.errors import GatewayError, Problem
 from fiscalgate.core.invoice import parse_invoice
+from fiscalgate.gateway.api.pagination import Keyset, Page, PageQuery, paginate
 from fiscalgate.gateway.authorities import authority_code
 from fiscalgate.gateway.batches.models import BatchItemRow, BatchRow
 from fiscalgate.gateway.batches.queueing import enqueue
-from fiscalgate.gateway.batches.schemas import BatchCounts, BatchCreate, BatchInvoice, BatchItemOut, BatchOut
+from fiscalgate.gateway.batches.schemas import (
+    BatchCounts,
+    BatchCreate,
+    BatchInvoice,
+    BatchItemOut,
+    BatchOut,
+    BatchSummary,
+)
 from fiscalgate.gateway.db import utcnow
 from fiscalgate.gateway.errors import Conflict, InvalidRequest, InvoiceOperationError, NotFound
 from fiscalgate.gateway.invoices import editing as invoices
@@ -282,3 +290,13 @@ def batch_out(session: Session, tenant_id: str, batch_id: str) -> BatchOut:
         ),
         items=items,
     )
+
+
+ORDER = Keyset(BatchRow.created_at, BatchRow.id)  # newest first
+
+
+def page_batches(session: Session, tenant_id: str, q: PageQuery) -> Page[BatchSummary]:
+    """A page of the tenant's batches, newest first, each with its counts (items: `batch_out`)."""
+    rows, total, following = paginate(session, BatchRow, [BatchRow.tenant_id == tenant_id], q, ORDER)
+    items = [BatchSummary(**batch_out(session, tenant_id, b.id).model_dump(exclude={"items"})) for b in rows]
+    return Page[BatchSummary](items=items, total=total, next=following)

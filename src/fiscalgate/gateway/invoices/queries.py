@@ -2,14 +2,32 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Select, select
+from typing import Any
+
+from sqlalchemy import ColumnElement
 from sqlalchemy.orm import Session
 
-from fiscalgate.gateway.authorities import authority_code
+from fiscalgate.gateway.api.pagination import Keyset, paginate
 from fiscalgate.gateway.errors import NotFound
 from fiscalgate.gateway.invoices import lifecycle
 from fiscalgate.gateway.invoices.models import InvoiceRow
-from fiscalgate.gateway.invoices.schemas import InvoiceFilter, InvoiceOut
+from fiscalgate.gateway.invoices.schemas import CertificationOut, InvoiceFilter, InvoiceOut
+
+
+def _present(value: Any) -> Any:
+    """None for an empty value (text, object): the API answers null for what is absent. Lists
+    stay lists (empty when there is nothing to list)."""
+    return None if value in ("", {}) else value
+
+
+def certification_out(stored: dict[str, Any] | None) -> CertificationOut | None:
+    """The stored certification (a `Certification` in JSON mode), in the answers' conventions.
+    The one place where an authority's empty fields become null (the raw answer's included)."""
+    if stored is None:
+        return None
+    fields = {k: _present(v) for k, v in stored.items() if k in CertificationOut.model_fields}
+    fields["notices"] = stored.get("notices") or []
+    return CertificationOut.model_validate(fields)
 
 
 def invoice_out(row: InvoiceRow) -> InvoiceOut:
@@ -22,15 +40,15 @@ def invoice_out(row: InvoiceRow) -> InvoiceOut:
         number=row.number,
         kind=row.kind,
         status=row.status,
-        status_detail=detail,
+        status_detail=_present(detail),
         original_id=row.original_id,
-        environment=row.environment,
-        reference=row.reference,
-        certification=row.certification,
+        environment=_present(row.environment),
+        reference=_present(row.reference),
+        certification=certification_out(row.certification),
         certified_at=row.certified_at,
-        error=row.error,
-        raw_response=row.raw_response,
-        checkpoint=row.checkpoint,
+        error=_present(row.error),
+        raw_response=_present(row.raw_response) if row.raw_response != [] else None,
+        checkpoint=_present(row.checkpoint),
         attempts=row.attempts,
         invoice=row.document,
         created_at=row.created_at,
@@ -54,21 +72,26 @@ def invoice_status(session: Session, tenant_id: str, invoice_id: str) -> str:
     return get_invoice(session, tenant_id, invoice_id).status
 
 
-def list_invoices(session: Session, tenant_id: str, f: InvoiceFilter) -> list[InvoiceRow]:
-    query: Select[InvoiceRow] = select(InvoiceRow).where(InvoiceRow.tenant_id == tenant_id)
+ORDER = Keyset(InvoiceRow.created_at, InvoiceRow.id)  # newest first
+
+
+def list_invoices(
+    session: Session, tenant_id: str, f: InvoiceFilter
+) -> tuple[list[InvoiceRow], int, str | None]:
+    """A page of the tenant's invoices matching `f`, newest first: (rows, total, next cursor)."""
+    where: list[ColumnElement[bool]] = [InvoiceRow.tenant_id == tenant_id]
     if f.status:
-        query = query.where(InvoiceRow.status == f.status)
+        where.append(InvoiceRow.status == f.status)
     if f.authority:
-        query = query.where(InvoiceRow.authority == authority_code(f.authority))
+        where.append(InvoiceRow.authority == f.authority)  # already a code (InvoiceFilter)
     if f.kind:
-        query = query.where(InvoiceRow.kind == f.kind)
+        where.append(InvoiceRow.kind == f.kind)
     if f.number:
-        query = query.where(InvoiceRow.number == f.number)
+        where.append(InvoiceRow.number == f.number)
     if f.original_id:
-        query = query.where(InvoiceRow.original_id == f.original_id)
+        where.append(InvoiceRow.original_id == f.original_id)
     if f.created_after:
-        query = query.where(InvoiceRow.created_at >= f.created_after)
+        where.append(InvoiceRow.created_at >= f.created_after)
     if f.created_before:
-        query = query.where(InvoiceRow.created_at < f.created_before)
-    query = query.order_by(InvoiceRow.created_at.desc(), InvoiceRow.id).limit(f.limit).offset(f.offset)
-    return list(session.scalars(query))
+        where.append(InvoiceRow.created_at < f.created_before)
+    return paginate(session, InvoiceRow, where, f, ORDER)

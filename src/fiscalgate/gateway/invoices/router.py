@@ -7,7 +7,8 @@ from fastapi.responses import JSONResponse
 
 from fiscalgate.gateway import certification
 from fiscalgate.gateway.api.auth import gateway, tenant_caller, tenant_id_of
-from fiscalgate.gateway.errors import Conflict, InvoiceOperationError
+from fiscalgate.gateway.api.pagination import Page, page_of
+from fiscalgate.gateway.errors import Conflict, InvoiceOperationError, error_body, http_status_for_kind
 from fiscalgate.gateway.invoices import credit_notes, editing, queries
 from fiscalgate.gateway.invoices.models import InvoiceRow
 from fiscalgate.gateway.invoices.schemas import (
@@ -31,9 +32,11 @@ Wait = Annotated[
         le=60,
         description=(
             "Certify through the queue and wait at most this many seconds for the outcome: 0 answers "
-            "at once (202, status `queued`); the answer is 200 once the queue is done with the invoice "
-            "(certified, rejected, failed, or unknown waiting for a person), else 202 with its current "
-            "status. Omitted: certify synchronously, as before."
+            "at once (202, status `queued`); still in the queue after `wait`: 202 with its current "
+            "status. Once the queue is done with it: 200 (201 on create) when certified, otherwise "
+            "the error a synchronous certify answers (422 rejected; 502/503/429 failed, by the "
+            "error's kind; 409 `invoice.unknown` when a person must reconcile). Omitted: certify "
+            "synchronously."
         ),
     ),
 ]
@@ -50,15 +53,16 @@ async def _certify(
     tenant_id = tenant_id_of(who)
     if wait is None:
         row, fresh = await certification.certify_invoice(gw, who, tenant_id, invoice_id)
-        _refuse_unless_settled(row)
+        if row.status != "certified":  # (a failed outcome raised already: this is the safety net)
+            return _not_certified(queries.invoice_out(row))
         if not fresh:
             response.headers["Fiscalgate-Already-Certified"] = "true"
         if created:
             response.status_code = 201
         return queries.invoice_out(row)
     out, settled, fresh = await certify_queued(gw, who, tenant_id, invoice_id, wait)
-    if settled and out.status == "unknown":  # done with, and waiting for a person: not a 2xx
-        raise _unknown(out.id, out.status_detail)
+    if settled and out.status != "certified":  # the queue is done with it, not certified: no 2xx
+        return _not_certified(out)
     headers = {} if fresh else {"Fiscalgate-Already-Certified": "true"}
     status = (201 if created else 200) if settled else 202
     return JSONResponse(out.model_dump(mode="json"), status_code=status, headers=headers)
@@ -85,9 +89,10 @@ async def create_invoice(
 @router.get("")
 async def list_invoices(
     f: Annotated[InvoiceFilter, Query()], who: Caller = Depends(tenant_caller), gw: Gateway = Depends(gateway)
-) -> list[InvoiceOut]:
+) -> Page[InvoiceOut]:
+    """The tenant's invoices, newest first, one page at a time (`next`: the cursor of the next)."""
     return await gw.db.read(
-        lambda s: [queries.invoice_out(r) for r in queries.list_invoices(s, tenant_id_of(who), f)]
+        lambda s: page_of(*queries.list_invoices(s, tenant_id_of(who), f), queries.invoice_out)
     )
 
 
@@ -183,6 +188,41 @@ def _refuse_unless_settled(row: InvoiceRow) -> None:
     not be recorded, a reconcile that could not tell) is a 409 naming the invoice and why."""
     if row.status == "unknown":
         raise _unknown(row.id, row.status_detail)
+
+
+def _not_certified(out: InvoiceOut) -> JSONResponse:
+    """The queue is done with the invoice and it is not certified: the answer a synchronous certify
+    gives for the same outcome (the stored error's status: 422 rejected, 502/503/429 failed...),
+    409 `invoice.unknown` for an unknown one, 409 `invoice.not_certified` without a stored error."""
+    if out.status == "unknown":
+        failure = _unknown(out.id, out.status_detail)
+        body = error_body(failure.error, invoice_id=out.id, invoice_status=out.status)
+        return JSONResponse(body, status_code=body["status"])
+    stored = out.error or {}
+    if not stored.get("kind"):
+        plain = Conflict(
+            f"invoice {out.id} is {out.status}, not certified: {out.status_detail}",
+            code="invoice.not_certified",
+        )
+        body = error_body(plain, invoice_id=out.id, invoice_status=out.status)
+        return JSONResponse(body, status_code=body["status"])
+    status = http_status_for_kind(stored["kind"])
+    body = {
+        "kind": stored["kind"],
+        "code": stored.get("code"),
+        "message": stored.get("message"),
+        "status": status,
+        "problems": stored.get("problems") or [],
+        "resolution": stored.get("resolution"),
+        "retryable": bool(stored.get("retryable")),
+        "authority": stored.get("authority"),
+        "authority_code": stored.get("authority_code"),
+        "authority_message": stored.get("authority_message"),
+        "authority_http_status": stored.get("http_status"),
+        "invoice_id": out.id,
+        "invoice_status": out.status,
+    }
+    return JSONResponse(body, status_code=status)
 
 
 def _unknown(invoice_id: str, detail: str | None) -> InvoiceOperationError:

@@ -1,13 +1,17 @@
 from __future__ import annotations
 
-from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
 
+from fiscalgate.core.certification import Notice
+from fiscalgate.core.dates import UtcDatetime
+from fiscalgate.core.errors import ConfigurationError
 from fiscalgate.gateway.api.neutral_schema import MODEL_MARK
-from fiscalgate.gateway.db import MAX_OFFSET, FromBound, StoredDatetime, UntilBound
+from fiscalgate.gateway.api.pagination import PageQuery
+from fiscalgate.gateway.authorities import authority_code, codes
+from fiscalgate.gateway.db import FromBound, StoredDatetime, UntilBound
 
 Status = Literal["draft", "approved", "queued", "submitting", "certified", "rejected", "unknown", "failed"]
 
@@ -15,7 +19,6 @@ Status = Literal["draft", "approved", "queued", "submitting", "certified", "reje
 # Read as plain objects (parse_invoice reports every problem with its field), documented as the
 # neutral models (api/neutral_schema.py puts them in the OpenAPI components).
 NeutralInvoice = Annotated[dict[str, Any], WithJsonSchema({MODEL_MARK: "Invoice"})]
-CertificationBody = Annotated[dict[str, Any], WithJsonSchema({MODEL_MARK: "Certification"})]
 
 # A B2C sale each authority's mock accepts as it is (FNE wants the buyer's phone and e-mail).
 EXAMPLE_INVOICE: dict[str, Any] = {
@@ -35,6 +38,17 @@ EXAMPLE_INVOICE: dict[str, Any] = {
     ],
     "payments": [{"method": "cash"}],
 }
+
+
+def _known_authority(value: str) -> str:
+    try:
+        return authority_code(value)
+    except ConfigurationError:
+        raise ValueError(f"unknown authority {value!r}; one of: {', '.join(codes())}") from None
+
+
+# A filter on the authority: its code or an alias (`fne`), refused when it names none.
+AuthorityFilter = Annotated[str, AfterValidator(_known_authority)]
 
 
 class _In(BaseModel):
@@ -95,7 +109,33 @@ class ReconcileRequest(_In):
     note: str | None = Field(default=None, max_length=1000)
 
 
+class CertificationOut(BaseModel):
+    """The certification as the API answers it (`fiscalgate.core.certification.Certification`
+    stored, then read with the answers' conventions): an absent value is null (an empty text or
+    object is never answered), datetimes are UTC with `Z` whatever the authority's own zone, and
+    `authority_data` / `raw` are the authority's own words, as received (secrets masked)."""
+
+    authority: str
+    environment: str
+    kind: str
+    reference: str
+    qr_content: str | None = Field(
+        default=None, description="What the QR code encodes; null when the authority gives only an image"
+    )
+    qr_image: str | None = None
+    verification_url: str | None = None
+    certified_at: UtcDatetime
+    totals: dict[str, Decimal] | None = None
+    counters: str | None = None
+    sticker_balance: int | None = None
+    notices: list[Notice] = Field(default_factory=list, description="Empty when there is none")
+    authority_data: dict[str, Any] | None = None
+    raw: dict[str, Any] | None = None
+
+
 class InvoiceOut(BaseModel):
+    """An invoice as the API answers it: absent values are null, datetimes UTC with `Z`."""
+
     id: str
     authority: str
     number: str
@@ -105,20 +145,20 @@ class InvoiceOut(BaseModel):
     original_id: str | None
     environment: str | None
     reference: str | None
-    certification: CertificationBody | None
-    certified_at: datetime | None
+    certification: CertificationOut | None
+    certified_at: UtcDatetime | None
     error: dict[str, Any] | None
     raw_response: Any
     checkpoint: dict[str, Any] | None
     attempts: int
     invoice: NeutralInvoice
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
 
 
-class InvoiceFilter(BaseModel):
+class InvoiceFilter(PageQuery):
     status: Status | None = None
-    authority: str | None = None
+    authority: AuthorityFilter | None = Field(default=None, description=" | ".join(codes()))
     kind: Literal["sale", "purchase", "credit_note"] | None = None
     number: str | None = None
     original_id: str | None = None
@@ -128,5 +168,3 @@ class InvoiceFilter(BaseModel):
     created_before: UntilBound | None = Field(
         default=None, description="an aware datetime, or a date (that day included)"
     )
-    limit: int = Field(default=100, ge=1, le=1000)
-    offset: int = Field(default=0, ge=0, le=MAX_OFFSET)

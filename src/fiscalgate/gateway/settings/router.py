@@ -1,11 +1,12 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends
+from fastapi import APIRouter, Body, Depends, Query
 from fastapi.openapi.models import Example
 
 from fiscalgate.gateway.api.auth import gateway, tenant_caller, tenant_id_of
+from fiscalgate.gateway.api.pagination import NoQuery, Page, whole
 from fiscalgate.gateway.authorities import authority_code, codes
 from fiscalgate.gateway.runtime import Gateway
 from fiscalgate.gateway.settings import service
@@ -35,10 +36,11 @@ SETTINGS_EXAMPLES: dict[str, Example] = {
 
 @router.get("")
 async def list_settings(
-    who: Caller = Depends(tenant_caller), gw: Gateway = Depends(gateway)
-) -> list[SettingsOut]:
-    """Every authority with its availability for this tenant and its settings (secrets masked)."""
-    return await gw.db.run(service.list_settings, gw, tenant_id_of(who), codes())
+    q: Annotated[NoQuery, Query()], who: Caller = Depends(tenant_caller), gw: Gateway = Depends(gateway)
+) -> Page[SettingsOut]:
+    """Every authority with its availability for this tenant and its settings (secrets masked):
+    one page, one item per registered authority."""
+    return whole(await gw.db.run(service.list_settings, gw, tenant_id_of(who), codes()))
 
 
 @router.get("/{authority}")

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
 from sqlalchemy.orm import Session
 
 from fiscalgate.gateway.api.auth import admin_caller, gateway, tenant_caller, tenant_id_of
+from fiscalgate.gateway.api.pagination import Page, PageQuery
 from fiscalgate.gateway.audit.service import record_event
 from fiscalgate.gateway.runtime import Gateway
 from fiscalgate.gateway.tenants import service
@@ -39,8 +42,9 @@ async def create_tenant(body: TenantCreate, gw: Gateway = Depends(gateway)) -> T
 
 
 @admin.get("/tenants")
-async def list_tenants(gw: Gateway = Depends(gateway)) -> list[TenantOut]:
-    return await gw.db.run(lambda s: [service.tenant_out(t) for t in service.list_tenants(s)])
+async def list_tenants(q: Annotated[PageQuery, Query()], gw: Gateway = Depends(gateway)) -> Page[TenantOut]:
+    """Every tenant, oldest first."""
+    return await gw.db.read(service.page_tenants, q)
 
 
 @admin.get("/tenants/{tenant_id}")
@@ -90,8 +94,11 @@ async def issue_key(tenant_id: str, body: ApiKeyCreate, gw: Gateway = Depends(ga
 
 
 @admin.get("/tenants/{tenant_id}/api-keys")
-async def list_keys(tenant_id: str, gw: Gateway = Depends(gateway)) -> list[ApiKeyOut]:
-    return await gw.db.run(lambda s: [service.key_out(k) for k in service.list_keys(s, tenant_id)])
+async def list_keys(
+    tenant_id: str, q: Annotated[PageQuery, Query()], gw: Gateway = Depends(gateway)
+) -> Page[ApiKeyOut]:
+    """The tenant's API keys, oldest first, revoked ones included (prefix only, never the key)."""
+    return await gw.db.read(service.page_keys, tenant_id, q)
 
 
 @admin.delete("/tenants/{tenant_id}/api-keys/{key_id}")

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from fiscalgate.core.errors import Problem
+from fiscalgate.gateway.api.pagination import Keyset, Page, PageQuery, page_of, paginate
 from fiscalgate.gateway.authorities import available_authorities
 from fiscalgate.gateway.countries import country_name
 from fiscalgate.gateway.db import utcnow
@@ -76,6 +77,19 @@ def find_tenant_by_name(session: Session, name: str) -> Tenant | None:
 
 def list_tenants(session: Session) -> list[Tenant]:
     return list(session.scalars(select(Tenant).order_by(Tenant.created_at, Tenant.id)))
+
+
+TENANTS = Keyset(Tenant.created_at, Tenant.id, newest_first=False)  # oldest first
+KEYS = Keyset(ApiKey.created_at, ApiKey.id, newest_first=False)
+
+
+def page_tenants(session: Session, q: PageQuery) -> Page[TenantOut]:
+    return page_of(*paginate(session, Tenant, [], q, TENANTS), tenant_out)
+
+
+def page_keys(session: Session, tenant_id: str, q: PageQuery) -> Page[ApiKeyOut]:
+    get_tenant(session, tenant_id)
+    return page_of(*paginate(session, ApiKey, [ApiKey.tenant_id == tenant_id], q, KEYS), key_out)
 
 
 def update_tenant(session: Session, tenant_id: str, data: TenantUpdate) -> Tenant:

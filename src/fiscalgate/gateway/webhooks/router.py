@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 
 from fiscalgate.gateway.api.auth import gateway, tenant_caller, tenant_id_of
+from fiscalgate.gateway.api.pagination import Page, PageQuery
 from fiscalgate.gateway.runtime import Gateway
 from fiscalgate.gateway.tenants.service import Caller
 from fiscalgate.gateway.webhooks import service
@@ -32,9 +33,10 @@ async def create_webhook(
 
 @router.get("/webhooks")
 async def list_webhooks(
-    who: Caller = Depends(tenant_caller), gw: Gateway = Depends(gateway)
-) -> list[WebhookOut]:
-    return await gw.db.read(service.list_endpoints, tenant_id_of(who))
+    q: Annotated[PageQuery, Query()], who: Caller = Depends(tenant_caller), gw: Gateway = Depends(gateway)
+) -> Page[WebhookOut]:
+    """The tenant's endpoints, oldest first (secrets masked)."""
+    return await gw.db.read(service.list_endpoints, tenant_id_of(who), q)
 
 
 @router.delete("/webhooks/{webhook_id}", status_code=204)
@@ -51,7 +53,7 @@ async def list_deliveries(
     f: Annotated[DeliveryFilter, Query()],
     who: Caller = Depends(tenant_caller),
     gw: Gateway = Depends(gateway),
-) -> list[DeliveryOut]:
+) -> Page[DeliveryOut]:
     """The endpoint's deliveries, newest first, each with its log of attempts."""
     return await gw.db.read(service.list_deliveries, tenant_id_of(who), webhook_id, f)
 

@@ -5,6 +5,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from fiscalgate.gateway.api.pagination import PageQuery
+
 
 class WebhookCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
@@ -64,7 +66,5 @@ class DeliveryOut(BaseModel):
     attempt_log: list[AttemptOut] = Field(default_factory=list)
 
 
-class DeliveryFilter(BaseModel):
+class DeliveryFilter(PageQuery):
     status: Literal["pending", "delivering", "delivered", "failed"] | None = None
-    limit: int = Field(default=100, ge=1, le=1000)
-    offset: int = Field(default=0, ge=0)

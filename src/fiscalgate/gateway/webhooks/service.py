@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import secrets
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.orm import Session
 
 from fiscalgate.core.errors import Problem
 from fiscalgate.core.masking import mask_secret
+from fiscalgate.gateway.api.pagination import Keyset, Page, PageQuery, page_of, paginate
 from fiscalgate.gateway.audit.service import record_event as audit
 from fiscalgate.gateway.db import utcnow
 from fiscalgate.gateway.errors import Conflict, InvalidRequest, NotFound
@@ -88,13 +89,13 @@ def create_endpoint(
     return WebhookCreated(**{**webhook_out(row).model_dump(), "secret": secret})
 
 
-def list_endpoints(session: Session, tenant_id: str) -> list[WebhookOut]:
-    rows = session.scalars(
-        select(WebhookEndpoint)
-        .where(WebhookEndpoint.tenant_id == tenant_id)
-        .order_by(WebhookEndpoint.created_at, WebhookEndpoint.id)
-    )
-    return [webhook_out(r) for r in rows]
+ENDPOINTS = Keyset(WebhookEndpoint.created_at, WebhookEndpoint.id, newest_first=False)  # oldest first
+DELIVERIES = Keyset(WebhookDelivery.created_at, WebhookDelivery.id)  # newest first
+
+
+def list_endpoints(session: Session, tenant_id: str, q: PageQuery) -> Page[WebhookOut]:
+    rows = paginate(session, WebhookEndpoint, [WebhookEndpoint.tenant_id == tenant_id], q, ENDPOINTS)
+    return page_of(*rows, webhook_out)
 
 
 def get_endpoint(session: Session, tenant_id: str, webhook_id: str) -> WebhookEndpoint:
@@ -161,17 +162,16 @@ def _with_attempts(session: Session, rows: list[WebhookDelivery]) -> list[Delive
 
 def list_deliveries(
     session: Session, tenant_id: str, webhook_id: str, f: DeliveryFilter
-) -> list[DeliveryOut]:
+) -> Page[DeliveryOut]:
     get_endpoint(session, tenant_id, webhook_id)
-    query = select(WebhookDelivery).where(
-        WebhookDelivery.tenant_id == tenant_id, WebhookDelivery.endpoint_id == webhook_id
-    )
+    where: list[ColumnElement[bool]] = [
+        WebhookDelivery.tenant_id == tenant_id,
+        WebhookDelivery.endpoint_id == webhook_id,
+    ]
     if f.status:
-        query = query.where(WebhookDelivery.status == f.status)
-    query = (
-        query.order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.id).limit(f.limit).offset(f.offset)
-    )
-    return _with_attempts(session, list(session.scalars(query)))
+        where.append(WebhookDelivery.status == f.status)
+    rows, total, following = paginate(session, WebhookDelivery, where, f, DELIVERIES)
+    return Page[DeliveryOut](items=_with_attempts(session, rows), total=total, next=following)
 
 
 def get_delivery(session: Session, tenant_id: str, delivery_id: str) -> WebhookDelivery:
