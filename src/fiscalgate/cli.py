@@ -627,10 +627,19 @@ def new_authority(
 
 @main.command("authorities")
 def list_authorities() -> None:
-    """List the authorities fiscalgate knows: code, module, country, name, currencies."""
+    """List the authorities fiscalgate knows: code, module, country, name, currencies, and what
+    else each offers (connection_test, information, report: see `fiscalgate test-connection`,
+    `info`, `report`)."""
+    from fiscalgate.authorities.capabilities import capabilities
+
     for d in authorities.descriptors():
         currencies = ",".join(d.currencies)
-        click.echo(f"{d.code:<10} {d.module:<6} {d.country}  {d.name} ({d.country_name})  {currencies}")
+        try:
+            offers = ", ".join(capabilities(authorities.get_driver(d.code))) or "nothing else"
+        except Exception as exc:  # one driver that cannot load must not hide the others
+            offers = f"unknown (driver: {type(exc).__name__})"
+        named = f"{d.name} ({d.country_name})"
+        click.echo(f"{d.code:<10} {d.module:<6} {d.country}  {named}  {currencies}  offers: {offers}")
 
 
 if __name__ == "__main__":

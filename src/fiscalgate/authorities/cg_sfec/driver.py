@@ -51,7 +51,8 @@ class SfecDriver(Driver[SfecSettings], ConnectionTester[SfecSettings], Reporter[
     settings_model = SfecSettings
     # The one read-only call with the X-API-Key (spec §2): the first page of the key's invoices,
     # one record at most. It certifies nothing and changes nothing.
-    connection_test_call = "GET {path_prefix}{list_path}?page=1&pageSize=1 (GET /api/invoices by default)"
+    # (with the default path_prefix and list_path; the report names the path actually used)
+    connection_test_call = "GET /api/invoices?page=1&pageSize=1"
     report_call = "POST /api/invoices/report/api"
 
     # --- connection test (authorities/capabilities.py) ----------------------------------------

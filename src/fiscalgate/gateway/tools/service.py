@@ -35,6 +35,7 @@ from fiscalgate.gateway.db import utcnow
 from fiscalgate.gateway.errors import ApiError, Conflict, InvoiceOperationError, NotFound
 from fiscalgate.gateway.invoices.queries import get_invoice
 from fiscalgate.gateway.runtime import Gateway
+from fiscalgate.gateway.settings import service as settings_service
 from fiscalgate.gateway.settings.service import load_tenant_settings
 from fiscalgate.gateway.tenants.service import Caller, get_tenant
 from fiscalgate.gateway.tools.schemas import (
@@ -150,6 +151,23 @@ def _connect(
 Work = Callable[[AuthorityDriver, AuthoritySettings, Connection], Awaitable[T]]
 
 
+def _saved_settings(
+    session: Session, gw: Gateway, tenant_id: str, authority: str
+) -> tuple[AuthorityDriver, AuthoritySettings]:
+    """The saved settings, switched off or not: a read-only call may try settings before they
+    are switched on (production credentials, say). Missing or invalid ones are refused as for a
+    certification."""
+    try:
+        return load_tenant_settings(session, gw, tenant_id, authority)
+    except ConfigurationError as exc:
+        row = settings_service._row(session, tenant_id, authority)
+        if exc.code != "settings.inactive" or row is None:
+            raise
+    driver = gw.driver(authority)
+    plain, secrets = settings_service._plain_and_secrets(gw, row)
+    return driver, driver.parse_settings({**plain, **secrets})
+
+
 async def _call(
     gw: Gateway,
     who: Caller,
@@ -164,7 +182,7 @@ async def _call(
     """Run `work` with the tenant's settings through a recorder; store its calls in the audit log
     whatever happens. Returns (result, settings, audit entry ids, duration of the calls in ms)."""
     if loaded is None:
-        loaded = await gw.db.read(load_tenant_settings, gw, tenant_id, authority)
+        loaded = await gw.db.read(_saved_settings, gw, tenant_id, authority)
     driver, settings = loaded
     connection, recorder = _connect(gw, tenant_id, driver, settings)
     started = utcnow()
