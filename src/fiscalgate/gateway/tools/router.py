@@ -3,14 +3,16 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
 
 from fiscalgate.gateway.api.auth import gateway, tenant_caller, tenant_id_of
+from fiscalgate.gateway.api.pagination import NoQuery, Page, whole
 from fiscalgate.gateway.runtime import Gateway
 from fiscalgate.gateway.tenants.service import Caller
 from fiscalgate.gateway.tools import service
 from fiscalgate.gateway.tools.schemas import (
-    AuthorityList,
     AuthorityOut,
     ConnectionTestOut,
     InformationOut,
@@ -23,11 +25,11 @@ router = APIRouter()
 
 @router.get("/v1/authorities", tags=["authorities"])
 async def list_authorities(
-    who: Caller = Depends(tenant_caller), gw: Gateway = Depends(gateway)
-) -> AuthorityList:
+    q: Annotated[NoQuery, Query()], who: Caller = Depends(tenant_caller), gw: Gateway = Depends(gateway)
+) -> Page[AuthorityOut]:
     """Every registered authority, whether this tenant may use it, and what else it offers
     (connection test, information topics, report)."""
-    return await service.list_authorities(gw, tenant_id_of(who))
+    return whole(await service.list_authorities(gw, tenant_id_of(who)))
 
 
 @router.get("/v1/authorities/{authority}", tags=["authorities"])

@@ -43,10 +43,6 @@ class AuthorityOut(BaseModel):
     report: ReportOffer | None
 
 
-class AuthorityList(BaseModel):
-    items: list[AuthorityOut]
-
-
 class ConnectionTestOut(BaseModel):
     """A connection test that worked. A failure answers the error body instead: 502
     `AuthorityAuthError` (credentials refused, with the authority's code and text), 503

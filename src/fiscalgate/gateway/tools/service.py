@@ -39,7 +39,6 @@ from fiscalgate.gateway.settings import service as settings_service
 from fiscalgate.gateway.settings.service import load_tenant_settings
 from fiscalgate.gateway.tenants.service import Caller, get_tenant
 from fiscalgate.gateway.tools.schemas import (
-    AuthorityList,
     AuthorityOut,
     ConnectionTestOffer,
     ConnectionTestOut,
@@ -107,9 +106,9 @@ def _available(session: Session, tenant_id: str) -> set[str]:
     return set(available_authorities(tenant.country, tenant.modules))
 
 
-async def list_authorities(gw: Gateway, tenant_id: str) -> AuthorityList:
+async def list_authorities(gw: Gateway, tenant_id: str) -> list[AuthorityOut]:
     available = await gw.db.read(_available, tenant_id)
-    return AuthorityList(items=[authority_out(gw, d.code, d.code in available) for d in descriptors()])
+    return [authority_out(gw, d.code, d.code in available) for d in descriptors()]
 
 
 async def one_authority(gw: Gateway, tenant_id: str, authority: str) -> AuthorityOut:
