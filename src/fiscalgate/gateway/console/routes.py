@@ -439,7 +439,8 @@ async def _detail(page: Page, invoice_id: str, status: int = 200, **extra: Any) 
 
     data = await gw.db.read(read)
     inv = data["inv"]
-    cert = inv.certification or {}
+    # The API's view of the certification (nulls, UTC datetimes), as the template's plain mapping.
+    cert = inv.certification.model_dump(mode="json") if inv.certification else {}
     qr = cert.get("qr_image") or qr_data_uri(cert.get("qr_content"))
     lines = []
     for i, line in enumerate(inv.invoice.get("lines", []), start=1):
