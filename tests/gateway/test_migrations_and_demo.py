@@ -35,6 +35,7 @@ TABLES |= {"batches", "batch_items", "limit_rate_buckets", "limit_breakers", "li
 TABLES |= {"webhook_endpoints", "outbox_events", "webhook_deliveries", "webhook_attempts"}  # 0007
 TABLES |= {"sticker_balances", "sticker_states"}  # 0007
 TABLES |= {"invoice_chain"}  # 0008
+TABLES |= {"mock_simulator_entries"}  # 0011
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fiscalgate.gateway.db import Base, UTCDateTime, new_id, utcnow
@@ -17,6 +17,8 @@ class AuditEntry(Base):
     """
 
     __tablename__ = "audit_entries"
+    # The audit list: one tenant's entries, newest first (migration 0011).
+    __table_args__ = (Index("ix_audit_entries_tenant_created", "tenant_id", "created_at", "id"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     tenant_id: Mapped[str | None] = mapped_column(

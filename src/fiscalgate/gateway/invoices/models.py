@@ -4,7 +4,17 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Integer, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fiscalgate.gateway.db import Base, UTCDateTime, new_id, utcnow
@@ -42,6 +52,8 @@ class InvoiceRow(Base):
         CheckConstraint(
             "(kind = 'credit_note') = (original_id IS NOT NULL)", name="ck_invoice_credit_note_original"
         ),
+        # The list: one tenant's invoices, newest first (migration 0011).
+        Index("ix_invoices_tenant_created", "tenant_id", "created_at", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
