@@ -82,13 +82,13 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
-def wait_ready(url: str, proc: subprocess.Popen[bytes], seconds: float = 60) -> None:
+def wait_ready(url: str, proc: subprocess.Popen[bytes], health: str, seconds: float = 60) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"server exited with {proc.returncode}")
         try:
-            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+            if httpx.get(url + health, timeout=1).status_code < 500:
                 return
         except httpx.TransportError:
             pass
@@ -97,14 +97,16 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes], seconds: float = 60) -> 
 
 
 @contextmanager
-def server(argv: list[str], env: dict[str, str], cwd: Path, log: Path) -> Iterator[tuple[str, int]]:
+def server(
+    argv: list[str], env: dict[str, str], cwd: Path, log: Path, health: str = "/healthz"
+) -> Iterator[tuple[str, int]]:
     port = free_port()
     argv = [arg.replace("{port}", str(port)) for arg in argv]
     with log.open("wb") as out:
         proc = subprocess.Popen(argv, env={**os.environ, **env}, cwd=cwd, stdout=out, stderr=out)
         url = f"http://127.0.0.1:{port}"
         try:
-            wait_ready(url, proc)
+            wait_ready(url, proc, health)
             yield url, proc.pid
         finally:
             proc.terminate()
