@@ -102,8 +102,23 @@ _register_users()
     default=True,
     help="Bring the schema up to date first (--no-migrate: the application role owns nothing).",
 )
+@click.option(
+    "--processes",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Server processes on the one port (each with its own embedded queue worker); use "
+    "PostgreSQL for more than one (on SQLite they take turns to write). `mock` simulators live in "
+    "each process: keep 1 for mock tenants.",
+)
 def serve(
-    host: str, port: int, database_url: str | None, demo: bool, workers: int, run_migrations: bool
+    host: str,
+    port: int,
+    database_url: str | None,
+    demo: bool,
+    workers: int,
+    run_migrations: bool,
+    processes: int,
 ) -> None:
     """Run the gateway's REST API (and, by default, a queue worker inside it)."""
     from fiscalgate.gateway.server import serve as run_gateway
@@ -115,6 +130,7 @@ def serve(
         demo=demo,
         workers=workers,
         run_migrations=run_migrations,
+        processes=processes,
     )
 
 
