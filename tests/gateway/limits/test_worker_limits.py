@@ -25,7 +25,8 @@ from fiscalgate.gateway.queue import RetryPolicy, run_background
 from fiscalgate.gateway.queue.jobs import live_job
 from fiscalgate.gateway.queue.models import JobRow
 from fiscalgate.gateway.runtime import Gateway
-from tests.gateway.conftest import gateway, real_tenant
+from tests.gateway.batches.test_faults import distinct_invoice
+from tests.gateway.conftest import gateway, real_invoice, real_tenant
 from tests.gateway.gates import wait_until
 from tests.gateway.test_queue import queue_one, settled
 
@@ -121,6 +122,15 @@ async def test_an_open_breaker_defers_only_its_own_jobs_and_resumes_by_itself(re
     assert len(_events(gw, dead_tenant["id"], "authority.up")) == 1
 
 
+async def queue_distinct(api: Any, n: int) -> str:
+    """An e-MECeF invoice of its own content, queued at once."""
+    body = {"invoice": distinct_invoice("bj-emecef", n), "certify": True}
+    r = await api.post("/v1/invoices", json=body, params={"wait": 0})
+    assert r.status_code == 202, r.text
+    invoice_id: str = r.json()["id"]
+    return invoice_id
+
+
 class HoldFinalise:
     """Holds e-MECeF's finalisations (PUT .../confirm): the submitted requests stay pending at the
     simulator until released. Counts submissions and the most pending at once."""
@@ -169,7 +179,7 @@ async def test_the_pending_cap_holds_submissions_back_and_lets_them_go_as_slots_
     cap = PendingCap(limit=2, expiry=timedelta(minutes=2), hold=timedelta(minutes=10))
     limits = Limits(caps={"bj-emecef": cap})
     async with api:
-        ids = [(await queue_one(api, "bj-emecef"))["id"] for _ in range(5)]
+        ids = [await queue_distinct(api, n) for n in range(5)]  # identical ones would wait for each other
         async with run_background(
             gw, concurrency=4, poll=0.05, policy=PATIENT, heartbeat=0.2, limits=limits
         ) as worker:
@@ -227,3 +237,36 @@ async def test_the_rate_limit_spaces_calls_without_burning_attempts(real_app: Fa
 
 async def _async(value: bool) -> bool:
     return value
+
+
+async def test_two_identical_invoices_are_never_pending_at_e_mecef_at_once(real_app: FastAPI) -> None:
+    # e-MECeF's payload has no invoice number: two invoices with the same content differ only by
+    # their number in the gateway, and a reconciliation without a uid could take one for the other.
+    _, api, counter, _ = await real_tenant(real_app, "bj-emecef")
+    gw = gateway(real_app)
+    hold = HoldFinalise(counter.app)
+    counter.app = hold
+    async with api:
+        ids = []
+        for number in ("SAME-1", "SAME-2"):
+            body = {"invoice": real_invoice("bj-emecef", number), "certify": True}
+            r = await api.post("/v1/invoices", json=body, params={"wait": 0})
+            assert r.status_code == 202, r.text
+            ids.append(r.json()["id"])
+        different = await queue_distinct(api, 7)  # other content: not held back
+        async with run_background(gw, concurrency=4, poll=0.05, policy=PATIENT, heartbeat=0.2) as worker:
+            assert worker is not None
+            await hold.until(lambda: hold.submitted == 2)  # one of the twins, and the different one
+
+            async def twin_waits() -> bool:
+                jobs = await anyio.to_thread.run_sync(_jobs, gw, ids)
+                return any((j.result or "").startswith("deferred (same_content)") for j in jobs)
+
+            await wait_until(twin_waits)
+            assert hold.submitted == 2
+            hold.release.set()
+            for invoice_id in [*ids, different]:
+                assert (await settled(api, invoice_id))["status"] == "certified"
+    assert hold.submitted == 3
+    references = {r.reference for r in _invoices(gw, ids)}
+    assert len(references) == 2  # two certifications, one each

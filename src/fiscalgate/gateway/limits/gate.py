@@ -45,7 +45,7 @@ from fiscalgate.gateway.limits.models import BreakerRow, PendingSlotRow, RateBuc
 from fiscalgate.gateway.limits.pending import PENDING_CAPS, PendingCap, check_slots
 from fiscalgate.gateway.limits.rate import RATE_LIMITS_ENV, Bucket, RateLimits, parse_rate_limits, take
 
-Reason = Literal["breaker_open", "pending_cap", "rate_limited"]
+Reason = Literal["breaker_open", "pending_cap", "rate_limited", "same_content"]
 
 
 @dataclass(frozen=True)

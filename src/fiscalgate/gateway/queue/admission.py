@@ -12,19 +12,27 @@ a backlog behind an open breaker or an exhausted quota costs one transaction, no
 - pending cap full: all of them for a short while (a finishing call frees a slot soon);
 - rate limit: spread one token interval apart, in queue order, so they come back at the rate the
   bucket refills instead of all at once.
+
+For an authority with a pending cap (e-MECeF), an invoice whose content is identical to one whose
+request may still be pending is held back too (`identical_pending`), alone, until that one is
+finished: the platform's reconciliation recognises a pending request by its content.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from fiscalgate.gateway.invoices.models import InvoiceRow
 from fiscalgate.gateway.limits import Admitted, Deferred, Limits
+from fiscalgate.gateway.limits.models import PendingSlotRow
 from fiscalgate.gateway.queue.jobs import claim_job
 from fiscalgate.gateway.queue.models import JobRow
 from fiscalgate.gateway.settings.models import AuthorityConfig
@@ -114,12 +122,14 @@ def defer(session: Session, limits: Limits, job: JobRow, target: Target, holder:
     ready jobs of its key (see the module docstring)."""
     now = limits.clock.now()
     retry_at = why.retry_at
-    if why.reason == "pending_cap":
+    if why.reason in ("pending_cap", "same_content"):
         retry_at = min(retry_at, now + PENDING_RECHECK)
     result = f"deferred ({why.reason}): {why.detail}"[:2000]
     session.execute(
         _UNDO_CLAIM, {"job_id": job.id, "p_holder": holder, "p_run_after": retry_at, "p_result": result}
     )
+    if why.reason == "same_content":
+        return  # only this invoice is held back: the others of the key differ
     others = _same_key_ready(session, target, retry_at, job.id)
     if not others:
         return
@@ -134,6 +144,61 @@ def defer(session: Session, limits: Limits, job: JobRow, target: Target, holder:
             for i, other in enumerate(others)
         ],
     )
+
+
+# Top-level fields of a neutral invoice that never reach a content-matched platform (e-MECeF's
+# request has no invoice number), and line fields it does not carry either.
+_IDENTITY_FIELDS = frozenset({"number", "issued_at", "notes", "due_at", "commercial_message", "footer"})
+_LINE_IDENTITY_FIELDS = frozenset({"reference", "unit"})
+
+
+def content_fingerprint(document: Mapping[str, Any] | None, original_id: str | None) -> str:
+    """SHA-256 of what a content-matching platform sees of an invoice: the neutral document
+    without its identity (number, dates, free texts), plus the original it credits.
+
+    Decision: deliberately coarse. Two invoices whose fingerprints are equal are never in flight
+    together (a needless wait costs a second); two whose payloads are equal but whose fingerprints
+    differ could still be confused, so the fields left out are those the payload does not carry."""
+    doc = {k: v for k, v in (document or {}).items() if k not in _IDENTITY_FIELDS}
+    lines = doc.get("lines")
+    if isinstance(lines, list):
+        doc["lines"] = [
+            {k: v for k, v in line.items() if k not in _LINE_IDENTITY_FIELDS}
+            if isinstance(line, dict)
+            else line
+            for line in lines
+        ]
+    doc["_original"] = original_id
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def identical_pending(session: Session, limits: Limits, job: JobRow, target: Target) -> str | None:
+    """Another invoice of the same e-MCF (tenant x environment) with the same content whose request
+    may be pending (it holds a live pending slot: in flight, or uncertain until the platform's
+    expiry), or None. e-MECeF's reconciliation without a uid finds "our" pending request by its
+    content (bj_emecef `details_match`): two identical ones pending at once could be swapped."""
+    now = limits.clock.now()
+    holders = list(
+        session.scalars(
+            select(PendingSlotRow.holder).where(
+                PendingSlotRow.tenant_id == target.tenant_id,
+                PendingSlotRow.authority == target.authority,
+                PendingSlotRow.environment == target.environment,
+                PendingSlotRow.expires_at > now,
+                PendingSlotRow.holder != job.invoice_id,
+            )
+        )
+    )
+    if not holders:
+        return None
+    rows = session.execute(
+        select(InvoiceRow.id, InvoiceRow.document, InvoiceRow.original_id).where(
+            InvoiceRow.id.in_([*holders, job.invoice_id])
+        )
+    ).all()
+    prints = {r.id: content_fingerprint(r.document, r.original_id) for r in rows}
+    mine = prints.get(job.invoice_id)
+    return next((i for i in holders if prints.get(i) == mine), None)
 
 
 def resume_deferred(
@@ -172,6 +237,16 @@ def take_admitted(session: Session, holder: str, limits: Limits) -> tuple[Taken 
     if job is None:
         return None, False
     target = target_of(session, job)
+    if job.action == "certify" and target.authority in limits.caps:
+        twin = identical_pending(session, limits, job, target)
+        if twin is not None:
+            detail = (
+                f"invoice {twin} has the same content and a request that may still be pending at "
+                f"{target.authority}: this one waits until it is finished, so that a reconciliation "
+                "can never take one for the other"
+            )
+            defer(session, limits, job, target, holder, Deferred("same_content", limits.clock.now(), detail))
+            return None, True
     decision = limits.admit(
         session,
         target.tenant_id,
