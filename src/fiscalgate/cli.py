@@ -35,6 +35,7 @@ from fiscalgate.core.errors import (
 )
 from fiscalgate.core.invoice import Invoice, InvoiceKind, parse_invoice
 from fiscalgate.printing.cli import print_command
+from fiscalgate.tools_cli import COMMANDS as TOOL_COMMANDS
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -557,6 +558,10 @@ async def _reconcile(
 main.add_command(print_command)
 # --- certify-batch (a client of a running gateway; its own module) ----------------------------------
 main.add_command(certify_batch)
+
+# --- test-connection, info, report (clients of a running gateway; tools_cli.py) ---------------------
+for _command in TOOL_COMMANDS:
+    main.add_command(_command)
 
 
 @main.command("wait-for")

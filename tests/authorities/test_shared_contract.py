@@ -14,7 +14,8 @@ import pytest
 from fiscalgate.authorities import descriptors, get_driver
 from fiscalgate.authorities.base import AuthorityDriver, AuthoritySettings, Connection, Environment
 from fiscalgate.authorities.descriptor import AuthorityDescriptor
-from fiscalgate.core.invoice import parse_invoice
+from fiscalgate.core.errors import InvoiceError, Problem
+from fiscalgate.core.invoice import Invoice, parse_invoice
 from fiscalgate.simkit.serve import serve_in_thread
 
 DESCRIPTORS = descriptors()
@@ -76,6 +77,49 @@ async def test_the_simulator_certifies_the_sample(
     assert all(isinstance(v, Decimal) for v in cert.totals.values())
     assert cert.totals["total"] > 0
     assert cert.certified_at.tzinfo is not None
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("described", DESCRIPTORS, ids=IDS)
+async def test_certify_and_credit_note_refuse_what_validate_refuses_before_sending(
+    described: AuthorityDescriptor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The driver owns validation: its own entry points run `validate` first, so a caller (the
+    gateway, the CLI) never needs to, and an invalid invoice never leaves the machine."""
+    driver, settings = _mock(described)
+    app = driver.mock_app(settings)
+    connection = Connection(driver.base_url(settings), Environment.MOCK, httpx.ASGITransport(app=app), 10.0)
+    original = await driver.certify(parse_invoice(described.sample("SHARED-VALID")), settings, connection)
+
+    sent: list[httpx.Request] = []
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(599)
+
+    offline = Connection(driver.base_url(settings), Environment.MOCK, httpx.MockTransport(refuse), 10.0)
+    problem = Problem("buyer.name", "contract_rule", "refused by the test's validate")
+    seen: list[str] = []
+
+    def validate(invoice: Invoice, _settings: AuthoritySettings) -> list[Problem]:
+        seen.append(invoice.number)
+        return [problem]
+
+    monkeypatch.setattr(driver, "validate", validate)
+    with pytest.raises(InvoiceError) as certify_refused:
+        await driver.certify(parse_invoice(described.sample("SHARED-BAD")), settings, offline)
+    credit = parse_invoice(
+        {
+            **described.sample("SHARED-BAD-AV"),
+            "kind": "credit_note",
+            "original": {"number": "SHARED-VALID", "reference": original.reference},
+        }
+    )
+    with pytest.raises(InvoiceError) as credit_refused:
+        await driver.credit_note(credit, original, settings, offline)
+    assert certify_refused.value.problems == [problem] and credit_refused.value.problems == [problem]
+    assert seen == ["SHARED-BAD", "SHARED-BAD-AV"]
+    assert sent == [], "nothing is sent for an invoice the driver's validate refuses"
 
 
 @pytest.mark.anyio

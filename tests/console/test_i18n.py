@@ -9,10 +9,12 @@ from typing import Any
 
 import pytest
 
-from fiscalgate.authorities import get_driver
+from fiscalgate.authorities import descriptors, get_driver
+from fiscalgate.authorities.descriptor import LANGUAGES as DESCRIPTOR_LANGUAGES
+from fiscalgate.authorities.descriptor import RECONCILE_ACTIONS
 from fiscalgate.gateway.console import i18n
 from fiscalgate.gateway.console.models import ROLES
-from fiscalgate.gateway.console.routes import ENVIRONMENTS, KINDS, RECONCILE_CHOICES, STATUSES
+from fiscalgate.gateway.console.routes import ENVIRONMENTS, KINDS, STATUSES
 from tests.console.conftest import World, browser, csrf_of
 
 pytestmark = pytest.mark.anyio
@@ -36,23 +38,41 @@ def used_keys() -> set[str]:
     # Keys built from a prefix and a value: every value the pages can meet.
     keys |= {f"status.{s}" for s in STATUSES} | {f"env.{e}" for e in ENVIRONMENTS}
     keys |= {f"kind.{k}" for k in KINDS} | {f"role.{r}" for r in (*ROLES, "admin")}
-    keys |= {f"module.{m}" for m in ("fne", "mecef", "sfec")}
-    keys |= {f"reconcile.{c}" for choices in RECONCILE_CHOICES.values() for c in choices}
+    keys |= {f"reconcile.{c}" for c in RECONCILE_ACTIONS}  # whichever an authority offers
     keys |= {f"audit.kind.{k}" for k in ("authority_call", "settings_change", "lifecycle", "tenant", "user")}
     keys |= {f"invoice.done.{d}" for d in ("created", "approve", "certify", "reconcile", "credit-note")}
     keys |= {f"account.done.{d}" for d in ("password", "revoked")}
     keys |= {f"dashboard.test_banner_{e}" for e in ("mock", "sandbox")}
     keys |= {f"invoice.test_banner_{e}" for e in ("mock", "sandbox")}
     keys |= {"login.failed", "login.too_many", "login.csrf"}
-    for code in ("ci-fne", "bj-emecef", "cg-sfec"):
-        model = get_driver(code).settings_model
-        keys |= {
-            f"field.{n}"
-            for n in model.model_fields
-            if n not in ("environment", "active", "timeout_seconds") and n not in _ADVANCED
-        }
     keys |= {"derived.nim", "derived.token_expires_at"}
     return keys
+
+
+def settings_fields(code: str) -> list[str]:
+    """The settings fields the console's settings page labels for an authority."""
+    model = get_driver(code).settings_model
+    return [
+        n
+        for n in model.model_fields
+        if n not in ("environment", "active", "timeout_seconds") and n not in _ADVANCED
+    ]
+
+
+@pytest.mark.parametrize("described", descriptors(), ids=[d.code for d in descriptors()])
+def test_every_authority_is_named_and_its_settings_labelled_in_both_languages(described: Any) -> None:
+    """A new authority brings its console texts in its descriptor (labels, setting_labels); the
+    catalogs keep the fields they already share (`field.api_key`...)."""
+    assert set(DESCRIPTOR_LANGUAGES) == set(i18n.LANGUAGES)
+    for lang in i18n.LANGUAGES:
+        assert described.label(lang).strip()
+        catalog = i18n.catalog(lang)
+        unlabelled = [
+            n
+            for n in settings_fields(described.code)
+            if not catalog.get(f"field.{n}") and not described.setting_label(n, lang)
+        ]
+        assert unlabelled == [], f"{described.code}: no {lang} label for settings fields {unlabelled}"
 
 
 _ADVANCED = {

@@ -102,13 +102,58 @@ async def test_dry_run_shows_the_payload_and_sends_nothing(world: World, signed_
     assert "/api/invoice" not in calls.text
 
 
-async def test_connection_test_calls_the_emecef_information_api(world: World, signed_in: Any) -> None:
+async def test_connection_test_calls_the_emecef_status(world: World, signed_in: Any) -> None:
     client = await signed_in("owner@demo.test")
     r = await form_post(client, "/console/settings", "/console/settings/bj-emecef/test", {})
     assert r.status_code == 200
     assert 'class="alert ok"' in r.text
     assert "0202300000001" in r.text  # the IFU the e-MCF answered with (the demo's mock IFU)
+    assert "token valid until" in r.text
     assert (await client.post("/console/settings/ci-fne/test", data={"csrf": "x"})).status_code == 403
+    # audited like the API's test, under the user's name
+    calls = await client.get("/console/audit?kind=authority_call")
+    assert "settings.test" in calls.text or "/api/invoice" in calls.text
+
+
+async def test_the_connection_test_is_offered_where_the_driver_has_one(world: World, signed_in: Any) -> None:
+    from fiscalgate.authorities import codes, get_driver
+    from fiscalgate.authorities.capabilities import ConnectionTester
+
+    client = await signed_in("owner@demo.test")
+    page = (await client.get("/console/settings")).text
+    for code in codes():
+        driver = get_driver(code)
+        offered = f'action="/console/settings/{code}/test"' in page
+        assert offered == isinstance(driver, ConnectionTester), code
+        if offered:
+            assert driver.connection_test_call.replace("&", "&amp;") in page
+            r = await form_post(client, "/console/settings", f"/console/settings/{code}/test", {})
+            assert r.status_code == 200 and 'class="alert ok"' in r.text, (code, r.text[-2000:])
+        else:
+            r = await form_post(client, "/console/settings", f"/console/settings/{code}/test", {})
+            assert r.status_code == 404, code
+    assert "offers no harmless call" in page or "aucun appel sans effet" in page
+
+
+async def test_a_refused_key_shows_the_authoritys_code_and_text(world: World, signed_in: Any) -> None:
+    from fiscalgate.gateway.console import services
+
+    client = await signed_in("owner@demo.test")
+    # the first test builds the tenant's simulator with the saved (right) key, as a platform holds it
+    ok = await form_post(client, "/console/settings", "/console/settings/cg-sfec/test", {})
+    assert 'class="alert ok"' in ok.text
+    world.gw.db.call(
+        services.save_settings,
+        world.gw,
+        services.Caller(world.tenant_id, "test"),
+        world.tenant_id,
+        "cg-sfec",
+        {"api_key": "wrong-key-0123456789"},
+    )
+    r = await form_post(client, "/console/settings", "/console/settings/cg-sfec/test", {})
+    assert r.status_code == 200 and 'class="alert ok"' not in r.text
+    assert "UNAUTHORIZED" in r.text and "Clé d’authentification invalide ou manquante" in r.text
+    assert "wrong-key-0123456789" not in r.text
 
 
 async def test_unknown_invoice_is_loud_on_the_dashboard_and_reconciled_by_hand(

@@ -1,9 +1,15 @@
 """The registry: descriptors in registration order, found by code, module or alias; one driver each."""
 
+from dataclasses import replace
+
 import pytest
 
 from fiscalgate import authorities
-from fiscalgate.authorities.descriptor import DONE_WHEN, AuthorityDescriptor
+from fiscalgate.authorities.descriptor import (
+    DONE_WHEN,
+    AuthorityDescriptor,
+    ReconcileRules,
+)
 from fiscalgate.core.errors import ConfigurationError
 
 DESCRIPTORS = authorities.descriptors()
@@ -51,6 +57,9 @@ def test_every_descriptor_is_complete(described: AuthorityDescriptor) -> None:
     first = described.sample()
     first["lines"].clear()
     assert described.sample()["lines"]
+    # What the console and the queue read: a name per language, a way to settle an unknown call.
+    assert described.label("fr").strip() and described.label("en").strip()
+    assert described.reconcile.actions, "an unknown invoice needs at least one way out"
 
 
 def test_unknown_authority_is_a_configuration_error() -> None:
@@ -79,3 +88,26 @@ def test_a_malformed_descriptor_is_refused_with_every_reason() -> None:
     message = str(caught.value)
     for reason in ("code", "module", "country", "country_names", "currencies", "driver"):
         assert reason in message
+
+
+def test_reconcile_rules_refuse_what_cannot_work() -> None:
+    assert (
+        ReconcileRules().actions == ("record_reference", "not_certified") and not ReconcileRules().automatic
+    )
+    with pytest.raises(ValueError, match="needs the 'confirm' action"):
+        ReconcileRules(automatic=True)  # nothing to ask the authority with
+    with pytest.raises(ValueError, match="not among"):
+        ReconcileRules(actions=("confirm", "retry"))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="repeat"):
+        ReconcileRules(actions=("confirm", "confirm"))
+
+
+def test_descriptor_console_texts_and_submission_are_checked() -> None:
+    good = DESCRIPTORS[0]
+    assert replace(good, labels={}).label("en") == f"{good.name} ({good.country_name})"
+    with pytest.raises(ValueError) as caught:
+        replace(good, labels={"de": "X"}, setting_labels={"tin": {"fr": "NIF"}}, submission=("POST", "x"))
+    message = str(caught.value)
+    assert "labels: 'de'" in message
+    assert "setting_labels['tin'] lacks en" in message
+    assert "submission" in message

@@ -168,6 +168,7 @@ class FakeDriver(AuthorityDriver):
         *,
         checkpoint: CheckpointFn | None = None,
     ) -> Certification:
+        self.refuse_invalid(invoice, settings)  # like a real driver: it owns validation
         return await self._sign(invoice, settings, connection, checkpoint)
 
     async def credit_note(
@@ -179,6 +180,7 @@ class FakeDriver(AuthorityDriver):
         *,
         checkpoint: CheckpointFn | None = None,
     ) -> Certification:
+        self.refuse_invalid(credit, settings)
         return await self._sign(credit, settings, connection, checkpoint)
 
     async def reconcile(

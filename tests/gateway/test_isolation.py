@@ -32,6 +32,7 @@ TENANT_ROUTES: dict[tuple[str, str], Any] = {
     ("GET", "/v1/audit/{entry_id}"): None,
     ("POST", "/v1/audit/{entry_id}/replay"): None,
     ("GET", "/v1/batches/{batch_id}"): None,
+    ("POST", "/v1/invoices/{invoice_id}/report"): None,
 }
 # Routes without an id: B only ever sees its own data (checked by content).
 LIST_ROUTES = {
@@ -48,6 +49,13 @@ LIST_ROUTES = {
     ("GET", "/v1/settings/{authority}"),
     ("PUT", "/v1/settings/{authority}"),
     ("DELETE", "/v1/settings/{authority}"),
+    # gateway/tools: the registry (the same for every tenant, `available` per tenant), and calls
+    # made with the caller's own settings only (test_another_tenants_invoice_and_settings_stay_out_of_reach)
+    ("GET", "/v1/authorities"),
+    ("GET", "/v1/authorities/{authority}"),
+    ("GET", "/v1/authorities/{authority}/info"),
+    ("GET", "/v1/authorities/{authority}/info/{topic}"),
+    ("POST", "/v1/settings/{authority}/test"),
 }
 ADMIN_ROUTES = {
     ("GET", "/v1/admin/tenants"),
@@ -150,7 +158,7 @@ async def test_a_tenant_key_cannot_use_admin_routes(
 
 @pytest.mark.parametrize(("method", "path"), sorted(set(TENANT_ROUTES) | LIST_ROUTES), ids=lambda v: str(v))
 async def test_tenant_routes_need_a_valid_tenant_key(fake_app: FastAPI, method: str, path: str) -> None:
-    url = path.format(invoice_id="x", entry_id="x", authority="ci-fne", batch_id="x")
+    url = path.format(invoice_id="x", entry_id="x", authority="ci-fne", batch_id="x", topic="x")
     for token, status, code in [
         (None, 401, "auth.missing"),
         ("fgk_nope_nope", 401, "auth.invalid_key"),

@@ -159,7 +159,34 @@ async def test_our_validation_rejects_before_sending(fake_app: FastAPI, fakes: d
         r = await api.post(f"/v1/invoices/{inv['id']}/certify")
     assert r.status_code == 422 and r.json()["kind"] == "InvoiceError"
     assert r.json()["invoice_status"] == "rejected"
+    # The driver's own message, field by field (the driver validates: the gateway does not again).
+    problems = [(p["field"], p["rule"], p["message"]) for p in r.json()["problems"]]
+    assert problems == [("buyer.name", "fake_rule", "this buyer is refused by the fake authority")]
     assert not fakes["ci-fne"].simulators or fakes["ci-fne"].simulators[0].calls == 0
+
+    from sqlalchemy import select
+
+    from fiscalgate.gateway.audit.models import AuditEntry
+    from fiscalgate.gateway.invoices.models import InvoiceRow
+
+    def read(session: Any) -> tuple[tuple[Any, ...], list[tuple[str, str | None, Any]]]:
+        row = session.get(InvoiceRow, inv["id"])
+        state = (row.status, row.claim_token, row.claim_holder, row.reference, row.error["code"])
+        entries = session.execute(
+            select(AuditEntry.kind, AuditEntry.event, AuditEntry.detail).where(
+                AuditEntry.invoice_id == inv["id"]
+            )
+        ).all()
+        return state, [tuple(e) for e in entries]
+
+    state, entries = await fake_app.state.gateway.db.read(read)
+    # Rejected, with no claim left over, and nothing sent: no authority_call in the audit log, only
+    # the lifecycle events (created, then the certify attempt that ended rejected).
+    assert state == ("rejected", None, None, None, "invoice.invalid.fake_rule")
+    assert [kind for kind, _, _ in entries if kind == "authority_call"] == []
+    certify_events = [detail for kind, event, detail in entries if event == "invoice.certify"]
+    assert certify_events and certify_events[-1]["status"] == "rejected"
+    assert certify_events[-1]["error"] == "invoice.invalid.fake_rule"
 
 
 @pytest.mark.parametrize(

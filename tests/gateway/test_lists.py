@@ -18,7 +18,7 @@ from tests.gateway.conftest import FAKE_SETTINGS, client, gateway, new_tenant, s
 pytestmark = pytest.mark.anyio
 
 # Every list route (tenant ones; the admin ones are checked with the admin token).
-TENANT_LISTS = ["/v1/invoices", "/v1/audit", "/v1/webhooks", "/v1/batches", "/v1/settings"]
+TENANT_LISTS = ["/v1/invoices", "/v1/audit", "/v1/webhooks", "/v1/batches", "/v1/settings", "/v1/authorities"]
 ADMIN_LISTS = ["/v1/admin/tenants", "/v1/admin/tenants/{tenant_id}/api-keys"]
 
 

@@ -137,6 +137,7 @@ async def test_secret_key_rotation_without_downtime(
         assert rotate_stored_secrets(database_url, SecretBox(new)) == {
             "authority_settings": 1,
             "audit_entries": 0,
+            "idempotency_keys": 0,
         }
         assert gateway(after).box.open(_sealed(after))["api_key"] == secret
     finally:

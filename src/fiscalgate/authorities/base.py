@@ -16,7 +16,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from fiscalgate.core.certification import Certification
-from fiscalgate.core.errors import ConfigurationError, Problem
+from fiscalgate.core.errors import ConfigurationError, InvoiceError, Problem
 from fiscalgate.core.invoice import Invoice, problems_from_validation_error
 
 if TYPE_CHECKING:
@@ -130,6 +130,14 @@ class Driver(ABC, Generic[SettingsT]):
     def validate(self, invoice: Invoice, settings: SettingsT) -> list[Problem]:
         """Every problem the authority would reject the invoice for, found without any network."""
 
+    def refuse_invalid(self, invoice: Invoice, settings: SettingsT) -> None:
+        """Raise one InvoiceError with every problem `validate` finds. `certify` and `credit_note`
+        start with it, before anything is sent: callers (the gateway, the CLI) do not validate
+        again, and the shared contract tests check that an invalid invoice never leaves."""
+        problems = self.validate(invoice, settings)
+        if problems:
+            raise InvoiceError(problems)
+
     @abstractmethod
     def build_payload(self, invoice: Invoice, settings: SettingsT) -> dict[str, Any]:
         """The wire payload that would be sent (for previews and tests)."""
@@ -143,9 +151,10 @@ class Driver(ABC, Generic[SettingsT]):
         *,
         checkpoint: CheckpointFn | None = None,
     ) -> Certification:
-        """Certify a sale (or purchase) invoice. Raises InvoiceError before any network, or an
-        AuthorityError kind. `checkpoint` receives, before the point of no return, what the caller
-        must persist to reconcile later (e.g. the e-MECeF uid)."""
+        """Certify a sale (or purchase) invoice. Starts with `refuse_invalid` (InvoiceError, before
+        any network), then raises an AuthorityError kind if the authority does not certify.
+        `checkpoint` receives, before the point of no return, what the caller must persist to
+        reconcile later (e.g. the e-MECeF uid)."""
 
     @abstractmethod
     async def credit_note(
@@ -157,7 +166,8 @@ class Driver(ABC, Generic[SettingsT]):
         *,
         checkpoint: CheckpointFn | None = None,
     ) -> Certification:
-        """Certify a credit note (full or partial) against a certified original."""
+        """Certify a credit note (full or partial) against a certified original. Starts with
+        `refuse_invalid`, like `certify`."""
 
     @abstractmethod
     async def reconcile(

@@ -14,6 +14,7 @@ import copy
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from importlib import import_module
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, get_args
@@ -71,6 +72,51 @@ class CreditNoteRules:
     one_per_invoice: bool = False  # at most one credit note against a given original
 
 
+# How an `unknown` outcome (sent, no answer) can be settled:
+#   confirm          ask the authority what became of the call (and finalise it where it waits)
+#   cancel           ask the authority to drop the call's pending request (e-MECeF)
+#   record_reference a person found the invoice on the authority's portal and types its reference
+#   not_certified    a person checked: the authority has no trace of it, it may be certified again
+ReconcileAction = Literal["confirm", "cancel", "record_reference", "not_certified"]
+RECONCILE_ACTIONS: tuple[str, ...] = get_args(ReconcileAction)
+BY_HAND: tuple[ReconcileAction, ...] = ("record_reference", "not_certified")
+
+
+@dataclass(frozen=True)
+class ReconcileRules:
+    """How the authority lets an uncertain call be settled. The default is an authority with no
+    look-up: only a person, checking its portal, can tell."""
+
+    # What the console offers a person on an `unknown` invoice, in that order.
+    actions: tuple[ReconcileAction, ...] = BY_HAND
+    # The queue settles `unknown` outcomes by itself (a `confirm` reconciliation, promptly) instead
+    # of leaving them to a person. Needs `confirm` among the actions.
+    automatic: bool = False
+
+    def __post_init__(self) -> None:
+        unknown = [a for a in self.actions if a not in RECONCILE_ACTIONS]
+        if unknown:
+            raise ValueError(f"reconcile actions {unknown} are not among {RECONCILE_ACTIONS}")
+        if len(set(self.actions)) != len(self.actions):
+            raise ValueError(f"reconcile actions repeat: {self.actions}")
+        if self.automatic and "confirm" not in self.actions:
+            raise ValueError("automatic reconciliation needs the 'confirm' action (a look-up)")
+
+
+@dataclass(frozen=True)
+class PendingCap:
+    """The platform keeps at most `limit` submitted-but-unfinalised requests per taxpayer and
+    environment; the gateway holds a slot per call in flight (see gateway/limits/pending.py)."""
+
+    limit: int
+    expiry: timedelta  # how long the platform keeps an unfinalised request pending
+    hold: timedelta  # longest a live call holds its slot (a crashed worker's slot frees itself)
+
+    def __post_init__(self) -> None:
+        if self.limit < 1:
+            raise ValueError("a pending cap needs a limit of at least 1")
+
+
 @dataclass(frozen=True)
 class AuthorityDescriptor:
     code: str  # "ci-fne": country code + name, as in URLs and settings
@@ -91,6 +137,21 @@ class AuthorityDescriptor:
     # Public pages of the simulator (regular expressions over the path relative to its root) that
     # the gateway forwards under /mock/{tenant}/{code}/ — the pages printed QR codes point at.
     simulator_pages: tuple[str, ...] = ()
+    reconcile: ReconcileRules = field(default_factory=ReconcileRules)
+    # The platform's cap on unfinalised requests, if it has one (the gateway waits for a free slot).
+    pending_cap: PendingCap | None = None
+    # Its certifications carry `sticker_balance` (stamps left on the account): the console's
+    # dashboard shows the last one.
+    sticker_balance: bool = False
+    # What the console calls it, per language ({"fr": ..., "en": ...}); missing languages read
+    # "<name> (<country name>)".
+    labels: Mapping[str, str] = field(default_factory=dict)
+    # Console labels of its own settings fields, per field and language ({"taxpayer_id": {"fr":
+    # ..., "en": ...}}), for fields the console's catalog does not already name (`field.<name>`).
+    setting_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    # The simulator request that creates a certification, (method, path suffix): where the fault
+    # tests and benchmarks/chaos_batch.py inject faults. None: not measured that way.
+    submission: tuple[str, str] | None = None
 
     def __post_init__(self) -> None:
         problems = []
@@ -113,10 +174,27 @@ class AuthorityDescriptor:
             problems.append(f"onboarding keys repeat: {keys}")
         for page in self.simulator_pages:
             re.compile(page)
+        problems += [
+            f"labels: {lang!r} is not one of {LANGUAGES}" for lang in self.labels if lang not in LANGUAGES
+        ]
+        for name, by_lang in self.setting_labels.items():
+            missing = [lang for lang in LANGUAGES if not by_lang.get(lang, "").strip()]
+            if missing:
+                problems.append(f"setting_labels[{name!r}] lacks {', '.join(missing)}")
+        if self.submission is not None and (
+            len(self.submission) != 2 or not self.submission[1].startswith("/")
+        ):
+            problems.append(f"submission {self.submission!r} is not (method, '/path suffix')")
         if problems:
             raise ValueError(f"authority descriptor {self.code!r}: " + "; ".join(problems))
         object.__setattr__(self, "sample_invoice", MappingProxyType(copy.deepcopy(dict(self.sample_invoice))))
         object.__setattr__(self, "aliases", tuple(a.lower() for a in self.aliases))
+        object.__setattr__(self, "labels", MappingProxyType(dict(self.labels)))
+        object.__setattr__(
+            self,
+            "setting_labels",
+            MappingProxyType({k: MappingProxyType(dict(v)) for k, v in self.setting_labels.items()}),
+        )
 
     @property
     def package(self) -> str:
@@ -126,6 +204,15 @@ class AuthorityDescriptor:
     @property
     def country_name(self) -> str:
         return self.country_names[0]
+
+    def label(self, lang: str) -> str:
+        """The console's name for it in `lang` ("FNE (Côte d'Ivoire)")."""
+        return self.labels.get(lang) or f"{self.name} ({self.country_name})"
+
+    def setting_label(self, name: str, lang: str) -> str | None:
+        """Its own label for a settings field in `lang`, if it declares one."""
+        by_lang = self.setting_labels.get(name)
+        return None if by_lang is None else by_lang.get(lang)
 
     def names(self) -> tuple[str, ...]:
         """Every name the authority answers to: code, module, aliases (lower case)."""

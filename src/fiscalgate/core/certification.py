@@ -22,7 +22,7 @@ class Notice(BaseModel):
 class Certification(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    authority: str  # "ci-fne", "bj-emecef", "cg-sfec"
+    authority: str  # the authority's code, e.g. "ci-fne"
     environment: str  # "mock", "sandbox", "production"
     kind: InvoiceKind = InvoiceKind.SALE
     reference: str  # the official number printed on the invoice

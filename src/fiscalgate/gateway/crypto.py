@@ -90,12 +90,13 @@ def rotate_stored_secrets(database_url: str, box: SecretBox) -> dict[str, int]:
     (all or nothing). Returns the count per table."""
     from sqlalchemy import select
 
+    from fiscalgate.gateway.api.models import IdempotencyRecord
     from fiscalgate.gateway.audit.models import AuditEntry
     from fiscalgate.gateway.db import make_engine, make_sessionmaker
     from fiscalgate.gateway.settings.models import AuthorityConfig
 
     engine = make_engine(database_url)
-    counts = {"authority_settings": 0, "audit_entries": 0}
+    counts = {"authority_settings": 0, "audit_entries": 0, "idempotency_keys": 0}
     try:
         with make_sessionmaker(engine).begin() as session:
             for config in session.scalars(
@@ -106,6 +107,14 @@ def rotate_stored_secrets(database_url: str, box: SecretBox) -> dict[str, int]:
             for entry in session.scalars(select(AuditEntry).where(AuditEntry.sealed_request.is_not(None))):
                 entry.sealed_request = box.rotate(entry.sealed_request or "")
                 counts["audit_entries"] += 1
+            # Answers kept for Idempotency-Key replays are sealed too (api/idempotency.py).
+            for record in session.scalars(
+                select(IdempotencyRecord).where(IdempotencyRecord.response_status.is_not(None))
+            ):
+                body = record.response_body
+                if isinstance(body, dict) and isinstance(body.get("sealed"), str) and len(body) == 1:
+                    record.response_body = {"sealed": box.rotate(body["sealed"])}
+                    counts["idempotency_keys"] += 1
     finally:
         engine.dispose()
     return counts

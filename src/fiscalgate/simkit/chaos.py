@@ -8,16 +8,18 @@ from typing import Any
 
 from fiscalgate.simkit.faults import FaultInjector, FaultKind
 
-# The requests that create or finalise a certification, per authority: (method, path suffix).
-# e-MECeF: only the submission. A timeout on its *confirm* cannot be resolved through the platform
-# (a finalised request is no longer visible: specs/mecef.md, GET /{uid} "only while pending"), so
-# that case goes to a person by design and is not what this run measures.
-SUBMISSIONS = {
-    "ci-fne": ("POST", "/external/invoices/sign"),
-    "bj-emecef": ("POST", "/api/invoice"),
-    "cg-sfec": ("POST", "/invoices/certify"),
-}
 KINDS: tuple[FaultKind, ...] = ("error", "hang_after_processing", "drop_before_processing")
+
+
+def submission(authority: str) -> tuple[str, str]:
+    """(method, path suffix) of the request that creates a certification at `authority`, as its
+    descriptor declares (`submission`)."""
+    from fiscalgate.authorities import descriptor  # lazily: simkit itself stays apart from the registry
+
+    described = descriptor(authority)
+    if described.submission is None:
+        raise ValueError(f"{described.code}'s descriptor declares no submission route to inject faults at")
+    return described.submission
 
 
 class RandomFaults:
@@ -27,7 +29,7 @@ class RandomFaults:
 
     def __init__(self, injector: FaultInjector, authority: str, rate: float, hang: float, seed: int) -> None:
         self.injector = injector
-        self.method, self.suffix = SUBMISSIONS[authority]
+        self.method, self.suffix = submission(authority)
         self.rate = rate
         self.hang = hang
         self.rng = random.Random(seed)

@@ -132,3 +132,16 @@ def test_read_token_refuses_malformed_tokens(token: str, message: str) -> None:
         TokenFormatError, match=message.replace("(", r"\(").replace(")", r"\)").replace("|", r"\|")
     ):
         read_token(token)
+
+
+def test_the_descriptor_declares_the_pending_cap_and_both_reconcile_decisions() -> None:
+    """SOURCES.md §5: at most 10 pending requests per e-MCF, each expiring after 2 minutes; a
+    pending request can be confirmed or cancelled, so the queue settles unknown calls itself."""
+    from datetime import timedelta
+
+    from fiscalgate.authorities.bj_emecef.descriptor import DESCRIPTOR
+
+    cap = DESCRIPTOR.pending_cap
+    assert cap is not None and (cap.limit, cap.expiry) == (10, timedelta(minutes=2))
+    assert DESCRIPTOR.reconcile.automatic
+    assert {"confirm", "cancel"} <= set(DESCRIPTOR.reconcile.actions)

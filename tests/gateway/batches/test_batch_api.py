@@ -3,7 +3,6 @@ half-written, safe resubmission, progress until every invoice is final or waits 
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
@@ -13,10 +12,13 @@ import pytest
 from fastapi import FastAPI
 
 from fiscalgate.authorities import descriptor
+from fiscalgate.gateway.limits import Limits
+from fiscalgate.gateway.queue import RetryPolicy, run_background
 from tests.gateway.conftest import (
     FAKE_SETTINGS,
     REAL,
     client,
+    gateway,
     install_simulator,
     mock_settings,
     new_tenant,
@@ -28,21 +30,32 @@ from tests.gateway.fake_driver import FakeDriver
 pytestmark = pytest.mark.anyio
 
 
+# Quick retries, so that a test's faults settle in seconds; the same rules otherwise.
+FAST = RetryPolicy(max_attempts=8, base_seconds=0.05, cap_seconds=0.2, reconcile_seconds=0.05)
+
+
 async def wait_done(
-    api: httpx.AsyncClient, batch_id: str, app: FastAPI, deadline: float = 60
+    api: httpx.AsyncClient,
+    batch_id: str,
+    app: FastAPI,
+    deadline: float = 60,
+    *,
+    limits: Limits | None = None,
 ) -> dict[str, Any]:
-    """Poll the batch until it says done (a generous deadline; no fixed sleep decides anything),
-    then let the app's background certification tasks finish, so none outlives the test."""
+    """Run a queue worker for the app (batches are certified only through the queue) and poll the
+    batch until it says done (a generous deadline; no fixed sleep decides anything)."""
     end = time.monotonic() + deadline
-    while True:
-        r = await api.get(f"/v1/batches/{batch_id}")
-        assert r.status_code == 200, r.text
-        body: dict[str, Any] = r.json()
-        if body["status"] == "done":
-            await asyncio.gather(*getattr(app.state, "batch_tasks", ()))
-            return body
-        assert time.monotonic() < end, f"batch not done in {deadline}s: {body['counts']}"
-        await anyio.sleep(0.05)
+    async with run_background(
+        gateway(app), concurrency=8, poll=0.05, policy=FAST, heartbeat=0.2, limits=limits
+    ):
+        while True:
+            r = await api.get(f"/v1/batches/{batch_id}")
+            assert r.status_code == 200, r.text
+            body: dict[str, Any] = r.json()
+            if body["status"] == "done":
+                return body
+            assert time.monotonic() < end, f"batch not done in {deadline}s: {body['counts']}"
+            await anyio.sleep(0.05)
 
 
 def _item(number: str, **overrides: Any) -> dict[str, Any]:

@@ -4,18 +4,24 @@ exit codes, the CSV format, and resuming after an interruption without certifyin
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
+import anyio.to_thread
 import pytest
 from click.testing import CliRunner
 from fastapi import FastAPI
 
 import fiscalgate.certify_batch as cb
 from fiscalgate.cli import main
+from fiscalgate.gateway.queue import run_background
+from fiscalgate.gateway.runtime import Database, Gateway
 from fiscalgate.simkit.serve import serve_in_thread
-from tests.gateway.conftest import FAKE_SETTINGS, new_tenant, sample_invoice
+from tests.gateway.batches.test_batch_api import FAST
+from tests.gateway.conftest import FAKE_SETTINGS, gateway, new_tenant, sample_invoice
 from tests.gateway.fake_driver import FakeDriver
 
 pytestmark = [pytest.mark.anyio, pytest.mark.socket]
@@ -29,9 +35,32 @@ def database_url(tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def served(fake_app: FastAPI) -> Iterator[str]:
-    with serve_in_thread(fake_app) as url:
-        yield url
+def served(fake_app: FastAPI, fakes: dict[str, FakeDriver]) -> Iterator[str]:
+    """The gateway over a socket, and a queue worker beside it (batches are certified only
+    through the queue), in a thread of its own like a `fiscalgate worker` process."""
+    served_gw = gateway(fake_app)
+    worker_gw = Gateway(
+        db=Database(served_gw.db.url),
+        box=served_gw.box,
+        admin_token="",
+        driver_lookup=lambda code: fakes[code],
+        allow_private_urls=True,
+    )
+    stop = threading.Event()
+
+    async def work() -> None:
+        async with run_background(worker_gw, "worker", concurrency=4, poll=0.05, policy=FAST, heartbeat=0.2):
+            await anyio.to_thread.run_sync(stop.wait)
+
+    thread = threading.Thread(target=anyio.run, args=(work,), daemon=True)
+    thread.start()
+    try:
+        with serve_in_thread(fake_app) as url:
+            yield url
+    finally:
+        stop.set()
+        thread.join(30)
+        worker_gw.db.dispose()
 
 
 async def _key(app: FastAPI) -> str:

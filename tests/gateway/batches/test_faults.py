@@ -13,7 +13,6 @@ from fastapi import FastAPI
 
 from fiscalgate.authorities import get_driver
 from fiscalgate.authorities.cg_sfec.simulator.app import create_simulator
-from fiscalgate.gateway.batches import queueing
 from fiscalgate.gateway.limits import BreakerPolicy, Limits
 from fiscalgate.simkit.chaos import RandomFaults
 from tests.gateway.batches.test_batch_api import wait_done
@@ -47,13 +46,9 @@ def distinct_invoice(authority: str, n: int) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # the gateway's logic, once
-async def test_thirty_percent_faults_over_120_invoices(
-    real_app: FastAPI, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Fast retries and a breaker that recovers within the run; same policy otherwise.
-    monkeypatch.setattr(queueing, "BACKOFF_SECONDS", 0.05)
+async def test_thirty_percent_faults_over_120_invoices(real_app: FastAPI) -> None:
+    # A breaker that recovers within the run (the queue's retries are quick in wait_done).
     limits = Limits(breaker=BreakerPolicy(threshold=5, cooldown=timedelta(seconds=0.5)))
-    monkeypatch.setattr(queueing, "interim_limits", lambda: limits)
     tenant, api = await new_tenant(
         real_app,
         country="CI",
@@ -76,7 +71,7 @@ async def test_thirty_percent_faults_over_120_invoices(
             "/v1/invoices/batch", json={"invoices": invoices, "approve": True, "certify": True}
         )
         assert r.status_code == 201, r.text
-        done = await wait_done(api, r.json()["id"], real_app, deadline=120)
+        done = await wait_done(api, r.json()["id"], real_app, deadline=120, limits=limits)
         trails = {}  # for a failure message: the calls made for each invoice not certified
         for item in done["items"]:
             if item["status"] != "certified":

@@ -33,7 +33,7 @@ from fiscalgate.gateway.limits.breaker import (
     record,
     signal_of,
 )
-from fiscalgate.gateway.limits.pending import EMECEF_PENDING_CAP, check_slots
+from fiscalgate.gateway.limits.pending import PendingCap, check_slots
 from fiscalgate.gateway.limits.rate import take
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -163,11 +163,10 @@ def test_a_late_success_while_open_closes_it() -> None:
 
 
 # --- pending cap ----------------------------------------------------------------------------------
-def test_pending_cap_is_the_platforms_ten_and_frees_by_expiry() -> None:
-    assert EMECEF_PENDING_CAP.limit == 10  # specs/mecef.md: "At most 10 pending requests per e-MCF"
-    assert EMECEF_PENDING_CAP.expiry == timedelta(minutes=2)
+def test_a_full_pending_cap_frees_by_expiry() -> None:
+    cap = PendingCap(limit=10, expiry=timedelta(minutes=2), hold=timedelta(minutes=10))
     held = [T0 + timedelta(seconds=s) for s in range(10, 110, 10)]  # ten live slots
-    assert check_slots(held[:9], EMECEF_PENDING_CAP, T0).free
-    full = check_slots(held, EMECEF_PENDING_CAP, T0)
+    assert check_slots(held[:9], cap, T0).free
+    full = check_slots(held, cap, T0)
     assert not full.free and full.retry_at == T0 + timedelta(seconds=10)
-    assert check_slots(held, EMECEF_PENDING_CAP, T0 + timedelta(seconds=10)).free  # the first expired
+    assert check_slots(held, cap, T0 + timedelta(seconds=10)).free  # the first expired

@@ -130,3 +130,51 @@ def test_stall_threshold_from_the_environment() -> None:
     for bad in ("soon", "0"):
         with pytest.raises(ConfigurationError, match="FISCALGATE_STALL_AFTER"):
             stall_threshold({"FISCALGATE_STALL_AFTER": bad})
+
+
+@pytest.mark.anyio
+async def test_the_workers_run_the_stall_detector_periodically(real_app: Any) -> None:
+    import anyio
+
+    from fiscalgate.gateway.queue import run_background
+    from tests.gateway.conftest import gateway, real_tenant
+    from tests.gateway.gates import wait_until
+    from tests.gateway.test_queue import queue_one
+
+    _, api, _, _ = await real_tenant(real_app, "cg-sfec")
+    gw = gateway(real_app)
+    async with api:
+        invoice = await queue_one(api, "cg-sfec")  # queued; no worker takes it (concurrency 0)
+    long_ago = utcnow() - timedelta(hours=1)
+    gw.db.call(
+        lambda s: s.execute(
+            update(InvoiceRow).where(InvoiceRow.id == invoice["id"]).values(updated_at=long_ago)
+        )
+    )
+
+    def reported() -> list[AuditEntry]:
+        query = select(AuditEntry).where(
+            AuditEntry.invoice_id == invoice["id"], AuditEntry.event == "invoice.stalled"
+        )
+        return gw.db.call(lambda s: list(s.scalars(query)))
+
+    async def seen() -> bool:
+        return bool(await anyio.to_thread.run_sync(reported))
+
+    async with run_background(
+        gw, concurrency=0, heartbeat=0.2, stall_every=0.05, stall_after=timedelta(minutes=15)
+    ):
+        await wait_until(seen)
+    events = reported()
+    assert len(events) == 1 and events[0].detail["status"] == "queued"  # once per stay, not per run
+
+
+def test_the_stall_check_interval_is_read_from_the_environment() -> None:
+    from fiscalgate.gateway.queue.worker import DEFAULT_STALL_EVERY, stall_check_every
+
+    assert stall_check_every({}) == DEFAULT_STALL_EVERY
+    assert stall_check_every({"FISCALGATE_STALL_CHECK_EVERY": "5"}) == 5.0
+    assert stall_check_every({"FISCALGATE_STALL_CHECK_EVERY": "0"}) == 0.0  # off
+    for bad in ("soon", "-1", "inf"):
+        with pytest.raises(ConfigurationError, match="FISCALGATE_STALL_CHECK_EVERY"):
+            stall_check_every({"FISCALGATE_STALL_CHECK_EVERY": bad})

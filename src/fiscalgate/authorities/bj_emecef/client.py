@@ -149,7 +149,12 @@ class EmecefClient(AuthoritySession):
         body = mask_mapping(json_body(response), [self._token])
         self.last_raw = body
         if response.status_code >= 300:
-            raise error_from_http(response.status_code, operation=operation, raw=body)
+            raise error_from_http(
+                response.status_code,
+                operation=operation,
+                raw=body,
+                challenge=response.headers.get("www-authenticate"),
+            )
         return body
 
     async def _call(

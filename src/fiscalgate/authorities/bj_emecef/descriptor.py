@@ -5,9 +5,17 @@ Onboarding: the homologation of an SFE (SOURCES.md §14; README, "Onboarding").
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
-from fiscalgate.authorities.descriptor import AuthorityDescriptor, CreditNoteRules, counter_sale, step
+from fiscalgate.authorities.descriptor import (
+    AuthorityDescriptor,
+    CreditNoteRules,
+    PendingCap,
+    ReconcileRules,
+    counter_sale,
+    step,
+)
 
 # The simulator's defaults (simulator/state.py: DEFAULT_IFU, DEFAULT_NIM, DEFAULT_TOKEN_SECRET):
 # public on purpose, worthless outside the simulator.
@@ -42,6 +50,18 @@ DESCRIPTOR = AuthorityDescriptor(
     # FA/EA invoices credit the original by its reference, line by line (SOURCES.md §9).
     credit_notes=CreditNoteRules(partial=True, one_per_invoice=False),
     sample_invoice=counter_sale("DEMO-MECEF-0001", "XOF"),
+    # A submitted invoice waits, pending, for confirm or cancel; GET /{uid} reads it meanwhile
+    # (SOURCES.md §5), so a machine can settle an uncertain call either way.
+    reconcile=ReconcileRules(
+        actions=("confirm", "cancel", "record_reference", "not_certified"), automatic=True
+    ),
+    # "At most 10 pending requests per e-MCF", each expiring 2 minutes after submission
+    # (SOURCES.md §5, items 4-5). `hold`: the gateway's own bound on a live call's slot.
+    pending_cap=PendingCap(limit=10, expiry=timedelta(minutes=2), hold=timedelta(minutes=10)),
+    labels={"fr": "e-MECeF (Bénin)", "en": "e-MECeF (Benin)"},
+    # Only the submission: a timeout on the confirm cannot be settled through the platform (a
+    # finalised request is no longer visible, SOURCES.md §5 item 6), so it goes to a person.
+    submission=("POST", "/api/invoice"),
     onboarding=(
         step(
             "test_access",

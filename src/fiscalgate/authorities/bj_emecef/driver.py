@@ -30,10 +30,18 @@ from fiscalgate.authorities.bj_emecef.regime import AUTHORITY, CREDIT_TYPES, TOT
 from fiscalgate.authorities.bj_emecef.schemas import InvoiceRequestDataDto, InvoiceResponseDataDto
 from fiscalgate.authorities.bj_emecef.settings import MOCK_URL, PRODUCTION_URL, SANDBOX_URL, EmecefSettings
 from fiscalgate.authorities.bj_emecef.simulator.state import Platform
+from fiscalgate.authorities.capabilities import (
+    ConnectionReport,
+    ConnectionTester,
+    InformationSource,
+    Topic,
+    harmless,
+)
 from fiscalgate.authorities.descriptor import AuthorityDescriptor
 from fiscalgate.core.certification import Certification
 from fiscalgate.core.errors import (
     AuthorityError,
+    ConfigurationError,
     InvoiceError,
     InvoiceRejected,
     OutcomeUnknown,
@@ -51,9 +59,56 @@ def _totals_text(totals: Mapping[str, Decimal]) -> dict[str, int]:
     return {k: int(v) for k, v in totals.items()}
 
 
-class EmecefDriver(Driver[EmecefSettings]):
+# The information API (spec §4 #6-9, §6.8), named as the platform names its paths.
+INFO_TOPICS = (
+    Topic("status", "The taxpayer and all of its e-MCFs (shop, address, status)", "GET /api/info/status"),
+    Topic("taxGroups", "The rates of tax groups A-F and of AIB A/B (%)", "GET /api/info/taxGroups"),
+    Topic("invoiceTypes", "The invoice types (FV, FA, EV, EA), labelled", "GET /api/info/invoiceTypes"),
+    Topic("paymentTypes", "The payment types and their labels", "GET /api/info/paymentTypes"),
+)
+
+
+class EmecefDriver(
+    Driver[EmecefSettings], ConnectionTester[EmecefSettings], InformationSource[EmecefSettings]
+):
     descriptor: ClassVar[AuthorityDescriptor] = DESCRIPTOR
     settings_model = EmecefSettings
+    # The DGI's own advice (DOC p.5): call the status after idle periods; an error means the token.
+    connection_test_call = "GET /api/invoice"
+    topics = INFO_TOPICS
+
+    # --- connection test and information API (authorities/capabilities.py) ------------------------
+    async def test_connection(self, settings: EmecefSettings, connection: Connection) -> ConnectionReport:
+        """GET /api/invoice: the token's validity and this e-MCF's pending requests; nothing is sent
+        for certification. The token binds an IFU (spec §11): another IFU in the settings would
+        have every invoice refused, so it fails the test too."""
+        async with EmecefClient(connection, settings.token.get_secret_value()) as client:
+            status = await harmless(client.status(), what="GET /api/invoice", waited=connection.timeout)
+            facts = client.last_raw if isinstance(client.last_raw, dict) else {}
+        if status.ifu and status.ifu != settings.ifu:
+            raise ConfigurationError(
+                f"{AUTHORITY}: the token belongs to IFU {status.ifu}, but the settings say {settings.ifu}; "
+                "every invoice would be refused",
+                code=f"settings.invalid.{AUTHORITY}",
+                problems=[Problem("ifu", "token_ifu", "must be the token's IFU", expected=status.ifu)],
+            )
+        valid = status.token_valid.isoformat() if status.token_valid else "unknown"
+        summary = (
+            f"e-MCF {status.nim or '?'} of IFU {status.ifu or '?'}: token valid until {valid}, "
+            f"{status.pending_requests_count} pending request(s)"
+        )
+        return ConnectionReport(self.connection_test_call, summary, dict(facts))
+
+    async def information(self, topic: Topic, settings: EmecefSettings, connection: Connection) -> Any:
+        async with EmecefClient(connection, settings.token.get_secret_value()) as client:
+            calls = {
+                "status": client.info_status,
+                "taxGroups": client.tax_groups,
+                "invoiceTypes": client.invoice_types,
+                "paymentTypes": client.payment_types,
+            }
+            await harmless(calls[topic.name](), what=topic.call, waited=connection.timeout)
+            return client.last_raw  # as sent (already parsed once, so well-formed), secrets masked
 
     # --- settings ---------------------------------------------------------------------------------
     def base_url(self, settings: EmecefSettings) -> str:
@@ -105,6 +160,7 @@ class EmecefDriver(Driver[EmecefSettings]):
         checkpoint: CheckpointFn | None = None,
     ) -> Certification:
         s = settings
+        self.refuse_invalid(invoice, s)
         request = self._request(invoice, s, None)
         return await self._run(invoice, request, s, connection, checkpoint)
 
@@ -118,6 +174,7 @@ class EmecefDriver(Driver[EmecefSettings]):
         checkpoint: CheckpointFn | None = None,
     ) -> Certification:
         s = settings
+        self.refuse_invalid(credit, s)
         request = self._request(credit, s, original)
         if request.type not in CREDIT_TYPES:
             raise InvoiceError(

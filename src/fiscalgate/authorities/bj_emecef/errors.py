@@ -7,6 +7,7 @@ classified here too, so the client never decides a kind anywhere else.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -134,16 +135,28 @@ def error_from_code(
     )
 
 
-def error_from_http(status: int, *, operation: str, raw: Any) -> AuthorityError:
-    """The AuthorityError for a non-2xx HTTP answer (no errorCode in it)."""
+def bearer_challenge(header: str | None) -> tuple[str | None, str | None]:
+    """(error, error_description) of a `WWW-Authenticate: Bearer error="…", error_description="…"`
+    header (RFC 6750 §3), when the server sends them; (None, None) otherwise."""
+    found = dict(re.findall(r'(\w+)="([^"]*)"', header or ""))
+    return found.get("error") or None, found.get("error_description") or None
+
+
+def error_from_http(status: int, *, operation: str, raw: Any, challenge: str | None = None) -> AuthorityError:
+    """The AuthorityError for a non-2xx HTTP answer (no errorCode in it). `challenge` is the
+    answer's WWW-Authenticate header: a 401 carries no body (DOC p.3), its only text is there."""
     text = raw.get("title") or raw.get("message") or raw.get("_text") if isinstance(raw, dict) else None
     detail = f" ({text})" if text else ""
     common: dict[str, Any] = {"authority": AUTHORITY, "http_status": status, "raw": raw}
     if status in (401, 403):
+        error, description = bearer_challenge(challenge)
+        said = f" ({'; '.join(x for x in (error, description) if x)})" if error or description else ""
         return AuthorityAuthError(
-            f"e-MECeF {operation}: HTTP {status}: the token was refused (missing, invalid or expired); "
-            "ask the DGI for a new one",
+            f"e-MECeF {operation}: HTTP {status}{said}: the token was refused (missing, invalid or "
+            "expired); ask the DGI for a new one",
             code="authority.auth.token_refused",
+            authority_code=error,
+            authority_message=description or text,
             **common,
         )
     if status == 400:

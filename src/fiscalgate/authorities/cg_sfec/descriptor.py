@@ -7,7 +7,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fiscalgate.authorities.descriptor import AuthorityDescriptor, CreditNoteRules, counter_sale, step
+from fiscalgate.authorities.descriptor import (
+    AuthorityDescriptor,
+    CreditNoteRules,
+    ReconcileRules,
+    counter_sale,
+    step,
+)
 
 # The simulator's defaults (simulator/cli.py: DEFAULT_NIU, DEFAULT_API_KEY).
 MOCK_NIU = "M2400000000001A"
@@ -43,6 +49,11 @@ DESCRIPTOR = AuthorityDescriptor(
     # At most one credit note per invoice (SOURCES.md §3: T-CONNECTOR's test book TC-032..034).
     credit_notes=CreditNoteRules(partial=True, one_per_invoice=True),
     sample_invoice=counter_sale("DEMO-SFEC-0001", "XAF"),
+    # SFEC looks an invoice up by its invoice_id (README, "Errors, retries, reconciliation"): a
+    # machine can tell; there is nothing pending to cancel.
+    reconcile=ReconcileRules(actions=("confirm", "record_reference", "not_certified"), automatic=True),
+    labels={"fr": "SFEC (Congo)", "en": "SFEC (Congo)"},
+    submission=("POST", "/invoices/certify"),
     onboarding=(
         step(
             "portal_account",

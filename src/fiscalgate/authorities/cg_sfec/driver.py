@@ -15,6 +15,7 @@ from fiscalgate.authorities.base import (
     Driver,
     Reconciliation,
 )
+from fiscalgate.authorities.capabilities import ConnectionReport, ConnectionTester, Reporter, harmless
 from fiscalgate.authorities.cg_sfec import convert, regime
 from fiscalgate.authorities.cg_sfec.client import SfecClient
 from fiscalgate.authorities.cg_sfec.descriptor import DESCRIPTOR
@@ -27,7 +28,9 @@ from fiscalgate.core.errors import (
     AuthorityError,
     AuthorityServerError,
     AuthorityUnreachable,
+    ConfigurationError,
     InvoiceError,
+    InvoiceRejected,
     OutcomeUnknown,
     Problem,
     RateLimited,
@@ -43,9 +46,40 @@ AUTHORITY = regime.AUTHORITY
 RETRYABLE = (AuthorityServerError, AuthorityUnreachable, OutcomeUnknown, RateLimited)
 
 
-class SfecDriver(Driver[SfecSettings]):
+class SfecDriver(Driver[SfecSettings], ConnectionTester[SfecSettings], Reporter[SfecSettings]):
     descriptor: ClassVar[AuthorityDescriptor] = DESCRIPTOR
     settings_model = SfecSettings
+    # The one read-only call with the X-API-Key (spec §2): the first page of the key's invoices,
+    # one record at most. It certifies nothing and changes nothing.
+    connection_test_call = "GET {path_prefix}{list_path}?page=1&pageSize=1 (GET /api/invoices by default)"
+    report_call = "POST /api/invoices/report/api"
+
+    # --- connection test (authorities/capabilities.py) ----------------------------------------
+    async def test_connection(self, settings: SfecSettings, connection: Connection) -> ConnectionReport:
+        path = settings.path("list")
+        what = f"GET {path}?page=1&pageSize=1"
+        async with SfecClient(settings, connection) as client:
+            try:
+                page = await harmless(client.list(page=1, page_size=1), what=what, waited=connection.timeout)
+            except InvoiceRejected as exc:
+                if exc.http_status not in (404, 405):
+                    raise
+                # the list has no id in its path: a 404 there means no such endpoint on this host
+                url = f"{connection.base_url.rstrip('/')}{path}"
+                raise ConfigurationError(
+                    f"{AUTHORITY}: {what} answered {exc.http_status}: no such endpoint at {url}; "
+                    "check base_url, path_prefix and list_path",
+                    code=f"settings.invalid.{AUTHORITY}",
+                    problems=[Problem("path_prefix", "endpoint_not_found", f"{url} does not exist")],
+                ) from exc
+        facts = {
+            "page": page.page,
+            "pageSize": page.page_size,
+            "totalPages": page.total_pages,
+            "total": page.total,
+        }
+        known = f": {page.total} invoice(s) on record for this key" if page.total is not None else ""
+        return ConnectionReport(what, f"API key accepted by {AUTHORITY}{known}", facts)
 
     # --- settings ---------------------------------------------------------------------------
     def base_url(self, settings: SfecSettings) -> str:
@@ -68,13 +102,11 @@ class SfecDriver(Driver[SfecSettings]):
         checkpoint: CheckpointFn | None = None,
     ) -> Certification:
         sfec = settings
-        problems = convert.validate(invoice, sfec)
+        self.refuse_invalid(invoice, sfec)
         if invoice.kind is InvoiceKind.CREDIT_NOTE:
-            problems.insert(
-                0, Problem("kind", "kind", "a credit note goes through credit_note (with its original)")
+            raise InvoiceError(
+                [Problem("kind", "kind", "a credit note goes through credit_note (with its original)")]
             )
-        if problems:
-            raise InvoiceError(problems)
         payload = convert.build_payload(invoice, sfec)
         return await self._submit(payload, convert.paid_amount(invoice), sfec, connection, checkpoint)
 
@@ -88,8 +120,8 @@ class SfecDriver(Driver[SfecSettings]):
         checkpoint: CheckpointFn | None = None,
     ) -> Certification:
         sfec = settings
+        self.refuse_invalid(credit, sfec)
         problems = self._original_problems(credit, original)
-        problems += convert.validate(credit, sfec)
         if problems:
             raise InvoiceError(problems)
         payload = convert.build_payload(

@@ -8,7 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fiscalgate.authorities.descriptor import AuthorityDescriptor, CreditNoteRules, counter_sale, step
+from fiscalgate.authorities.descriptor import (
+    AuthorityDescriptor,
+    CreditNoteRules,
+    ReconcileRules,
+    counter_sale,
+    step,
+)
 
 PORTAL = "https://fne.dgi.gouv.ci"
 
@@ -38,6 +44,13 @@ DESCRIPTOR = AuthorityDescriptor(
     # The verification page FNE's QR codes point at (SOURCES.md §8.7).
     simulator_pages=(r"fr/verification/[A-Za-z0-9-]{1,100}",),
     sample_invoice=counter_sale("DEMO-FNE-0001", "XOF"),
+    # FNE has no look-up API: only a person, checking the portal, settles an uncertain call
+    # (SOURCES.md §4, §12; README, "Decisions where the sources are silent", `reconcile`).
+    reconcile=ReconcileRules(actions=("record_reference", "not_certified"), automatic=False),
+    # Each signature answers the stickers left on the account (SOURCES.md §8.6, `balance_sticker`).
+    sticker_balance=True,
+    labels={"fr": "FNE (Côte d'Ivoire)", "en": "FNE (Côte d'Ivoire)"},
+    submission=("POST", "/external/invoices/sign"),
     onboarding=(
         step(
             "register",

@@ -152,6 +152,7 @@ class FneDriver(Driver[FneSettings]):
         checkpoint: CheckpointFn | None = None,
     ) -> Certification:
         s = settings
+        self.refuse_invalid(credit, s)
         plan, problems = convert.plan_refund(credit, original)
         problems = self._seller_problems(credit, s) + problems
         # The original's ids only exist on the platform (and in the account) that certified it.

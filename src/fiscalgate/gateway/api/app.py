@@ -51,6 +51,7 @@ from fiscalgate.gateway.stickers.router import router as stickers_router
 from fiscalgate.gateway.tenants.profile_router import router as profile_router
 from fiscalgate.gateway.tenants.router import admin as admin_router
 from fiscalgate.gateway.tenants.router import tenant as tenant_router
+from fiscalgate.gateway.tools.router import router as tools_router
 from fiscalgate.gateway.webhooks.dispatcher import background_dispatcher
 from fiscalgate.gateway.webhooks.router import router as webhooks_router
 
@@ -223,6 +224,7 @@ def create_app(
         mock_pages_router,
     )
     routers += (webhooks_router, stickers_router, metrics_router)
+    routers += (tools_router,)  # /v1/authorities, settings test, invoice report
     for router in routers:
         app.include_router(router)
     mount_console(app)  # the web console under /console (HTML pages, not in the OpenAPI schema)

@@ -13,6 +13,12 @@ between concurrent duplicates).
   be retried: 401/403, 409 (in progress, claimed elsewhere), 429 and 5xx.
 - A key whose first request never finished is taken over once the process that held it is dead
   (its heartbeat stopped, see queue/healing.py), or after `LEASE` when no process was recorded.
+- The stored answer is sealed with the gateway's secret key (the one that seals authority
+  credentials), never kept in clear: some answers carry a secret shown only once (a webhook's
+  signing secret, a new API key), and their replay must show it again without the database
+  holding it. Every answer is sealed, not only those routes', so that a new route returning a
+  secret cannot leak it by forgetting a list. `fiscalgate rotate-keys` re-seals them; an answer
+  sealed with a key no longer configured is not replayed (409 `idempotency.unreadable`).
 """
 
 from __future__ import annotations
@@ -30,10 +36,11 @@ from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from fiscalgate.core.errors import GatewayError
+from fiscalgate.core.errors import ConfigurationError, GatewayError
 from fiscalgate.gateway.api.auth import CALLER_STATE
 from fiscalgate.gateway.api.models import IdempotencyRecord
 from fiscalgate.gateway.certification.claim import DEAD_AFTER
+from fiscalgate.gateway.crypto import SecretBox
 from fiscalgate.gateway.db import utcnow
 from fiscalgate.gateway.errors import Conflict, InvalidRequest, error_body
 from fiscalgate.gateway.runtime import Gateway
@@ -46,6 +53,18 @@ LEASE = timedelta(minutes=30)
 NOT_STORED = frozenset({401, 403, 409, 429})
 # The gateway's own headers carry meaning (`Fiscalgate-Already-Certified`): stored and replayed.
 REPLAYED_HEADER_PREFIX = b"fiscalgate-"
+SEALED = "sealed"  # response_body = {"sealed": <Fernet token of {"body": the answer's JSON}>}
+
+
+def seal_body(box: SecretBox, body: Any) -> dict[str, str]:
+    return {SEALED: box.seal({"body": body})}
+
+
+def open_body(box: SecretBox, stored: Any) -> Any:
+    """The answer to replay; raises ConfigurationError when its key is no longer configured."""
+    if isinstance(stored, dict) and set(stored) == {SEALED} and isinstance(stored[SEALED], str):
+        return box.open(stored[SEALED]).get("body")
+    return stored  # stored in clear by a version that did not seal answers yet
 
 
 def _claim(
@@ -177,7 +196,7 @@ class IdempotencyMiddleware:
 
         existing = await self._claim_or_existing(gw, who, key, digest, path)
         if existing is not None:
-            await self._answer_existing(existing, key, digest, scope, receive, send)
+            await self._answer_existing(gw.box, existing, key, digest, scope, receive, send)
             return
 
         status = 500
@@ -204,7 +223,8 @@ class IdempotencyMiddleware:
                     payload = json.loads(raw) if raw else None
                 except ValueError:
                     payload = {"_text": raw.decode("utf-8", errors="replace")}
-                await gw.db.run(_complete, who, key, status, payload, kept)
+                sealed = seal_body(gw.box, payload)
+                await gw.db.run(_complete, who, key, status, sealed, kept)
                 stored = True
         finally:
             if not stored:
@@ -231,7 +251,13 @@ class IdempotencyMiddleware:
 
     @staticmethod
     async def _answer_existing(
-        row: IdempotencyRecord | None, key: str, digest: str, scope: Scope, receive: Receive, send: Send
+        box: SecretBox,
+        row: IdempotencyRecord | None,
+        key: str,
+        digest: str,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
     ) -> None:
         error: GatewayError
         if row is None:  # released in between: let the caller try again
@@ -253,6 +279,17 @@ class IdempotencyMiddleware:
             )
             await JSONResponse(error_body(error), status_code=409)(scope, receive, send)
         else:
+            try:
+                body = open_body(box, row.response_body)
+            except ConfigurationError:
+                error = Conflict(
+                    f"the answer stored for Idempotency-Key {key!r} was sealed with a secret key this "
+                    "gateway no longer has, so it cannot be replayed; check the resource's current "
+                    "state (GET) before sending it again with a new key",
+                    code="idempotency.unreadable",
+                )
+                await JSONResponse(error_body(error), status_code=409)(scope, receive, send)
+                return
             headers = {**(row.response_headers or {}), "Idempotent-Replayed": "true"}
-            replay = JSONResponse(row.response_body, status_code=row.response_status, headers=headers)
+            replay = JSONResponse(body, status_code=row.response_status, headers=headers)
             await replay(scope, receive, send)

@@ -58,7 +58,11 @@ _WHY = {
     503: "The authority, or the database, is unreachable; nothing was sent",
     504: "No answer from the authority after sending: reconcile before retrying",
 }
-_AUTHORITY_CALLS = re.compile(r"^/v1/invoices/\{[^}]+\}/(certify|reconcile)$")
+_AUTHORITY_CALLS = re.compile(
+    r"^/v1/invoices/\{[^}]+\}/(certify|reconcile|report)$"
+    r"|^/v1/settings/\{[^}]+\}/test$"  # the connection test and the information topics
+    r"|^/v1/authorities/\{[^}]+\}/info(/\{[^}]+\})?$"
+)
 _WRITES = frozenset({"post", "put", "patch", "delete"})
 
 

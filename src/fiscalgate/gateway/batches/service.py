@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from fiscalgate.core.errors import GatewayError, Problem
@@ -26,7 +26,7 @@ from fiscalgate.core.invoice import parse_invoice
 from fiscalgate.gateway.api.pagination import Keyset, Page, PageQuery, paginate
 from fiscalgate.gateway.authorities import authority_code
 from fiscalgate.gateway.batches.models import BatchItemRow, BatchRow
-from fiscalgate.gateway.batches.queueing import enqueue, has_queue
+from fiscalgate.gateway.batches.queueing import enqueue
 from fiscalgate.gateway.batches.schemas import (
     BatchCounts,
     BatchCreate,
@@ -40,6 +40,7 @@ from fiscalgate.gateway.errors import Conflict, InvalidRequest, InvoiceOperation
 from fiscalgate.gateway.invoices import editing as invoices
 from fiscalgate.gateway.invoices.models import InvoiceRow
 from fiscalgate.gateway.invoices.schemas import InvoiceCreate
+from fiscalgate.gateway.queue.models import JobRow
 from fiscalgate.gateway.runtime import Gateway
 from fiscalgate.gateway.tenants.service import Caller, get_tenant
 
@@ -174,9 +175,9 @@ def _repeat(
 
 def submit_batch(
     session: Session, gw: Gateway, caller: Caller, tenant_id: str, body: BatchCreate
-) -> tuple[BatchOut, list[str]]:
-    """Create every invoice it can; returns the batch as it stands and the invoices left to the
-    interim certification runner (none once the durable queue exists)."""
+) -> BatchOut:
+    """Create every invoice it can and queue the accepted ones for certification (when asked);
+    returns the batch as it stands."""
     if body.certify and not body.approve:
         raise InvalidRequest(
             "certify needs approve: only approved invoices can be certified",
@@ -204,11 +205,19 @@ def submit_batch(
     session.add_all(items)
     batch.accepted = sum(1 for i in items if i.outcome == "accepted")
     batch.refused = len(items) - batch.accepted
-    leftover = enqueue(session, tenant_id, dict.fromkeys(to_certify), worked=gw.process_id is not None)
+    enqueue(session, tenant_id, dict.fromkeys(to_certify))
     session.flush()
-    return batch_out(session, tenant_id, batch.id, interim=bool(leftover) or None), leftover
+    return batch_out(session, tenant_id, batch.id)
 
 
+# Whether the queue still owes the invoice something (an `unknown` being reconciled automatically
+# is in progress, not waiting for a person).
+_LIVE_JOB = (
+    exists()
+    .where(JobRow.invoice_id == BatchItemRow.invoice_id, JobRow.state != "done")
+    .correlate(BatchItemRow)
+    .label("live_job")
+)
 _ITEMS = (
     select(
         BatchItemRow,
@@ -217,14 +226,13 @@ _ITEMS = (
         InvoiceRow.reference,
         InvoiceRow.error,
     )
+    .add_columns(_LIVE_JOB)
     .outerjoin(InvoiceRow, InvoiceRow.id == BatchItemRow.invoice_id)
     .order_by(BatchItemRow.position)
 )
 
 
-def batch_out(session: Session, tenant_id: str, batch_id: str, *, interim: bool | None = None) -> BatchOut:
-    """`interim`: the interim runner (not the durable queue) certifies this gateway's batches;
-    by default, when there is no queue module. A gateway without a queue worker passes True."""
+def batch_out(session: Session, tenant_id: str, batch_id: str) -> BatchOut:
     batch = session.get(BatchRow, batch_id)
     if batch is None or batch.tenant_id != tenant_id:
         raise NotFound(f"no batch {batch_id}", code="batch.not_found")
@@ -233,8 +241,7 @@ def batch_out(session: Session, tenant_id: str, batch_id: str, *, interim: bool 
     counts = dict.fromkeys(
         ("certified", "rejected", "failed", "unknown", "in_progress", "waiting", "final"), 0
     )
-    interim = not has_queue() if interim is None else interim
-    for item, status, detail, reference, inv_error in rows:
+    for item, status, detail, reference, inv_error, live in rows:
         error = item.error
         if item.outcome == "accepted" and status is not None:
             error = error or inv_error
@@ -242,8 +249,8 @@ def batch_out(session: Session, tenant_id: str, batch_id: str, *, interim: bool 
                 counts[status] += 1
             if not batch.certify or status in FINAL:
                 counts["final"] += 1
-            elif item.queued and interim:
-                counts["in_progress"] += 1  # the interim runner is still on it (retries, reconciles)
+            elif live:
+                counts["in_progress"] += 1  # queued, retried or being reconciled by the queue
             elif status in NEEDS_PERSON:
                 counts["waiting"] += 1
             else:
@@ -288,13 +295,8 @@ def batch_out(session: Session, tenant_id: str, batch_id: str, *, interim: bool 
 ORDER = Keyset(BatchRow.created_at, BatchRow.id)  # newest first
 
 
-def page_batches(
-    session: Session, tenant_id: str, q: PageQuery, *, interim: bool | None = None
-) -> Page[BatchSummary]:
+def page_batches(session: Session, tenant_id: str, q: PageQuery) -> Page[BatchSummary]:
     """A page of the tenant's batches, newest first, each with its counts (items: `batch_out`)."""
     rows, total, following = paginate(session, BatchRow, [BatchRow.tenant_id == tenant_id], q, ORDER)
-    items = [
-        BatchSummary(**batch_out(session, tenant_id, b.id, interim=interim).model_dump(exclude={"items"}))
-        for b in rows
-    ]
+    items = [BatchSummary(**batch_out(session, tenant_id, b.id).model_dump(exclude={"items"})) for b in rows]
     return Page[BatchSummary](items=items, total=total, next=following)

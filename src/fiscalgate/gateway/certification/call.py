@@ -12,7 +12,6 @@ from sqlalchemy import bindparam, update
 from sqlalchemy.orm import Session
 
 from fiscalgate.authorities.base import Connection, Environment
-from fiscalgate.core.errors import InvoiceError
 from fiscalgate.core.masking import mask_mapping
 from fiscalgate.gateway.audit.transport import RecordingTransport
 from fiscalgate.gateway.certification.claim import Attempt, Prepared
@@ -119,9 +118,7 @@ async def call_authority(
             f"the authority cannot tell: {result.detail}. "
             "Check its portal, then record_reference or not_certified",
         )
-    problems = driver.validate(prepared.invoice, prepared.settings)
-    if problems:
-        raise InvoiceError(problems)
+    # The driver validates first (its InvoiceError is classified "rejected", nothing sent).
     if prepared.original is not None:
         cert = await driver.credit_note(
             prepared.invoice, prepared.original, prepared.settings, connection, checkpoint=checkpoints

@@ -47,12 +47,6 @@ STATIC = Path(__file__).parent / "static"
 STATUSES = ("draft", "approved", "submitting", "certified", "rejected", "unknown", "failed")
 KINDS = ("sale", "purchase", "credit_note")
 ENVIRONMENTS = ("mock", "sandbox", "production")
-# Which reconcile actions each authority's API offers (see ReconcileRequest).
-RECONCILE_CHOICES = {
-    "ci-fne": ("record_reference", "not_certified"),  # FNE has no look-up: check its portal
-    "bj-emecef": ("confirm", "cancel", "record_reference", "not_certified"),
-    "cg-sfec": ("confirm", "record_reference", "not_certified"),
-}
 
 
 def _form_value(form: Any, name: str) -> str:
@@ -253,7 +247,7 @@ async def _settings_page(
                     "advanced": advanced,
                     "steps": [(step, step.done_when in facts) for step in onboarding.steps(out.authority)],
                     "name": onboarding.authority_name(out.authority),
-                    "can_test": services.connection_test(out.authority),
+                    "test_call": services.connection_test(gw, out.authority),
                 }
             )
         return sections
@@ -268,6 +262,7 @@ async def _settings_page(
         results=results or {},
         environments=ENVIRONMENTS,
         done=page.request.query_params.get("done"),
+        field_label=lambda authority, name: onboarding.field_label(authority, name, page.lang),
     )
 
 
@@ -315,12 +310,14 @@ async def save_settings(request: Request, authority: str) -> Response:
 async def test_connection(request: Request, authority: str) -> Response:
     page = await require(request, "settings")
     tid = _tenant_id(page)
-    if not services.connection_test(authority) or authority not in await gateway(request).db.read(
+    gw = gateway(request)
+    if services.connection_test(gw, authority) is None or authority not in await gw.db.read(
         services.available, tid
     ):
         raise NotFound(f"no connection test for {authority}", code="settings.no_test")
+    who = page.who.caller if page.who else services.Caller(tenant_id=tid, trigger="console")
     try:
-        result: Any = {"ok": True, "answer": await services.test_connection(gateway(request), tid, authority)}
+        result: Any = {"ok": True, "answer": await services.test_connection(gw, who, tid, authority)}
     except GatewayError as exc:
         result = {"ok": False, "error": page.error(exc)}
     return await _settings_page(page, results={authority: result})
@@ -460,7 +457,7 @@ async def _detail(page: Page, invoice_id: str, status: int = 200, **extra: Any) 
         lines=lines,
         credits=data["credits"],
         original=data["original"],
-        reconcile_choices=RECONCILE_CHOICES.get(inv.authority, ()),
+        reconcile_choices=onboarding.reconcile_choices(inv.authority),
         pdf=True,
         done=page.request.query_params.get("done"),
         **{"error": None, "dry": None, **extra},
@@ -729,7 +726,12 @@ async def admin(request: Request) -> Response:
     page = await require(request, "admin")
     companies = await gateway(request).db.read(services.tenants)
     return page.render(
-        "admin.html", companies=companies, modules=services.module_slugs(), error=None, sent={}
+        "admin.html",
+        companies=companies,
+        modules=services.module_slugs(),
+        module_label=lambda m: onboarding.module_label(m, page.lang),
+        error=None,
+        sent={},
     )
 
 
@@ -751,6 +753,7 @@ async def provision(request: Request) -> Response:
             status=422,
             companies=companies,
             modules=services.module_slugs(),
+            module_label=lambda m: onboarding.module_label(m, page.lang),
             error=error,
             sent={"name": name, "country": country, "modules": modules},
         )

@@ -8,11 +8,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args
 
 from sqlalchemy import String, cast, func, or_, select
 from sqlalchemy.orm import Session
 
+from fiscalgate.authorities import descriptor
 from fiscalgate.core.errors import ConfigurationError, GatewayError, InvoiceError
 from fiscalgate.gateway import certification
 from fiscalgate.gateway.audit import service as audit_service
@@ -184,6 +185,10 @@ def settings_fields(gw: Gateway, authority: str) -> tuple[list[Field], list[Fiel
         if name in _COMMON:
             continue
         annotation = info.annotation
+        members = get_args(annotation)
+        optional = type(None) in members and len(members) == 2  # `X | None`: a choice may stay empty
+        if optional:
+            annotation = next(m for m in members if m is not type(None))
         choices: tuple[str, ...] = ()
         literal = getattr(annotation, "__args__", None)
         if name in secrets:
@@ -206,41 +211,33 @@ def settings_fields(gw: Gateway, authority: str) -> tuple[list[Field], list[Fiel
             kind = "url"
         else:
             kind = "text"
-        if name == "default_aib":
-            kind, choices = "choice", ("", "A", "B")
+        if kind == "choice" and optional:
+            choices = ("", *choices)
         default = None if info.is_required() else info.default
         f = Field(name, kind, info.is_required(), default, info.description or "", choices)
         (advanced if name in _ADVANCED else main).append(f)
     return main, advanced
 
 
-def connection_test(authority: str) -> bool:
-    """Whether the authority offers a harmless call to try the settings with (e-MECeF's
-    information API); FNE has none, SFEC's look-up needs an invoice id."""
-    return authority == "bj-emecef"
+def connection_test(gw: Gateway, authority: str) -> str | None:
+    """The harmless call the authority's driver tests settings with ("GET /api/invoice"), or None
+    when its platform has none (see `fiscalgate.authorities.capabilities`)."""
+    from fiscalgate.authorities.capabilities import ConnectionTester
+
+    try:
+        driver = gw.driver(authority)
+    except Exception:  # a driver that cannot load offers nothing; the page still shows
+        return None
+    return driver.connection_test_call if isinstance(driver, ConnectionTester) else None
 
 
-async def test_connection(gw: Gateway, tenant_id: str, authority: str) -> dict[str, Any]:
-    """Call e-MECeF's information API (`GET /api/info/status`) with the tenant's settings;
-    nothing is certified."""
-    from fiscalgate.authorities.base import Connection
-    from fiscalgate.authorities.bj_emecef.client import EmecefClient  # the one authority that has it
+async def test_connection(gw: Gateway, who: Caller, tenant_id: str, authority: str) -> dict[str, Any]:
+    """The API's connection test (`POST /v1/settings/{authority}/test`): one harmless call with the
+    tenant's saved settings, audited; nothing is certified. Raises the failure's error kind."""
+    from fiscalgate.gateway.tools import service as tools
 
-    def load(ses: Session) -> Any:
-        return settings_service.load_tenant_settings(ses, gw, tenant_id, authority)
-
-    driver, s = await gw.db.read(load)
-    transport: Any
-    if s.environment.value == "mock" and not s.base_url:
-        transport, base = gw.simulator_connection(tenant_id, driver, s)
-    else:
-        transport, base = gw.network_transport(), driver.base_url(s)
-    connection = Connection(
-        base_url=base, environment=s.environment, transport=transport, timeout=s.timeout_seconds
-    )
-    async with EmecefClient(connection, s.token.get_secret_value()) as client:
-        result = await client.info_status()
-    return result.model_dump(mode="json", by_alias=True)
+    result = await tools.test_connection(gw, who, tenant_id, authority)
+    return result.model_dump(mode="json")
 
 
 def dry_run(session: Session, gw: Gateway, tenant_id: str, invoice_id: str) -> dict[str, Any]:
@@ -364,6 +361,7 @@ class Tile:
     rejected: int = 0
     failed: int = 0
     unknown: int = 0
+    stickers: bool = False  # the authority reports a sticker balance (its descriptor says so)
     sticker_balance: int | None = None
 
 
@@ -391,7 +389,8 @@ def dashboard(session: Session, tenant_id: str, now: datetime) -> list[Tile]:
         elif status in ("rejected", "failed", "unknown"):
             setattr(tile, status, getattr(tile, status) + 1)
     for (authority, environment), tile in tiles.items():
-        if authority == "ci-fne":
+        tile.stickers = _reports_stickers(authority)
+        if tile.stickers:
             last = session.scalar(
                 select(InvoiceRow.certification)
                 .where(
@@ -409,6 +408,13 @@ def dashboard(session: Session, tenant_id: str, now: datetime) -> list[Tile]:
         tiles.values(),
         key=lambda t: (codes().index(t.authority) if t.authority in codes() else 99, t.environment),
     )
+
+
+def _reports_stickers(authority: str) -> bool:
+    try:
+        return descriptor(authority).sticker_balance
+    except ConfigurationError:  # an authority no longer registered: its invoices still count
+        return False
 
 
 # --- onboarding --------------------------------------------------------------------------------------

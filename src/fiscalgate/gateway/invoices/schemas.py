@@ -57,7 +57,11 @@ class _In(BaseModel):
 
 class InvoiceCreate(_In):
     authority: str | None = Field(
-        default=None, description="ci-fne | bj-emecef | cg-sfec; inferred when exactly one is available"
+        default=None,
+        description=(
+            "An authority code or module, e.g. ci-fne or fne (GET /v1/settings lists every authority); "
+            "inferred when exactly one is available"
+        ),
     )
     invoice: NeutralInvoice = Field(description="The neutral invoice (fiscalgate.core.invoice.Invoice)")
     approve: bool = Field(default=False, description="Create it already approved (skip the approve call)")

@@ -129,8 +129,18 @@ class Limits:
 
     # --- before sending ---------------------------------------------------------------------------
     def admit(
-        self, session: Session, tenant_id: str, authority: str, environment: str, holder: str
+        self,
+        session: Session,
+        tenant_id: str,
+        authority: str,
+        environment: str,
+        holder: str,
+        *,
+        opens_pending: bool = True,
     ) -> Admitted | Deferred:
+        """`opens_pending=False` for a call that finishes a pending request instead of opening
+        one (a reconciliation): the pending cap does not apply to it (it frees a slot), else ten
+        unknown outcomes would hold every slot and block the reconciliations that free them."""
         now = self.clock.now()
         key = {"tenant_id": tenant_id, "authority": authority, "environment": environment}
         breaker_row: BreakerRow = _locked_or_new(session, BreakerRow, key, {"updated_at": now})
@@ -143,7 +153,7 @@ class Limits:
                 f"{authority} ({environment}) looks down: the circuit breaker is open until "
                 f"{verdict.retry_at.isoformat()}",
             )
-        cap = self.caps.get(authority)
+        cap = self.caps.get(authority) if opens_pending else None
         slot: PendingSlotRow | None = None
         if cap is not None:
             # The breaker row, locked above, serialises the slot bookkeeping of this key.
@@ -251,6 +261,47 @@ class Limits:
                 PendingSlotRow.environment == environment,
                 PendingSlotRow.holder == holder,
             )
+        )
+
+    def abandon(
+        self, session: Session, tenant_id: str, authority: str, environment: str, holder: str, probe: bool
+    ) -> None:
+        """An admitted call that was never sent (the invoice was not in the expected status, its
+        settings changed): free its pending slot and, if it was the breaker's probe, let the next
+        call probe at once instead of waiting for the probe lease."""
+        self.release(session, tenant_id, authority, environment, holder)
+        if probe:
+            self.free_probe(session, tenant_id, authority, environment)
+        session.flush()
+
+    def free_probe(self, session: Session, tenant_id: str, authority: str, environment: str) -> None:
+        """The half-open breaker's probe taught nothing: the next call may probe at once."""
+        key = {"tenant_id": tenant_id, "authority": authority, "environment": environment}
+        row: BreakerRow | None = _locked(session, BreakerRow, key)
+        if row is not None and row.phase == Phase.HALF_OPEN.value:
+            now = self.clock.now()
+            _store_breaker(
+                row, BreakerState(Phase.OPEN, row.failures, opened_at=now - self.breaker.cooldown), now
+            )
+
+    def hold_unfinished(
+        self, session: Session, tenant_id: str, authority: str, environment: str, holder: str
+    ) -> None:
+        """A call interrupted after it may have been sent: its request may be pending, so its slot
+        is kept for the platform's expiry (no breaker signal: nothing was learnt about the platform)."""
+        cap = self.caps.get(authority)
+        if cap is None:
+            return
+        session.execute(
+            update(PendingSlotRow)
+            .where(
+                PendingSlotRow.tenant_id == tenant_id,
+                PendingSlotRow.authority == authority,
+                PendingSlotRow.environment == environment,
+                PendingSlotRow.holder == holder,
+            )
+            .values(expires_at=self.clock.now() + cap.expiry)
+            .execution_options(synchronize_session=False)
         )
 
     # --- reading ----------------------------------------------------------------------------------

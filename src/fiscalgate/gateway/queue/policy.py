@@ -7,8 +7,9 @@
 - failed with an auth / configuration / validation error: done, a person must fix something.
 - failed with no error (a reconcile proved it was not certified): certify again (an informed
   resend, never a blind one).
-- unknown, and the authority can be asked (e-MECeF, SFEC): reconcile automatically, promptly.
-- unknown at FNE (no look-up): done, it waits for a person, loudly.
+- unknown, and the authority can be asked (its descriptor's `reconcile.automatic`: e-MECeF,
+  SFEC): reconcile automatically, promptly.
+- unknown elsewhere (no look-up, FNE): done, it waits for a person, loudly.
 """
 
 from __future__ import annotations
@@ -18,13 +19,19 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Literal
 
+from fiscalgate.authorities import descriptors
 from fiscalgate.core.errors import Resolution
 from fiscalgate.gateway.certification.outcome import Outcome
 
-# Authorities whose uncertain calls a machine can settle: e-MECeF finds its pending request and
-# confirms or cancels it; SFEC looks the invoice up by its invoice_id. FNE has no look-up
-# (authority READMEs, "Reconciliation"). Kept here until the authority descriptors say it.
-AUTO_RECONCILE = frozenset({"bj-emecef", "cg-sfec"})
+
+def auto_reconciled() -> frozenset[str]:
+    """The authorities whose uncertain calls a machine can settle, as their descriptors say
+    (`reconcile.automatic`: e-MECeF finds its pending request, SFEC looks the invoice up; FNE has
+    no look-up, a person decides)."""
+    return frozenset(d.code for d in descriptors() if d.reconcile.automatic)
+
+
+AUTO_RECONCILE = auto_reconciled()
 
 Next = Literal["done", "retry", "reconcile", "person", "gave_up"]
 

@@ -15,7 +15,7 @@ class Tenant(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     name: Mapped[str] = mapped_column(String(200), unique=True)
     country: Mapped[str] = mapped_column(String(2))  # ISO alpha-2, normalised
-    modules: Mapped[list[Any]] = mapped_column(JSON, default=list)  # ["fne", "mecef", "sfec"]
+    modules: Mapped[list[Any]] = mapped_column(JSON, default=list)  # module slugs, e.g. ["fne", "mecef"]
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
