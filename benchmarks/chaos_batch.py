@@ -4,8 +4,9 @@
 - each authority's simulator runs in a process of its own, reached over a socket, and fails a
   share of the submissions (`--rate`, default 30 %: a 503, a hang after recording the request, a
   hang before it — the client times out either way), and
-- the gateway process, where certification runs (the interim runner until the durable queue
-  lands), is killed with SIGKILL at random moments (`--kills`) and restarted; after each restart
+- the gateway process, whose embedded queue worker certifies them (the durable queue: retries,
+  automatic reconciliation, limits), is killed with SIGKILL at random moments (`--kills`) and
+  restarted (its successor heals the dead process's claims and jobs); after each restart
   the same batches are submitted again, which is how a client recovers (invoices are recognised
   by number and content: nothing is created or certified twice).
 
@@ -198,6 +199,7 @@ def main() -> None:
         "FISCALGATE_ADMIN_TOKEN": ADMIN,
         "FISCALGATE_SECRET_KEY": Fernet.generate_key().decode(),
         "FISCALGATE_BREAKER_COOLDOWN": "2",
+        "FISCALGATE_ALLOW_PRIVATE_URLS": "1",  # the simulators run apart on 127.0.0.1
     }
     gateway = Gateway(database_url, workdir, env)
     started = time.monotonic()
@@ -294,6 +296,7 @@ def main() -> None:
                 f"{statuses['submitting']:>10} {statuses['failed']:>7} {other:>6} {held['certified']:>12} "
                 f"{duplicates:>10} "
                 f"{sum(held['injected'].values()):>7}"
+                + (f"   pending at the e-MCF: {held['pending']}" if "pending" in held else "")
             )
         print(json.dumps({"certified": totals["certified"], "duplicates": totals["duplicates"],
                           "unknown": totals["unknown"], "submitting": totals["submitting"],

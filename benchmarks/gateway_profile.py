@@ -34,6 +34,7 @@ from fiscalgate.gateway import create_app, runtime
 from fiscalgate.gateway.api.guard import GuardSettings
 
 WARM_UP = 9
+KEEP_MEMORY = False  # --keep-memory: the simulators' memory is persisted, as in production
 
 
 def _name(fn: Callable[..., Any]) -> str:
@@ -63,7 +64,7 @@ def units(url: str, n: int) -> None:
         setattr(runtime.Database, method, timed)
 
     async def main(app: Any) -> None:
-        api, sims = await bench.setup(app)
+        api, sims = await bench.setup(app, wrap=not KEEP_MEMORY)
         for i in range(WARM_UP):
             await bench.one(api, bench.AUTHORITIES[i % 3], [])
         cpu.clear()
@@ -95,7 +96,7 @@ def profile(url: str, n: int, out: str) -> None:
     anyio.to_thread.run_sync = inline  # type: ignore[assignment]
 
     async def main(app: Any) -> None:
-        api, _ = await bench.setup(app)
+        api, _ = await bench.setup(app, wrap=not KEEP_MEMORY)
         for i in range(WARM_UP):
             await bench.one(api, bench.AUTHORITIES[i % 3], [])
         profiler = cProfile.Profile()
@@ -135,7 +136,15 @@ def cli() -> None:
     parser.add_argument("out", nargs="?", default="gateway.prof", help="cprofile: stats file")
     parser.add_argument("--url", help="database URL (default: a temporary SQLite file)")
     parser.add_argument("--n", type=int, default=90, help="invoices measured (default 90)")
+    parser.add_argument(
+        "--keep-memory",
+        action="store_true",
+        help="let the gateway persist its simulators' memory (as `serve` does); default: timed "
+        "simulators that are not persisted",
+    )
     args = parser.parse_args()
+    global KEEP_MEMORY
+    KEEP_MEMORY = args.keep_memory
     if args.mode == "units":
         units(args.url, args.n)
     else:

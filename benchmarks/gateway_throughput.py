@@ -116,7 +116,10 @@ def invoice(authority: str) -> dict[str, Any]:
     }
 
 
-async def setup(app: Any) -> tuple[httpx.AsyncClient, list[TimedSimulator]]:
+async def setup(app: Any, wrap: bool = True) -> tuple[httpx.AsyncClient, list[TimedSimulator]]:
+    """A tenant with the three authorities in mock. `wrap`: each simulator is replaced by a timed
+    one that the gateway does not persist (its memory is not stored: `simulators` CPU is the
+    simulator's own); without it the gateway builds and persists its simulators as in production."""
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(
         transport=transport, base_url="http://gw", headers={"Authorization": f"Bearer {ADMIN}"}
@@ -136,6 +139,8 @@ async def setup(app: Any) -> tuple[httpx.AsyncClient, list[TimedSimulator]]:
         driver = get_driver(code)
         data = {"environment": "mock", **driver.mock_credentials()}
         assert (await api.put(f"/v1/settings/{code}", json=data)).status_code == 200
+        if not wrap:
+            continue
         sim = TimedSimulator(driver.mock_app(driver.parse_settings(data)))
         app.state.gateway.simulators.install(tenant["id"], code, sim)
         sims.append(sim)

@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from fiscalgate.authorities import codes, descriptors, get_driver
+from fiscalgate.authorities.capabilities import capabilities
 from fiscalgate.cli import main
 from fiscalgate.simkit.serve import serve_in_thread
 
@@ -22,6 +23,8 @@ def test_authorities_lists_every_registered_one() -> None:
     assert [line.split()[0] for line in lines] == codes()
     for line, described in zip(lines, descriptors(), strict=True):
         assert described.module in line and described.country in line and described.name in line
+        offered = capabilities(get_driver(described.code))
+        assert line.endswith("offers: " + (", ".join(offered) or "nothing else"))
 
 
 def test_simulate_lists_each_authority_command() -> None:

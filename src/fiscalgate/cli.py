@@ -102,8 +102,23 @@ _register_users()
     default=True,
     help="Bring the schema up to date first (--no-migrate: the application role owns nothing).",
 )
+@click.option(
+    "--processes",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Server processes on the one port (each with its own embedded queue worker); use "
+    "PostgreSQL for more than one (on SQLite they take turns to write). `mock` simulators live in "
+    "each process: keep 1 for mock tenants.",
+)
 def serve(
-    host: str, port: int, database_url: str | None, demo: bool, workers: int, run_migrations: bool
+    host: str,
+    port: int,
+    database_url: str | None,
+    demo: bool,
+    workers: int,
+    run_migrations: bool,
+    processes: int,
 ) -> None:
     """Run the gateway's REST API (and, by default, a queue worker inside it)."""
     from fiscalgate.gateway.server import serve as run_gateway
@@ -115,6 +130,7 @@ def serve(
         demo=demo,
         workers=workers,
         run_migrations=run_migrations,
+        processes=processes,
     )
 
 
@@ -627,10 +643,19 @@ def new_authority(
 
 @main.command("authorities")
 def list_authorities() -> None:
-    """List the authorities fiscalgate knows: code, module, country, name, currencies."""
+    """List the authorities fiscalgate knows: code, module, country, name, currencies, and what
+    else each offers (connection_test, information, report: see `fiscalgate test-connection`,
+    `info`, `report`)."""
+    from fiscalgate.authorities.capabilities import capabilities
+
     for d in authorities.descriptors():
         currencies = ",".join(d.currencies)
-        click.echo(f"{d.code:<10} {d.module:<6} {d.country}  {d.name} ({d.country_name})  {currencies}")
+        try:
+            offers = ", ".join(capabilities(authorities.get_driver(d.code))) or "nothing else"
+        except Exception as exc:  # one driver that cannot load must not hide the others
+            offers = f"unknown (driver: {type(exc).__name__})"
+        named = f"{d.name} ({d.country_name})"
+        click.echo(f"{d.code:<10} {d.module:<6} {d.country}  {named}  {currencies}  offers: {offers}")
 
 
 if __name__ == "__main__":

@@ -116,7 +116,7 @@ def test_a_generated_authority_works_in_a_copy_of_the_package(tmp_path: Path) ->
     restart_tests = ["-k", "sqlite", "tests/gateway/test_mock_restart.py"]
     restarted = _run(["-m", "pytest", "-q", "-p", "no:cacheprovider", *restart_tests], tmp_path)
     assert restarted.returncode == 0, restarted.stdout + restarted.stderr
-    assert "3 passed" in restarted.stdout, restarted.stdout
+    assert "5 passed" in restarted.stdout, restarted.stdout
 
     for lint in (["check", str(package), str(tests / PKG)], ["format", "--check", str(package)]):
         linted = _run(["-m", "ruff", *lint], tmp_path)

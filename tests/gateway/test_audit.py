@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import anyio
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import select
 
 from fiscalgate.gateway.audit.models import AuditEntry
 from fiscalgate.gateway.db import new_id, utcnow
@@ -132,3 +136,74 @@ async def test_replay_safety_rules(real_app: FastAPI) -> None:
         r = await api.post(f"/v1/audit/{change['id']}/replay")
         assert r.status_code == 409 and r.json()["code"] == "replay.not_a_call"
         assert "sealed_request" not in listed
+
+
+class Holding:
+    """Holds every request to the simulator until `release` is set (a call in flight)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.arrived = anyio.Event()
+        self.release = anyio.Event()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            self.arrived.set()
+            await self.release.wait()
+        await self.app(scope, receive, send)
+
+
+def _calls(app: FastAPI, invoice_id: str) -> list[Any]:
+    """The invoice's authority-call entries as stored (rows, not ORM objects)."""
+
+    def read(session: Any) -> list[Any]:
+        query = (
+            select(AuditEntry.__table__)
+            .where(AuditEntry.invoice_id == invoice_id, AuditEntry.kind == "authority_call")
+            .order_by(AuditEntry.created_at)
+        )
+        return list(session.execute(query))
+
+    rows: list[Any] = gateway(app).db.read_call(read)
+    return rows
+
+
+@pytest.mark.parametrize("authority", REAL)
+async def test_a_call_in_flight_is_in_the_audit_log_before_it_leaves(
+    make_app: Callable[..., FastAPI], authority: str
+) -> None:
+    """Issue 14: the entry of a call is committed with the claim, before the request leaves, so a
+    crash during the call leaves it in the log (`in flight`); the answer completes that entry."""
+    first = make_app()
+    tenant, api, counter, _ = await real_tenant(first, authority)
+    holding = Holding(counter)
+    gateway(first).simulators.install(tenant["id"], authority, holding)
+    async with api:
+        inv = (
+            await api.post("/v1/invoices", json={"invoice": real_invoice(authority), "approve": True})
+        ).json()
+        result: dict[str, Any] = {}
+
+        async def certify() -> None:
+            result["response"] = await api.post(f"/v1/invoices/{inv['id']}/certify")
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(certify)
+            await holding.arrived.wait()
+            # What another process (or this one after a kill -9) finds in the database now.
+            other = make_app()
+            (open_entry,) = _calls(other, inv["id"])
+            assert open_entry.outcome == "in flight"
+            assert (open_entry.authority, open_entry.environment) == (authority, "mock")
+            assert open_entry.tenant_id == tenant["id"] and open_entry.event == "invoice.certify"
+            assert open_entry.detail is not None and open_entry.detail["holder"] == gateway(first).process_id
+            assert open_entry.response_status is None and open_entry.sealed_request is None
+            holding.release.set()
+    assert result["response"].status_code == 200, result["response"].text
+    calls = _calls(first, inv["id"])
+    assert len(calls) == len(counter.calls) >= 1
+    completed = next(c for c in calls if c.id == open_entry.id)  # the same entry, completed
+    assert completed.outcome.startswith("http ") and completed.response_status is not None
+    assert completed.method is not None and completed.request_body is not None
+    assert completed.sealed_request is not None
+    assert all(c.outcome != "in flight" for c in calls)

@@ -126,3 +126,93 @@ async def test_an_answer_that_cannot_be_recorded_is_never_a_2xx(make_app: Callab
     body = r.json()
     assert (body["code"], body["invoice_status"]) == ("invoice.unknown", "unknown")
     assert "already held by" in body["message"]
+
+
+async def test_the_kept_memory_is_the_simulators_after_every_call(make_app: Callable[..., FastAPI]) -> None:
+    """The memory is written entry by entry, only what each call changed: after every call a
+    simulator rebuilt from the rows equals the live one, and a certification writes as many rows
+    with three invoices certified before it as with one."""
+    from fiscalgate.authorities import get_driver
+
+    app = make_app()
+    settings = {code: mock_settings(code) for code in REAL}
+    modules = tuple(descriptor(code).module for code in REAL)
+    _tenant, api = await new_tenant(app, modules=modules, settings=settings)
+    gw = gateway(app)
+    store = gw.simulators.store
+    assert store is not None
+    save = store.save
+    written: dict[str, list[int]] = {code: [] for code in REAL}
+
+    async def checking(tenant_id: str, authority: str, version: int, changes: Any) -> None:
+        await save(tenant_id, authority, version, changes)
+        written[authority].append(len(changes.entries) + sum(len(p) for p in changes.parts.values()))
+        stored, kept = store.load(tenant_id, authority)
+        assert kept and stored is not None
+        driver = get_driver(authority)
+        rebuilt = driver.mock_app(driver.parse_settings(settings[authority]))
+        rebuilt.import_state(stored)  # type: ignore[attr-defined]
+        live = gw.simulators.find(tenant_id, authority)
+        assert rebuilt.export_state() == live.export_state(), authority  # type: ignore[attr-defined, union-attr]
+
+    store.save = checking  # type: ignore[method-assign]
+    async with api:
+        certified = {code: [await certify(api, real_invoice(code), code) for _ in range(4)] for code in REAL}
+        for code in REAL:
+            await credit(api, certified[code][0])
+    for code in REAL:
+        calls = len(written[code]) // 5  # the writes of one certification (e-MECeF: two calls)
+        second, fourth = written[code][calls : 2 * calls], written[code][3 * calls : 4 * calls]
+        assert fourth == second, (code, written[code])
+
+
+async def test_a_memory_kept_whole_by_an_older_version_is_taken_over(
+    make_app: Callable[..., FastAPI],
+) -> None:
+    """A memory stored by a version that kept whole snapshots (`mock_simulator_states`) is read
+    at the first call after the upgrade, written entry by entry, and its snapshot deleted."""
+    from sqlalchemy import delete, select
+
+    from fiscalgate.gateway.db import utcnow
+    from fiscalgate.gateway.settings.models import MockSimulatorEntry, MockSimulatorState
+
+    first = make_app()
+    settings = {code: mock_settings(code) for code in REAL}
+    modules = tuple(descriptor(code).module for code in REAL)
+    tenant, api = await new_tenant(first, modules=modules, settings=settings)
+    async with api:
+        before = {code: await certify(api, real_invoice(code), code) for code in REAL}
+    snapshots = {
+        code: gateway(first).simulators.find(tenant["id"], code).export_state()  # type: ignore[union-attr]
+        for code in REAL
+    }
+
+    def downgrade_to_whole_snapshots(session: Any) -> None:
+        session.execute(delete(MockSimulatorEntry).where(MockSimulatorEntry.tenant_id == tenant["id"]))
+        for code, state in snapshots.items():
+            session.add(
+                MockSimulatorState(tenant_id=tenant["id"], authority=code, state=state, saved_at=utcnow())
+            )
+
+    gateway(first).db.call(downgrade_to_whole_snapshots)
+    gateway(first).db.dispose()
+
+    second = make_app()
+    async with client(second, tenant["key"]) as api:
+        after = {code: await certify(api, real_invoice(code), code) for code in REAL}
+        credits = {code: await credit(api, before[code]) for code in REAL}
+    for code in REAL:
+        assert after[code]["certification"]["reference"] != before[code]["certification"]["reference"]
+        assert credits[code]["status"] == "certified"
+
+    def stored(session: Any) -> tuple[int, int]:
+        legacy = session.scalars(
+            select(MockSimulatorState).where(MockSimulatorState.tenant_id == tenant["id"])
+        )
+        entries = session.scalars(
+            select(MockSimulatorEntry).where(MockSimulatorEntry.tenant_id == tenant["id"])
+        )
+        return len(list(legacy)), len(list(entries))
+
+    legacy, entries = gateway(second).db.read_call(stored)
+    assert legacy == 0 and entries > 0

@@ -62,3 +62,47 @@ async def test_a_request_without_answer_is_recorded() -> None:
     assert record.response_status is None and record.outcome.startswith("no response")
     assert record.duration_ms is not None and record.duration_ms >= 90
     assert recorder.sent_anything
+
+
+def echo_app(body: bytes) -> Any:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"application/json")],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    return app
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        # A secret spelled with JSON escapes, under a key that is always masked, or in UTF-16:
+        # what the bytes do not show must still be masked (the check on bytes is only a shortcut).
+        json.dumps({"echo": SECRET.replace("s", "\\u0073")}).replace("\\\\", "\\").encode(),
+        json.dumps({"nested": [{"API_KEY": "short"}]}).encode(),
+        json.dumps({"echo": f"é {SECRET}"}, ensure_ascii=False).encode("utf-16"),
+        json.dumps({"echo": f"café {SECRET}"}, ensure_ascii=False).encode(),
+    ],
+)
+async def test_secrets_are_masked_however_the_body_spells_them(raw: bytes) -> None:
+    recorder = RecordingTransport(httpx.ASGITransport(app=echo_app(raw)), [SECRET])
+    async with httpx.AsyncClient(transport=recorder, base_url="http://platform") as client:
+        await client.get("/x")
+    [record] = recorder.records
+    kept = json.dumps(record.response_body, ensure_ascii=False)
+    assert SECRET not in kept and "short" not in kept, kept
+
+
+async def test_a_body_without_secrets_is_kept_as_sent() -> None:
+    lines = [{"description": f"Article {i} — é", "quantity": "2"} for i in range(1000)]
+    raw = json.dumps({"items": lines}, ensure_ascii=False).encode()
+    recorder = RecordingTransport(httpx.ASGITransport(app=echo_app(raw)), [SECRET])
+    async with httpx.AsyncClient(transport=recorder, base_url="http://platform") as client:
+        await client.post("/x", content=raw)
+    [record] = recorder.records
+    assert record.request_body == record.response_body == {"items": lines}

@@ -376,3 +376,19 @@ async def test_a_secret_quoted_in_a_drivers_error_is_masked(
         r = await api.post("/v1/settings/ci-fne/test")
     assert r.status_code == 502 and r.json()["kind"] == "AuthorityAuthError"
     assert FAKE_SETTINGS["api_key"] not in r.text and "refused" in r.json()["message"]
+
+
+@pytest.mark.parametrize("authority", TESTABLE)
+async def test_settings_switched_off_can_be_tested_before_switching_them_on(
+    make_app: Callable[..., FastAPI], authority: str
+) -> None:
+    app = make_app()
+    _, api, _, _ = await real_tenant(app, authority)
+    async with api:
+        assert (await api.put(f"/v1/settings/{authority}", json={"active": False})).status_code == 200
+        r = await api.post(f"/v1/settings/{authority}/test")
+        assert r.status_code == 200 and r.json()["result"] == "ok", r.text
+        # a certification (or a report) still refuses them
+        created = await api.post("/v1/invoices", json={"invoice": real_invoice(authority), "approve": True})
+        certify = await api.post(f"/v1/invoices/{created.json()['id']}/certify")
+        assert certify.json()["code"] == "settings.inactive", certify.text

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 from alembic import command
 from alembic.config import Config
 from pydantic import AfterValidator, AwareDatetime, BeforeValidator
-from sqlalchemy import DateTime, Engine, create_engine, event
+from sqlalchemy import DateTime, Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -191,12 +191,31 @@ def _run(database_url: str, action: str, revision: str) -> None:
         with engine.begin() as connection:
             cfg = _alembic_config()
             cfg.attributes["connection"] = connection
+            before = _current_revision(connection)
             if action == "upgrade":
                 command.upgrade(cfg, revision)
             else:
                 command.downgrade(cfg, revision)
+            changed = _current_revision(connection) != before
+        if changed and action == "upgrade" and engine.dialect.name == "postgresql":
+            # Fresh statistics for the planner: new indexes (0011's lists) and tables are used at
+            # once, and the per-certification reference check does not pick a stale plan.
+            with engine.connect() as connection:
+                connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+                tables = connection.scalars(
+                    text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
+                ).all()
+                if tables:  # this schema's tables only, not every schema of the database
+                    connection.execute(text("ANALYZE " + ", ".join(f'"{t}"' for t in tables)))
     finally:
         engine.dispose()
+
+
+def _current_revision(connection: Any) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    heads = MigrationContext.configure(connection).get_current_heads()
+    return ",".join(sorted(heads)) or None
 
 
 def migrate(database_url: str, revision: str = "head") -> None:

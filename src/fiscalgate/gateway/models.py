@@ -8,7 +8,7 @@ from fiscalgate.gateway.console.models import ConsoleSession, User
 from fiscalgate.gateway.db import Base
 from fiscalgate.gateway.invoices.models import InvoiceRow
 from fiscalgate.gateway.limits.models import BreakerRow, PendingSlotRow, RateBucketRow
-from fiscalgate.gateway.settings.models import AuthorityConfig, MockSimulatorState
+from fiscalgate.gateway.settings.models import AuthorityConfig, MockSimulatorEntry, MockSimulatorState
 from fiscalgate.gateway.stickers.models import StickerBalance, StickerState
 from fiscalgate.gateway.tenants.models import ApiKey, Tenant
 from fiscalgate.gateway.tenants.profile_models import TenantProfile
@@ -26,6 +26,7 @@ __all__ = [
     "ConsoleSession",
     "IdempotencyRecord",
     "InvoiceRow",
+    "MockSimulatorEntry",
     "MockSimulatorState",
     "OutboxEvent",
     "PendingSlotRow",

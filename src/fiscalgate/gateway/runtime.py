@@ -26,6 +26,7 @@ from fiscalgate.gateway.crypto import SecretBox
 from fiscalgate.gateway.db import READ_ONLY, make_engine, make_read_engine, make_sessionmaker
 from fiscalgate.gateway.settings.mock_state import MockStateStore
 from fiscalgate.simkit.app import SimulatorApp
+from fiscalgate.simkit.journal import Changes
 from fiscalgate.simkit.snapshot import SnapshotError
 
 T = TypeVar("T")
@@ -105,7 +106,7 @@ class SimulatorCache:
     It is created from the settings in force at the first call and not rebuilt when they change:
     like a real platform, it then refuses credentials it was not configured with. With a `store`
     (the gateway's database), its memory outlives the process: a simulator created after a
-    restart starts from the last snapshot stored, and stores a new one after each change.
+    restart starts from the memory stored, and stores what changed after each call.
     """
 
     def __init__(self, store: MockStateStore | None = None) -> None:
@@ -125,15 +126,15 @@ class SimulatorCache:
         store = self.store
         if store is None or not isinstance(app, SimulatorApp):
             return app
-        remembered = store.load(tenant_id, driver.code)
+        remembered, kept = store.load(tenant_id, driver.code)
         if remembered is not None:
             try:
-                app.import_state(remembered)
+                app.import_state(remembered, kept=kept)
             except SnapshotError as exc:  # written by an incompatible version: start afresh, say so
                 log.warning("mock %s simulator of tenant %s starts empty: %s", driver.code, tenant_id, exc)
 
-        async def keep(version: int, snapshot: dict[str, Any]) -> None:
-            await store.save(tenant_id, driver.code, version, snapshot)
+        async def keep(version: int, changes: Changes) -> None:
+            await store.save(tenant_id, driver.code, version, changes)
 
         app.on_change = keep
         return app

@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 import uvicorn
+from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -131,6 +132,23 @@ def demo_console_accounts(gw: Gateway, tenant_id: str, base: str) -> str:
     )
 
 
+# What `serve --processes N` hands its worker processes (each builds its own app from these).
+_CHILD_ENV = "FISCALGATE_SERVE_CHILD"
+
+
+def child_app() -> FastAPI:
+    """The app of one of `serve --processes N`'s processes (uvicorn's factory): the database,
+    token, public URL and queue concurrency come from the environment the parent set."""
+    config = json.loads(os.environ[_CHILD_ENV])
+    return create_app(
+        config["url"],
+        admin_token=config["token"],
+        run_migrations=False,
+        public_url=config["public"],
+        workers=config["workers"],
+    )
+
+
 def serve(
     host: str,
     port: int,
@@ -138,6 +156,7 @@ def serve(
     demo: bool,
     workers: int = DEFAULT_CONCURRENCY,
     run_migrations: bool = True,
+    processes: int = 1,
 ) -> None:
     url = database_url or os.environ.get("FISCALGATE_DATABASE_URL") or DEFAULT_DATABASE_URL
     if run_migrations:
@@ -164,4 +183,21 @@ def serve(
         click.echo("Certify an invoice with each authority, then a credit note, then read the audit log:\n")
         click.echo(curl_example(base, key) + "\n")
         click.echo(demo_console_accounts(gw, tenant_id, base))
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    if processes <= 1:
+        uvicorn.run(app, host=host, port=port, log_level="info")
+        return
+    # Several processes on one socket (uvicorn's workers): each builds its own app, with its own
+    # heartbeat, embedded queue worker (of `workers` concurrency) and pools. The parent migrated
+    # the schema, created the secret key under ./var and the demo; it only supervises from here.
+    gw.db.dispose()
+    os.environ[ADMIN_TOKEN_ENV] = token
+    os.environ[_CHILD_ENV] = json.dumps({"url": url, "token": token, "public": public, "workers": workers})
+    click.echo(f"{processes} processes")
+    uvicorn.run(
+        "fiscalgate.gateway.server:child_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=processes,
+        log_level="info",
+    )

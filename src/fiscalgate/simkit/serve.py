@@ -16,6 +16,7 @@ from starlette.types import ASGIApp
 
 from fiscalgate.simkit import snapshot
 from fiscalgate.simkit.app import SimulatorApp
+from fiscalgate.simkit.journal import Changes
 
 
 def free_port() -> int:
@@ -59,9 +60,11 @@ def keep_state_in(app: SimulatorApp, path: Path) -> bool:
     if remembered is not None:
         app.import_state(remembered)
 
-    async def write(version: int, state: dict[str, Any]) -> None:
+    async def write(version: int, changes: Changes) -> None:
         # Written before the answer leaves (simkit.app), in request order: one process, one loop.
-        snapshot.write_file(path, state)
+        # The file is rewritten whole (one file, atomically replaced); the gateway writes only the
+        # changes (gateway/settings/mock_state.py).
+        snapshot.write_file(path, app.export_state())
 
     app.on_change = write
     return remembered is not None

@@ -44,9 +44,11 @@ def encode(value: Any) -> Any:
     if isinstance(value, list):
         return [encode(v) for v in value]
     if isinstance(value, Mapping):
+        # dict.items: a journal's TrackedDict (simkit.journal) must not take a snapshot for a change.
+        items = dict.items(value) if isinstance(value, dict) else value.items()
         if all(isinstance(k, str) and not k.startswith("$") for k in value):
-            return {k: encode(v) for k, v in value.items()}
-        return {"$map": [[encode(k), encode(v)] for k, v in value.items()]}
+            return {k: encode(v) for k, v in items}
+        return {"$map": [[encode(k), encode(v)] for k, v in items]}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         fields = {f.name: encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
         return {"$class": type(value).__name__, "fields": fields}

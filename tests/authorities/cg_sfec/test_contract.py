@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import re
+from datetime import datetime
 from decimal import Decimal
 
 import pytest
@@ -198,7 +199,10 @@ async def test_timeout_after_recording_then_retry_adopts_via_409(
         seen.append(data)
 
     cert = await driver.certify(sale, settings, target.with_timeout(0.3), checkpoint=checkpoint)
-    assert seen == [{"invoice_id": "FAC-2026-0042", "invoice_type": "salesInvoice"}]
+    assert [{k: v for k, v in c.items() if k != "sent_at"} for c in seen] == [
+        {"invoice_id": "FAC-2026-0042", "invoice_type": "salesInvoice"}
+    ]
+    assert all(datetime.fromisoformat(c["sent_at"]).tzinfo is not None for c in seen)  # the scan's window
     assert [n.code for n in cert.notices] == ["sfec.adopted"]
     assert "after a resend" in cert.notices[0].message
     assert cert.reference == target.sim.platform.records["FAC-2026-0042"].certification_number

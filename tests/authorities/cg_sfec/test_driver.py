@@ -275,3 +275,48 @@ async def test_an_answer_in_a_data_envelope_is_read(
     sim.app.add("error", path="/invoices/certify", status=201, body=body)
     cert = await driver.certify(sale, settings, connection)
     assert (cert.reference, cert.authority_data["identifier"], cert.qr_image) == ("N-9", "i-9", "q")
+
+
+async def test_reconcile_scans_only_the_days_of_the_claim_and_says_when_it_gives_up(
+    driver: SfecDriver,
+    settings: SfecSettings,
+    sim: Simulator,
+    connection: Connection,
+    sale: Invoice,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import dataclasses
+    from datetime import UTC, datetime, timedelta
+
+    for n in range(45):  # certified a week ago: outside the window of today's claim
+        await driver.certify(sale.model_copy(update={"number": f"OLD-{n:03d}"}), settings, connection)
+    week_ago = (datetime.now(UTC) - timedelta(days=7)).isoformat()
+    for key, record in list(sim.platform.records.items()):
+        sim.platform.records[key] = dataclasses.replace(record, certification_date=week_ago)
+    sent_at = datetime.now(UTC).isoformat()
+    missing = sale.model_copy(update={"number": "NEVER-SENT"})
+    sim.app.add("error", path="/invoices/NEVER-SENT", method="GET", status=404, times=-1)
+    # the look-up by id first; then the list of the claim's days only: one page (unfiltered, the
+    # 45 old ones take three), read to its end, which proves the invoice absent
+    short = settings.model_copy(update={"lookup_max_pages": 1})
+    gone = await driver.reconcile(
+        missing, short, connection, {"invoice_id": "NEVER-SENT", "sent_at": sent_at}
+    )
+    assert gone.status == "not_certified"
+    # without the claim's time the whole list would be read: past its bound it is left to a person
+    with caplog.at_level("ERROR", logger="fiscalgate.authorities.cg_sfec.driver"):
+        partial = await driver.reconcile(missing, short, connection, {"invoice_id": "NEVER-SENT"})
+    assert partial.status == "unknown" and "a person must check" in partial.detail
+    assert any("waits for a person" in r.getMessage() for r in caplog.records)
+
+
+def test_the_scan_window_runs_from_the_day_before_the_first_send() -> None:
+    from datetime import UTC, datetime
+
+    from fiscalgate.authorities.cg_sfec.driver import scan_window
+
+    now = datetime(2026, 3, 10, 12, tzinfo=UTC)
+    assert scan_window("2026-03-09T23:30:00+00:00", now) == ("2026-03-08", "2026-03-11")
+    assert scan_window(None, now) is None
+    assert scan_window("yesterday", now) is None
+    assert scan_window("2026-03-09T23:30:00", now) is None  # a naive time says nothing certain

@@ -148,7 +148,12 @@ class SfecClient(AuthoritySession):
             raise self._unreadable(response, f"GET {path}", "a page of invoices", raw) from None
 
     async def find(
-        self, invoice_id: str, *, invoice_type: str | None = None
+        self,
+        invoice_id: str,
+        *,
+        invoice_type: str | None = None,
+        date_start: str | None = None,
+        date_end: str | None = None,
     ) -> tuple[InvoiceRecord | None, dict[str, Any], bool]:
         """The certified invoice whose ERP id is `invoice_id`: (record, raw, searched_everything).
 
@@ -156,12 +161,17 @@ class SfecClient(AuthoritySession):
         there is not the last word: the list is then scanned for the id under `invoice_id`,
         `invoice_number` or `seller_invoice_number` (how T-CONNECTOR recovers after a 409, spec §3),
         at most `settings.lookup_max_pages` pages. `searched_everything` is False when pages were
-        left unread: "not found" then proves nothing."""
+        left unread: "not found" then proves nothing. `date_start` / `date_end` (YYYY-MM-DD, the
+        list's own filters on the certification date) bound the scan to the days the invoice can
+        have been certified on."""
         record, raw = await self.lookup(invoice_id)
         if record is not None and record.invoice_id in (None, invoice_id):
             return record, raw, True
         scanned: dict[str, Any] = {"lookup": raw, "pages": 0}
         filters = {"invoice_type": invoice_type} if invoice_type else {}
+        if date_start is not None and date_end is not None:
+            filters.update(date_start=date_start, date_end=date_end)
+            scanned["window"] = [date_start, date_end]
         page = 1
         while page <= self.settings.lookup_max_pages:
             found = await self.list(page=page, page_size=self.settings.lookup_page_size, **filters)

@@ -3,7 +3,9 @@ simulator into the AuthorityDriver contract (see authorities/base.py)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -46,12 +48,35 @@ AUTHORITY = regime.AUTHORITY
 RETRYABLE = (AuthorityServerError, AuthorityUnreachable, OutcomeUnknown, RateLimited)
 
 
+log = logging.getLogger(__name__)
+# Days read around the first send: the platform may date a certification in its own time zone
+# (Congo is UTC+1) and a retry may certify after midnight.
+SCAN_MARGIN = timedelta(days=1)
+
+
+def scan_window(sent_at: Any, now: datetime | None = None) -> tuple[str, str] | None:
+    """(date_start, date_end) for the invoice list: from the day before the first send to the day
+    after now (a certification cannot be older than its first send). None without a readable
+    `sent_at` (a claim recorded before it was kept): the scan is bounded by its pages only."""
+    if not isinstance(sent_at, str):
+        return None
+    try:
+        sent = datetime.fromisoformat(sent_at)
+    except ValueError:
+        return None
+    if sent.tzinfo is None:
+        return None
+    end = (now or datetime.now(UTC)) + SCAN_MARGIN
+    return (sent - SCAN_MARGIN).date().isoformat(), end.date().isoformat()
+
+
 class SfecDriver(Driver[SfecSettings], ConnectionTester[SfecSettings], Reporter[SfecSettings]):
     descriptor: ClassVar[AuthorityDescriptor] = DESCRIPTOR
     settings_model = SfecSettings
     # The one read-only call with the X-API-Key (spec §2): the first page of the key's invoices,
     # one record at most. It certifies nothing and changes nothing.
-    connection_test_call = "GET {path_prefix}{list_path}?page=1&pageSize=1 (GET /api/invoices by default)"
+    # (with the default path_prefix and list_path; the report names the path actually used)
+    connection_test_call = "GET /api/invoices?page=1&pageSize=1"
     report_call = "POST /api/invoices/report/api"
 
     # --- connection test (authorities/capabilities.py) ----------------------------------------
@@ -199,7 +224,14 @@ class SfecDriver(Driver[SfecSettings], ConnectionTester[SfecSettings], Reporter[
         kind = InvoiceKind.CREDIT_NOTE if payload["invoice_type"] == "creditNote" else InvoiceKind.SALE
         if checkpoint is not None:
             # enough to reconcile later: the idempotency key and what was sent
-            await checkpoint({"invoice_id": payload["invoice_id"], "invoice_type": payload["invoice_type"]})
+            # (and when it was first sent: a reconciliation reads only the days around it)
+            await checkpoint(
+                {
+                    "invoice_id": payload["invoice_id"],
+                    "invoice_type": payload["invoice_type"],
+                    "sent_at": datetime.now(UTC).isoformat(),
+                }
+            )
         uncertain: OutcomeUnknown | None = None
         async with SfecClient(settings, connection) as client:
             for attempt in range(1, settings.max_attempts + 1):
@@ -336,18 +368,30 @@ class SfecDriver(Driver[SfecSettings], ConnectionTester[SfecSettings], Reporter[
         payload = convert.build_payload(invoice, sfec, reference_invoice_id=reference)
         invoice_id = str(checkpoint.get("invoice_id") or payload["invoice_id"])
         payload["invoice_id"] = invoice_id
+        window = scan_window(checkpoint.get("sent_at"))
         try:
             async with SfecClient(sfec, connection) as client:
                 record, raw, complete = await client.find(
-                    invoice_id, invoice_type=str(payload["invoice_type"])
+                    invoice_id,
+                    invoice_type=str(payload["invoice_type"]),
+                    date_start=window[0] if window else None,
+                    date_end=window[1] if window else None,
                 )
         except AuthorityError as exc:
             return Reconciliation("unknown", detail=f"the look-up failed: {exc.message}")
         if record is None and not complete:
+            days = f" certified between {window[0]} and {window[1]}" if window else ""
+            log.error(
+                "cg-sfec: %s is neither found by id nor in the first %s pages of the invoice list%s; "
+                "the scan stops there (lookup_max_pages) and the invoice waits for a person",
+                invoice_id,
+                sfec.lookup_max_pages,
+                days,
+            )
             return Reconciliation(
                 "unknown",
                 detail=f"{invoice_id} is neither found by id nor in the first {sfec.lookup_max_pages} pages "
-                "of the invoice list",
+                f"of the invoice list{days}: a person must check the SFEC portal",
             )
         if record is None:
             return Reconciliation(

@@ -17,10 +17,12 @@ from sqlalchemy import String, bindparam, or_, text, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from fiscalgate.authorities.base import AuthorityDriver, AuthoritySettings
+from fiscalgate.authorities.base import AuthorityDriver, AuthoritySettings, Environment
 from fiscalgate.core.certification import Certification
 from fiscalgate.core.errors import ConfigurationError
 from fiscalgate.core.invoice import Invoice
+from fiscalgate.core.masking import mask_mapping
+from fiscalgate.gateway.audit.service import open_call
 from fiscalgate.gateway.db import new_id, utcnow
 from fiscalgate.gateway.invoices import lifecycle
 from fiscalgate.gateway.invoices.lifecycle import CLAIM_LEASE, STALE_DETAIL, update_returning, with_returning
@@ -72,6 +74,9 @@ class Attempt:
     # Set once the claim is committed, so a caller cancelled meanwhile still knows the claim is its
     # own (and settles it as unknown instead of leaving it stuck).
     claim: Claim | None = None
+    # The audit entry written `in flight` with the claim (issue 14): the recording transaction
+    # completes it with the first call; after a crash it stays, saying a call may have left.
+    in_flight: str | None = None
 
     @property
     def reconciling(self) -> bool:
@@ -245,7 +250,32 @@ def claim_and_prepare(session: Session, gw: Gateway, attempt: Attempt) -> Claim:
         raise  # roll the claim back too: nothing happened, the row stays as it was
     except Exception as exc:
         return Claim(row, claimed=True, error=exc)
+    attempt.in_flight = open_call(
+        session,
+        tenant_id=attempt.tenant_id,
+        authority=prepared.authority,
+        environment=prepared.environment,
+        trigger=attempt.trigger,
+        invoice_id=attempt.invoice_id,
+        event=attempt.event,
+        url=_base_url(prepared),
+        started_at=attempt.started_at,
+        holder=attempt.holder,
+    )
     return Claim(row, claimed=True, prepared=prepared)
+
+
+def _base_url(prepared: Prepared) -> str | None:
+    """Where the call goes, as far as it is known before the driver builds it (None: `mock`'s
+    in-process simulator)."""
+    settings = prepared.settings
+    if settings.environment == Environment.MOCK and not settings.base_url:
+        return None
+    try:
+        url: str = mask_mapping(prepared.driver.base_url(settings), settings.secrets())
+        return url
+    except Exception:  # a settings problem surfaces in the call itself, with its own error
+        return None
 
 
 def commit_claim(gw: Gateway, attempt: Attempt) -> None:

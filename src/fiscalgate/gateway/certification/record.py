@@ -154,11 +154,11 @@ def record_outcome(
             values.pop(key, None)
         values.update(reference_clash(cert, "another invoice"))
         row = land(values)
-    if recorder is not None and environment is not None:
+    if (recorder is not None or attempt.in_flight is not None) and environment is not None:
         record_calls(
             session,
             box,
-            recorder.records,
+            recorder.records if recorder is not None else [],
             tenant_id=tenant_id,
             authority=authority,
             environment=environment,
@@ -166,6 +166,7 @@ def record_outcome(
             invoice_id=invoice_id,
             event=attempt.event,
             started_at=attempt.started_at,
+            in_flight=attempt.in_flight,
         )
     if row is not None and row.status == "certified":
         chain.append_certified(session, tenant_id, invoice_id)  # tamper evidence (issue 14)

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fiscalgate.gateway.db import Base, UTCDateTime, new_id, utcnow
@@ -38,3 +38,21 @@ class MockSimulatorState(Base):
     authority: Mapped[str] = mapped_column(String(32), primary_key=True)
     state: Mapped[dict[str, Any]] = mapped_column(JSON)
     saved_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class MockSimulatorEntry(Base):
+    """The memory of a tenant's in-process simulator for one authority (`mock`), one row per entry
+    (`simkit.journal`): for each attribute of its MEMORY, one row per key of a dict (`key` = the JSON
+    of the key's encoding) or one row holding the whole value (`key` = ""). After each call only the
+    entries that changed are written, so the cost of keeping it does not grow with the invoices
+    already certified. Replaces `mock_simulator_states` (whole snapshots), which is read once, when
+    a simulator of an older version's memory starts, and then emptied."""
+
+    __tablename__ = "mock_simulator_entries"
+
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
+    authority: Mapped[str] = mapped_column(String(32), primary_key=True)
+    part: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(String(512), primary_key=True)
+    position: Mapped[int] = mapped_column(BigInteger)  # insertion order (a dict's order is kept)
+    value: Mapped[Any] = mapped_column(JSON)

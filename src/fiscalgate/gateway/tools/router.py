@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from fiscalgate.gateway.api.auth import gateway, tenant_caller, tenant_id_of
-from fiscalgate.gateway.api.pagination import NoQuery, Page
+from fiscalgate.gateway.api.pagination import NoQuery, Page, whole
 from fiscalgate.gateway.runtime import Gateway
 from fiscalgate.gateway.tenants.service import Caller
 from fiscalgate.gateway.tools import service
@@ -20,19 +20,19 @@ from fiscalgate.gateway.tools.schemas import (
     TopicAnswer,
 )
 
-router = APIRouter(tags=["authorities"])
+router = APIRouter()
 
 
-@router.get("/v1/authorities")
+@router.get("/v1/authorities", tags=["authorities"])
 async def list_authorities(
     q: Annotated[NoQuery, Query()], who: Caller = Depends(tenant_caller), gw: Gateway = Depends(gateway)
 ) -> Page[AuthorityOut]:
     """Every registered authority, whether this tenant may use it, and what else it offers
     (connection test, information topics, report)."""
-    return await service.list_authorities(gw, tenant_id_of(who))
+    return whole(await service.list_authorities(gw, tenant_id_of(who)))
 
 
-@router.get("/v1/authorities/{authority}")
+@router.get("/v1/authorities/{authority}", tags=["authorities"])
 async def get_authority(
     authority: str, who: Caller = Depends(tenant_caller), gw: Gateway = Depends(gateway)
 ) -> AuthorityOut:
@@ -40,7 +40,7 @@ async def get_authority(
     return await service.one_authority(gw, tenant_id_of(who), authority)
 
 
-@router.post("/v1/settings/{authority}/test")
+@router.post("/v1/settings/{authority}/test", tags=["settings"])
 async def test_settings(
     authority: str, who: Caller = Depends(tenant_caller), gw: Gateway = Depends(gateway)
 ) -> ConnectionTestOut:
@@ -52,7 +52,7 @@ async def test_settings(
     return await service.test_connection(gw, who, tenant_id_of(who), authority)
 
 
-@router.get("/v1/authorities/{authority}/info")
+@router.get("/v1/authorities/{authority}/info", tags=["authorities"])
 async def get_information(
     authority: str, who: Caller = Depends(tenant_caller), gw: Gateway = Depends(gateway)
 ) -> InformationOut:
@@ -61,7 +61,7 @@ async def get_information(
     return await service.information(gw, who, tenant_id_of(who), authority)
 
 
-@router.get("/v1/authorities/{authority}/info/{topic}")
+@router.get("/v1/authorities/{authority}/info/{topic}", tags=["authorities"])
 async def get_topic(
     authority: str, topic: str, who: Caller = Depends(tenant_caller), gw: Gateway = Depends(gateway)
 ) -> TopicAnswer:
@@ -69,7 +69,7 @@ async def get_topic(
     return await service.one_topic(gw, who, tenant_id_of(who), authority, topic)
 
 
-@router.post("/v1/invoices/{invoice_id}/report")
+@router.post("/v1/invoices/{invoice_id}/report", tags=["invoices"])
 async def report_invoice(
     invoice_id: str, who: Caller = Depends(tenant_caller), gw: Gateway = Depends(gateway)
 ) -> ReportOut:

@@ -27,7 +27,6 @@ from fiscalgate.authorities.capabilities import (
 from fiscalgate.core.certification import Certification
 from fiscalgate.core.errors import ConfigurationError, GatewayError, Problem
 from fiscalgate.core.invoice import Invoice
-from fiscalgate.gateway.api.pagination import Page, whole
 from fiscalgate.gateway.audit.service import record_calls
 from fiscalgate.gateway.audit.transport import RecordingTransport
 from fiscalgate.gateway.authorities import authority_code, available_authorities
@@ -36,6 +35,7 @@ from fiscalgate.gateway.db import utcnow
 from fiscalgate.gateway.errors import ApiError, Conflict, InvoiceOperationError, NotFound
 from fiscalgate.gateway.invoices.queries import get_invoice
 from fiscalgate.gateway.runtime import Gateway
+from fiscalgate.gateway.settings import service as settings_service
 from fiscalgate.gateway.settings.service import load_tenant_settings
 from fiscalgate.gateway.tenants.service import Caller, get_tenant
 from fiscalgate.gateway.tools.schemas import (
@@ -106,10 +106,9 @@ def _available(session: Session, tenant_id: str) -> set[str]:
     return set(available_authorities(tenant.country, tenant.modules))
 
 
-async def list_authorities(gw: Gateway, tenant_id: str) -> Page[AuthorityOut]:
-    """One page, one item per registered authority (the lists' envelope, `api/pagination.py`)."""
+async def list_authorities(gw: Gateway, tenant_id: str) -> list[AuthorityOut]:
     available = await gw.db.read(_available, tenant_id)
-    return whole([authority_out(gw, d.code, d.code in available) for d in descriptors()])
+    return [authority_out(gw, d.code, d.code in available) for d in descriptors()]
 
 
 async def one_authority(gw: Gateway, tenant_id: str, authority: str) -> AuthorityOut:
@@ -151,6 +150,23 @@ def _connect(
 Work = Callable[[AuthorityDriver, AuthoritySettings, Connection], Awaitable[T]]
 
 
+def _saved_settings(
+    session: Session, gw: Gateway, tenant_id: str, authority: str
+) -> tuple[AuthorityDriver, AuthoritySettings]:
+    """The saved settings, switched off or not: a read-only call may try settings before they
+    are switched on (production credentials, say). Missing or invalid ones are refused as for a
+    certification."""
+    try:
+        return load_tenant_settings(session, gw, tenant_id, authority)
+    except ConfigurationError as exc:
+        row = settings_service._row(session, tenant_id, authority)
+        if exc.code != "settings.inactive" or row is None:
+            raise
+    driver = gw.driver(authority)
+    plain, secrets = settings_service._plain_and_secrets(gw, row)
+    return driver, driver.parse_settings({**plain, **secrets})
+
+
 async def _call(
     gw: Gateway,
     who: Caller,
@@ -165,7 +181,7 @@ async def _call(
     """Run `work` with the tenant's settings through a recorder; store its calls in the audit log
     whatever happens. Returns (result, settings, audit entry ids, duration of the calls in ms)."""
     if loaded is None:
-        loaded = await gw.db.read(load_tenant_settings, gw, tenant_id, authority)
+        loaded = await gw.db.read(_saved_settings, gw, tenant_id, authority)
     driver, settings = loaded
     connection, recorder = _connect(gw, tenant_id, driver, settings)
     started = utcnow()
