@@ -61,7 +61,7 @@ def invoice(number: str) -> dict[str, object]:
 async def prepare(
     gw_url: str, secret: str, sim_url: str, n: int, var: Path
 ) -> tuple[Gateway, str, list[str]]:
-    app = create_app(gw_url, admin_token=ADMIN, secret_key=secret, var_dir=var)
+    app = create_app(gw_url, admin_token=ADMIN, secret_key=secret, var_dir=var, allow_private_urls=True)
     gw: Gateway = app.state.gateway
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://gw") as c:
@@ -124,7 +124,8 @@ def run(base: str, workers: int, concurrency: int, per_slot: int, latency: float
         with serve_in_thread(sim) as sim_url:
             var = Path(f"/tmp/{schema}")
             gw, tenant_id, ids = anyio.run(prepare, url, secret, sim_url, n, var)
-            env = {**os.environ, "FISCALGATE_SECRET_KEY": secret}
+            # the simulator runs on 127.0.0.1: the workers must be allowed to call it
+            env = {**os.environ, "FISCALGATE_SECRET_KEY": secret, "FISCALGATE_ALLOW_PRIVATE_URLS": "1"}
             cmd = [
                 str(FISCALGATE_BIN),
                 "worker",
