@@ -225,6 +225,8 @@ def main() -> None:
         "FISCALGATE_WEBHOOK_RETRY_BASE_SECONDS": "2",  # the receiver's outage is seconds, not hours
         "FISCALGATE_WEBHOOK_RETRY_MAX_SECONDS": "10",
         "CHAOS_WEBHOOK_SECRET": hook_secret,
+        # every process's counters in one directory: serve's /metrics sums the workers' work
+        "PROMETHEUS_MULTIPROC_DIR": str(workdir / "metrics"),
     }
     children: list[subprocess.Popen[bytes]] = []
     sims: dict[str, str] = {}
@@ -399,7 +401,8 @@ def main() -> None:
             )
         waiting = [r for r in rows if r["status"] != "certified"]
         reasons = Counter(
-            re.sub(r"\d{2}:\d{2}:\d{2}|\d+", "#", r.get("status_detail") or "(no detail)") for r in waiting
+            re.sub(r"[0-9a-f]{8}-[0-9a-f-]{27}|\d{2}:\d{2}:\d{2}|\d+", "#", r.get("status_detail") or "-")
+            for r in waiting
         )
         if waiting:
             print("not certified, by the reason the gateway states (digits as #):")
@@ -421,7 +424,7 @@ def main() -> None:
         )
         metric_certified = metric_sum(metrics, "fiscalgate_certifications_total", outcome="certified")
         print(
-            f"/metrics (served by `serve`, which certified nothing itself): "
+            f"/metrics (served by `serve`, which certified nothing itself; summed over the processes): "
             f"fiscalgate_certifications_total{{outcome=certified}} = {metric_certified:.0f}, "
             f"fiscalgate_queue_depth = {metric_sum(metrics, 'fiscalgate_queue_depth'):.0f}, "
             f"fiscalgate_webhook_delivery_attempts_total = "
