@@ -423,9 +423,12 @@ def main() -> None:
             f"{len(missing)} missing"
         )
         metric_certified = metric_sum(metrics, "fiscalgate_certifications_total", outcome="certified")
+        # an unknown that a reconciliation found certified is counted there, not as a certification
+        metric_reconciled = metric_sum(metrics, "fiscalgate_reconciliations_total", result="certified")
         print(
             f"/metrics (served by `serve`, which certified nothing itself; summed over the processes): "
-            f"fiscalgate_certifications_total{{outcome=certified}} = {metric_certified:.0f}, "
+            f"fiscalgate_certifications_total{{outcome=certified}} = {metric_certified:.0f} "
+            f"+ fiscalgate_reconciliations_total{{result=certified}} = {metric_reconciled:.0f}, "
             f"fiscalgate_queue_depth = {metric_sum(metrics, 'fiscalgate_queue_depth'):.0f}, "
             f"fiscalgate_webhook_delivery_attempts_total = "
             f"{metric_sum(metrics, 'fiscalgate_webhook_delivery_attempts_total'):.0f}"
@@ -442,7 +445,7 @@ def main() -> None:
                     "duplicates": totals["duplicates"],
                     "webhook_missing": len(missing),
                     "bad_signatures": receiver.get("bad_signature", 0),
-                    "metrics_certified": metric_certified,
+                    "metrics_certified": metric_certified + metric_reconciled,
                     "seconds": round(certified_after),
                 }
             )
