@@ -265,11 +265,13 @@ def main() -> None:
         elapsed = time.monotonic() - started
 
         rows: list[dict[str, Any]] = []
-        while True:
-            page = api.get("/v1/invoices", params={"limit": 1000, "offset": len(rows)}).json()
-            rows += page
-            if len(page) < 1000:
+        params: dict[str, Any] = {"limit": 1000}
+        while True:  # the list envelope {items, total, next}, page by page
+            page = api.get("/v1/invoices", params=params).json()
+            rows += page["items"]
+            if not page.get("next"):
                 break
+            params = {"limit": 1000, "cursor": page["next"]}
         numbers = {i["invoice"]["number"] for i in items}
         kind = database_url.split(":")[0]
         print(f"\n{args.n} invoices, {args.kills} kills -9, {args.rate:.0%} faults, {elapsed:.0f} s, {kind}")

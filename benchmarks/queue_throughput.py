@@ -61,7 +61,7 @@ def invoice(number: str) -> dict[str, object]:
 async def prepare(
     gw_url: str, secret: str, sim_url: str, n: int, var: Path
 ) -> tuple[Gateway, str, list[str]]:
-    app = create_app(gw_url, admin_token=ADMIN, secret_key=secret, var_dir=var)
+    app = create_app(gw_url, admin_token=ADMIN, secret_key=secret, var_dir=var, allow_private_urls=True)
     gw: Gateway = app.state.gateway
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://gw") as c:
@@ -108,7 +108,9 @@ def beating(session: Session) -> int:
     )
 
 
-def run(base: str, workers: int, concurrency: int, per_slot: int, latency: float) -> dict[str, float]:
+def run(
+    base: str, workers: int, concurrency: int, per_slot: int, latency: float, profile: Path | None = None
+) -> dict[str, float]:
     schema = f"fg_bench_q_{uuid.uuid4().hex[:10]}"
     admin_engine = create_engine(normalise_url(base))
     with admin_engine.begin() as conn:
@@ -124,7 +126,8 @@ def run(base: str, workers: int, concurrency: int, per_slot: int, latency: float
         with serve_in_thread(sim) as sim_url:
             var = Path(f"/tmp/{schema}")
             gw, tenant_id, ids = anyio.run(prepare, url, secret, sim_url, n, var)
-            env = {**os.environ, "FISCALGATE_SECRET_KEY": secret}
+            # the simulator runs on 127.0.0.1: the workers must be allowed to call it
+            env = {**os.environ, "FISCALGATE_SECRET_KEY": secret, "FISCALGATE_ALLOW_PRIVATE_URLS": "1"}
             cmd = [
                 str(FISCALGATE_BIN),
                 "worker",
@@ -135,9 +138,24 @@ def run(base: str, workers: int, concurrency: int, per_slot: int, latency: float
                 "--poll",
                 "0.05",
             ]
+            if profile is not None:  # each worker under cProfile, its stats written when it stops
+                profile.mkdir(parents=True, exist_ok=True)
+                cmd = [
+                    sys.executable,
+                    "-m",
+                    "cProfile",
+                    "-o",
+                    str(profile / f"worker-{workers}-%d.prof"),
+                    *cmd,
+                ]
             procs = [
-                subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                for _ in range(workers)
+                subprocess.Popen(
+                    [c.replace("%d", str(i)) for c in cmd],
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+                for i in range(workers)
             ]
             while gw.db.call(beating) < workers:
                 time.sleep(0.05)
@@ -180,6 +198,9 @@ def main() -> None:
     parser.add_argument("--per-slot", type=int, default=10, help="invoices per worker slot (default 10)")
     parser.add_argument("--latency", type=float, default=0.2, help="injected seconds per certification")
     parser.add_argument("--workers", default="1,2,4", help="worker counts to run (default 1,2,4)")
+    parser.add_argument(
+        "--profile", type=Path, default=None, help="run each worker under cProfile, stats here"
+    )
     args = parser.parse_args()
     base = os.environ.get("FISCALGATE_TEST_POSTGRES_URL") or os.environ.get("FISCALGATE_DATABASE_URL")
     if not base or not base.startswith("postgres"):
@@ -192,7 +213,7 @@ def main() -> None:
     print("| workers | concurrency | invoices | certified | seconds | invoices/s | bound/s | ratio |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     for workers in (int(w) for w in args.workers.split(",")):
-        r = run(base, workers, args.concurrency, args.per_slot, args.latency)
+        r = run(base, workers, args.concurrency, args.per_slot, args.latency, args.profile)
         print(
             f"| {workers} | {args.concurrency} | {r['n']:.0f} | {r['certified']:.0f} | {r['seconds']:.1f} | "
             f"{r['throughput']:.1f} | {r['bound']:.0f} | {r['ratio']:.2f} |",

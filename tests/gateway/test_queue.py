@@ -38,6 +38,7 @@ from fiscalgate.gateway.queue.jobs import claim_job, job_state
 from fiscalgate.gateway.queue.models import JobRow, ProcessRow
 from fiscalgate.gateway.queue.policy import decide
 from fiscalgate.gateway.runtime import Gateway
+from fiscalgate.gateway.webhooks.models import OutboxEvent
 from tests.gateway.conftest import gateway, real_invoice, real_tenant
 
 pytestmark = pytest.mark.anyio
@@ -284,6 +285,16 @@ async def test_a_dead_process_claim_heals_in_seconds(real_app: FastAPI, authorit
             end = await settled(api, inv["id"])
         assert anyio.current_time() - started < 15
     assert end["status"] == final, end
+    # the ERP is told the healed invoice is unknown (in the healing's transaction), so that one
+    # left waiting for a person is never silent
+    told = gw.db.call(
+        lambda s: [
+            e.data["status"]
+            for e in s.scalars(select(OutboxEvent).order_by(OutboxEvent.created_at))
+            if e.data.get("invoice_id") == inv["id"]
+        ]
+    )
+    assert told[0] == "unknown" and told[-1] == final, told
     if authority == "ci-fne":
         assert counter.count("POST") == 0 and "no look-up" in end["status_detail"]
     else:

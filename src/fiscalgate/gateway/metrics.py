@@ -1,10 +1,16 @@
 """`/metrics` in the Prometheus text format (prometheus-client).
 
 Two kinds of figures:
-- **counters and histograms of this process** (certification outcomes, authority latency,
-  retries, reconciliations, unknown outcomes, webhook delivery attempts): incremented once the
-  transaction that records the fact has committed (`after_commit`), so a rolled-back attempt is
-  not counted. Each process counts its own work, as Prometheus expects: scrape every process.
+- **counters and histograms** (certification outcomes, authority latency, retries,
+  reconciliations, unknown outcomes, webhook delivery attempts): incremented once the transaction
+  that records the fact has committed (`after_commit`), so a rolled-back attempt is not counted.
+  The work is done by other processes than the one Prometheus scrapes (`fiscalgate worker`
+  processes, the processes of `serve --processes N`), so with `PROMETHEUS_MULTIPROC_DIR` set (an
+  existing directory shared by every gateway process of the machine, set before they start) each
+  process writes its counters there (prometheus-client's multiprocess mode) and `/metrics` sums
+  them all. Without it, `/metrics` shows the counters of the process that answers, and
+  `fiscalgate_processes_uncounted` says how many live gateway processes are left out (processes on
+  other machines are always left out: their counts are theirs).
 - **state read from the database at scrape time** (invoices by status, stalled invoices, queue
   depth and the age of the oldest queued job, open circuit breakers, sticker balances, webhook
   deliveries by status):
@@ -18,8 +24,9 @@ from __future__ import annotations
 
 import os
 import secrets
+import socket
 from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import anyio.to_thread
@@ -29,6 +36,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from sqlalchemy import event, func, inspect, select, text
 from sqlalchemy.orm import Session
@@ -44,6 +52,17 @@ from fiscalgate.gateway.stickers.models import StickerState
 from fiscalgate.gateway.webhooks.models import WebhookDelivery
 
 METRICS_TOKEN_ENV = "FISCALGATE_METRICS_TOKEN"
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def multiprocess_dir() -> str | None:
+    """The directory where every process of this machine keeps its counters, or None."""
+    return os.environ.get(MULTIPROC_ENV) or None
+
+
+if (_dir := multiprocess_dir()) is not None:
+    # prometheus-client writes a file per process there at the first increment: it must exist.
+    os.makedirs(_dir, exist_ok=True)
 
 # --- this process's counters ------------------------------------------------------------------------
 CERTIFICATIONS = Counter(
@@ -183,6 +202,8 @@ class DatabaseCollector(Collector):
             breakers.add_metric(list(key), count)
         out.append(breakers)
 
+        out.append(self._uncounted(session, now))
+
         depth, oldest = self._queue(session)
         out.append(GaugeMetricFamily("fiscalgate_queue_depth", "Jobs waiting in the queue", value=depth))
         out.append(
@@ -225,6 +246,28 @@ class DatabaseCollector(Collector):
             )
         )
         return out
+
+    def _uncounted(self, session: Session, now: datetime) -> Metric:
+        """Live gateway processes whose counters this /metrics does not include: with the
+        multiprocess directory, those of other machines; without it, every other one."""
+        # imported here: the queue imports the certification steps, which import this module
+        from fiscalgate.gateway.certification.claim import DEAD_AFTER
+        from fiscalgate.gateway.queue.models import ProcessRow
+
+        query = select(func.count()).where(
+            ProcessRow.stopped_at.is_(None),
+            ProcessRow.heartbeat_at >= now - timedelta(seconds=DEAD_AFTER),
+        )
+        if self.gw.process_id is not None:
+            query = query.where(ProcessRow.id != self.gw.process_id)
+        if multiprocess_dir() is not None:
+            query = query.where(ProcessRow.host != socket.gethostname()[:255])
+        return GaugeMetricFamily(
+            "fiscalgate_processes_uncounted",
+            "Live gateway processes (serve, worker) whose counters this /metrics leaves out "
+            f"(set {MULTIPROC_ENV} on every process of a machine to include them)",
+            value=int(session.scalar(query) or 0),
+        )
 
     def _queue(self, session: Session) -> tuple[int, datetime | None]:
         """(queued jobs, oldest created_at) from the job table when it exists, else from the
@@ -291,6 +334,17 @@ def registry_for(request: Request) -> CollectorRegistry:
     return registry
 
 
+def counters_registry() -> CollectorRegistry:
+    """Where the counters are read: every process's files in the multiprocess directory (summed
+    by prometheus-client), else this process's default registry."""
+    directory = multiprocess_dir()
+    if directory is None:
+        return REGISTRY
+    registry = CollectorRegistry(auto_describe=False)
+    MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
+    return registry
+
+
 @router.get(
     "/metrics",
     response_class=Response,
@@ -308,6 +362,6 @@ async def metrics(
     database = registry_for(request)
 
     def render() -> bytes:
-        return generate_latest(REGISTRY) + generate_latest(database)
+        return generate_latest(counters_registry()) + generate_latest(database)
 
     return Response(await anyio.to_thread.run_sync(render), media_type=CONTENT_TYPE_LATEST)

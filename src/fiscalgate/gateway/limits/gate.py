@@ -65,6 +65,12 @@ def _locked(session: Session, model: Any, key: dict[str, str]) -> Any:
     return session.scalars(stmt).one_or_none()
 
 
+def _current(session: Session, model: Any, key: dict[str, str]) -> Any:
+    """The row as committed, without a lock: enough to see that nothing needs writing."""
+    stmt = select(model).filter_by(**key).execution_options(populate_existing=True)
+    return session.scalars(stmt).one_or_none()
+
+
 def _locked_or_new(session: Session, model: Any, key: dict[str, str], defaults: dict[str, Any]) -> Any:
     row = _locked(session, model, key)
     if row is not None:
@@ -143,7 +149,18 @@ class Limits:
         unknown outcomes would hold every slot and block the reconciliations that free them."""
         now = self.clock.now()
         key = {"tenant_id": tenant_id, "authority": authority, "environment": environment}
-        breaker_row: BreakerRow = _locked_or_new(session, BreakerRow, key, {"updated_at": now})
+        cap = self.caps.get(authority) if opens_pending else None
+        # The breaker row is locked only when this admission writes it (a probe) or when it
+        # serialises the pending slots of the key; a closed or open breaker is only read, so the
+        # admissions of one tenant x authority do not queue behind each other's transactions.
+        breaker_row: BreakerRow | None = _current(session, BreakerRow, key)
+        if (
+            breaker_row is None
+            or cap is not None
+            or admit(_breaker_state(breaker_row), self.breaker, now).verdict is Verdict.PROBE
+        ):
+            breaker_row = _locked_or_new(session, BreakerRow, key, {"updated_at": now})
+        assert breaker_row is not None
         verdict = admit(_breaker_state(breaker_row), self.breaker, now)
         if verdict.verdict is Verdict.WAIT:
             assert verdict.retry_at is not None
@@ -153,7 +170,6 @@ class Limits:
                 f"{authority} ({environment}) looks down: the circuit breaker is open until "
                 f"{verdict.retry_at.isoformat()}",
             )
-        cap = self.caps.get(authority) if opens_pending else None
         slot: PendingSlotRow | None = None
         if cap is not None:
             # The breaker row, locked above, serialises the slot bookkeeping of this key.
@@ -210,9 +226,19 @@ class Limits:
         emitted (`authority.down` / `authority.up`) or None."""
         now = self.clock.now()
         key = {"tenant_id": tenant_id, "authority": authority, "environment": environment}
-        row: BreakerRow = _locked_or_new(session, BreakerRow, key, {"updated_at": now})
+        signal = signal_of(error)
+        # Locked only when the outcome changes the breaker: the usual success on a closed breaker
+        # changes nothing, and locking the row for the rest of the recording transaction made
+        # every worker's recording of one tenant x authority wait for the previous one's commit.
+        row: BreakerRow | None = _current(session, BreakerRow, key)
+        if row is None or record(_breaker_state(row), signal, self.breaker, now) != (
+            _breaker_state(row),
+            None,
+        ):
+            row = _locked_or_new(session, BreakerRow, key, {"updated_at": now})
+        assert row is not None
         before = _breaker_state(row)
-        state, event = record(before, signal_of(error), self.breaker, now)
+        state, event = record(before, signal, self.breaker, now)
         if state != before:
             _store_breaker(row, state, now)
         cap = self.caps.get(authority)

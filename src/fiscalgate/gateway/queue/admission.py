@@ -13,6 +13,13 @@ a backlog behind an open breaker or an exhausted quota costs one transaction, no
 - rate limit: spread one token interval apart, in queue order, so they come back at the rate the
   bucket refills instead of all at once.
 
+Moving the other jobs of a key (deferring them with a claimed one, or making held ones ready)
+never waits for a job row another transaction holds: those rows are selected `FOR UPDATE SKIP
+LOCKED` (PostgreSQL; SQLite serialises its writers) and left alone. Waiting for them deadlocked
+on PostgreSQL with several workers: a claim holds its job row and waits for the breaker row,
+while an outcome's recording holds the breaker row and moved jobs, the claimed one among them
+(the recording rolled back, its invoice stayed `submitting` until the claim lease ran out).
+
 For an authority with a pending cap (e-MECeF), an invoice whose content is identical to one whose
 request may still be pending is held back too (`identical_pending`), alone, until that one is
 finished: the platform's reconciliation recognises a pending request by its content.
@@ -113,6 +120,7 @@ def _same_key_ready(session: Session, target: Target, before: datetime, exclude:
         )
         .order_by(JobRow.run_after, JobRow.id)
         .limit(BULK_DEFER_LIMIT)
+        .with_for_update(of=JobRow, skip_locked=True)
     )
     return list(session.scalars(query))
 
@@ -219,6 +227,7 @@ def resume_deferred(
             )
             .order_by(JobRow.run_after, JobRow.id)
             .limit(limit)
+            .with_for_update(of=JobRow, skip_locked=True)
         )
     )
     if ids:

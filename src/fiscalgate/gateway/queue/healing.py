@@ -35,6 +35,7 @@ from fiscalgate.gateway.queue.jobs import live_job
 from fiscalgate.gateway.queue.models import JobRow, ProcessRow
 from fiscalgate.gateway.queue.policy import AUTO_RECONCILE
 from fiscalgate.gateway.runtime import Gateway
+from fiscalgate.gateway.webhooks.events import invoice_event_data, record_event
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +140,9 @@ def heal(session: Session, dead_after: float = DEAD_AFTER, now: datetime | None 
         session.refresh(row)
         lifecycle_event(session, row, "healing", "invoice.claim_abandoned", {"holder": holder})
         close_interrupted(session, row.id)
+        # The ERP is told, in this transaction: an automatic reconciliation that settles it sends
+        # its own event, one that leaves it unknown sends none (it was told here).
+        record_event(session, row.tenant_id, "invoice.unknown", invoice_event_data(row))
         job = live_job(session, row.id)
         if automatic:
             healed.reconciling += 1
