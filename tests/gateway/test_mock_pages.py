@@ -247,7 +247,9 @@ async def test_fault_injection_still_works_under_the_mount(
 
     tenant, api, counter, injector = await real_tenant(public_app, "ci-fne")
     async with api:
-        injector.add("error", path="/ws/external/invoices/sign", status=503, body={"message": "down"})
+        # FNE's own error shape (a bare body would read as a proxy's answer: ci_fne/client.py)
+        fne_503 = {"message": "down", "error": "Service Unavailable", "statusCode": 503}
+        injector.add("error", path="/ws/external/invoices/sign", status=503, body=fne_503)
         created = await api.post("/v1/invoices", json={"invoice": real_invoice("ci-fne"), "approve": True})
         r = await api.post(f"/v1/invoices/{created.json()['id']}/certify")
         # the fault answered (FNE: a 5xx after sending leaves the outcome unknown)

@@ -27,6 +27,8 @@ from fiscalgate.core.errors import (
     RateLimited,
 )
 from fiscalgate.gateway.api.models import IdempotencyRecord
+from fiscalgate.gateway.audit.models import AuditEntry
+from fiscalgate.gateway.audit.service import INTERRUPTED, open_call
 from fiscalgate.gateway.certification.outcome import Outcome
 from fiscalgate.gateway.db import utcnow
 from fiscalgate.gateway.invoices.models import InvoiceRow
@@ -311,6 +313,44 @@ def test_the_sweep_requeues_a_dead_process_job_and_leaves_live_ones(
         )
     )
     assert holders == [("queued", ""), ("running", "alive")]
+
+
+async def test_the_sweep_marks_a_dead_process_call_interrupted_in_the_audit_log(real_app: FastAPI) -> None:
+    """The entry a claim wrote `in flight` (issue 14) does not stay in flight for ever when its
+    process died: the sweep that turns the claim into `unknown` marks it `interrupted`; another
+    invoice's call in flight is left alone."""
+    tenant, api, _, _ = await real_tenant(real_app, "ci-fne")
+    gw = gateway(real_app)
+    async with api:
+        dead_one, live_one = await create(api, "ci-fne"), await create(api, "ci-fne")
+
+    def scene(session: Session) -> None:
+        _claimed_by_the_dead(session, tenant["id"], dead_one["id"])
+        for invoice_id, holder in ((dead_one["id"], "dead-1"), (live_one["id"], "alive")):
+            open_call(
+                session,
+                tenant_id=tenant["id"],
+                authority="ci-fne",
+                environment="mock",
+                trigger="queue",
+                invoice_id=invoice_id,
+                event="invoice.certify",
+                url=None,
+                started_at=utcnow(),
+                holder=holder,
+            )
+
+    gw.db.call(scene)
+    healed = gw.db.call(heal)
+    assert healed.unknown == 1
+
+    def outcomes(session: Session) -> dict[str, str]:
+        rows = session.execute(
+            select(AuditEntry.invoice_id, AuditEntry.outcome).where(AuditEntry.kind == "authority_call")
+        )
+        return {str(i): str(o) for i, o in rows}
+
+    assert gw.db.call(outcomes) == {dead_one["id"]: INTERRUPTED, live_one["id"]: "in flight"}
 
 
 async def test_an_idempotency_key_of_a_dead_process_is_released(real_app: FastAPI) -> None:

@@ -91,6 +91,27 @@ _DROP_UNSENT = delete(AuditEntry).where(
 )
 
 
+INTERRUPTED = "interrupted"
+# The healing sweep (queue/healing.py) closes the entry of a call whose process died during it:
+# the log then says the call may have reached the authority and nobody saw its answer.
+_CLOSE_INTERRUPTED = (
+    update(AuditEntry)
+    .where(
+        AuditEntry.invoice_id == bindparam("b_invoice"),
+        AuditEntry.kind == "authority_call",
+        AuditEntry.outcome == IN_FLIGHT,
+    )
+    .values(outcome=INTERRUPTED)
+    .execution_options(synchronize_session=False)
+)
+
+
+def close_interrupted(session: Session, invoice_id: str) -> int:
+    """Mark the invoice's calls still `in flight` as `interrupted` (their process is dead); returns
+    how many. Called in the transaction that turns the abandoned claim into `unknown`."""
+    return int(session.execute(_CLOSE_INTERRUPTED, {"b_invoice": invoice_id}).rowcount or 0)  # type: ignore[attr-defined]
+
+
 def open_call(
     session: Session,
     *,

@@ -8,7 +8,8 @@ work into something that finishes.
   past its claim's expiry (`claim_expires_at`, derived from the tenant's timeout and attempts),
   becomes `unknown` (it may be certified: never back to certifiable), and is queued for an
   automatic reconciliation where the authority allows it (e-MECeF, SFEC); FNE's waits for a
-  person. A job a dead process was running goes back to the queue.
+  person. The audit entry of the call it was making (written `in flight` with the claim) becomes
+  `interrupted`. A job a dead process was running goes back to the queue.
 - An `Idempotency-Key` whose request was held by a dead process is released on its next use
   (api/idempotency.py), by the same rule.
 """
@@ -25,6 +26,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
+from fiscalgate.gateway.audit.service import close_interrupted
 from fiscalgate.gateway.certification.claim import DEAD_AFTER
 from fiscalgate.gateway.db import new_id, utcnow
 from fiscalgate.gateway.invoices.lifecycle import STALE_DETAIL, lifecycle_event
@@ -136,6 +138,7 @@ def heal(session: Session, dead_after: float = DEAD_AFTER, now: datetime | None 
         healed.unknown += 1
         session.refresh(row)
         lifecycle_event(session, row, "healing", "invoice.claim_abandoned", {"holder": holder})
+        close_interrupted(session, row.id)
         job = live_job(session, row.id)
         if automatic:
             healed.reconciling += 1
