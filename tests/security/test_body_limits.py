@@ -20,9 +20,10 @@ CHUNK = 64 * 1024
 class Upload:
     """An ASGI conversation with a body streamed in chunks, counting how many the app pulled."""
 
-    def __init__(self, chunks: int, *, declare_length: bool) -> None:
+    def __init__(self, chunks: int, *, declare_length: bool, idempotency_key: str | None = None) -> None:
         self.chunks = chunks
         self.declare_length = declare_length
+        self.idempotency_key = idempotency_key
         self.pulled = 0
         self.status: int | None = None
         self.body = b""
@@ -31,6 +32,8 @@ class Upload:
         headers = [(b"authorization", f"Bearer {token}".encode()), (b"content-type", b"application/json")]
         if self.declare_length:
             headers.append((b"content-length", str(self.chunks * CHUNK).encode()))
+        if self.idempotency_key:
+            headers.append((b"idempotency-key", self.idempotency_key.encode()))
         scope = {
             "type": "http",
             "asgi": {"version": "3.0"},
@@ -87,6 +90,25 @@ async def test_a_body_over_the_limit_is_a_413_before_the_rest_is_read(
     body = await streamed.run(app, "/v1/invoices", tenant["key"])
     assert streamed.status == 413 and "limit is 655360 bytes" in body["message"]
     assert streamed.pulled == 11  # stopped at the first chunk past the limit
+
+
+async def test_the_limit_holds_when_an_idempotency_key_reads_the_body_first(
+    make_app: Callable[..., FastAPI],
+) -> None:
+    """The Idempotency-Key middleware reads the whole body to fingerprint it: it must read it
+    through the guard, stopped at the limit like any other reader."""
+    app = make_app(guard=GuardSettings(max_body_bytes=10 * CHUNK))
+    tenant, api = await new_tenant(app)
+    for declare in (True, False):
+        upload = Upload(chunks=1000, declare_length=declare, idempotency_key=f"big-{declare}")
+        body = await upload.run(app, "/v1/invoices", tenant["key"])
+        assert upload.status == 413 and body["code"] == "request.too_large", body
+        assert upload.pulled == (0 if declare else 11)
+    async with api:  # the key did not get stuck: a request of the right size goes through
+        r = await api.post(
+            "/v1/invoices", json={"invoice": sample_invoice()}, headers={"Idempotency-Key": "big-False"}
+        )
+    assert r.status_code == 201, r.text  # the 413 was not stored against the key
 
 
 def _big_invoice(lines: int) -> dict[str, Any]:

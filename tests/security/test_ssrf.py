@@ -78,6 +78,33 @@ def test_ip_literals_are_read_the_way_resolvers_read_them(spelling: str, address
     assert netpolicy.parse_ip_literal(spelling) == ipaddress.ip_address(address)
 
 
+# URLs whose host a lenient and a strict parser could read differently (userinfo, backslashes,
+# a `#` or `?` before an `@`): the host the save-time check reads must be the one httpx connects to.
+CONFUSING_URLS = [
+    "https://sfec.example.com\\@127.0.0.1/api",
+    "http://a.example.com@127.0.0.1/",
+    "http://127.0.0.1#@a.example.com/",
+    "http://127.0.0.1?@a.example.com/",
+    "http://a.example.com\\@[::1]/",
+    "http://127.0.0.1\\@a.example.com/",
+    "http://[::1]\\@a.example.com/",
+    "http://a.example.com:443@169.254.169.254/",
+]
+
+
+@pytest.mark.parametrize("url", CONFUSING_URLS)
+def test_the_host_checked_at_save_time_is_the_host_httpx_calls(url: str) -> None:
+    called = httpx.URL(url).host
+    internal = called in ("127.0.0.1", "::1", "169.254.169.254")
+    if internal:
+        with pytest.raises(netpolicy.UrlNotAllowed):
+            netpolicy.check_url(url, field="base_url", allow_private=False)
+    else:
+        netpolicy.check_url(
+            url, field="base_url", allow_private=False
+        )  # a public name: checked again at call time
+
+
 @pytest.mark.parametrize("host", ["54.247.95.108", "sygmef.impots.bj", "api.sfec.gouv.cg", "8.8.8.8"])
 def test_public_hosts_are_accepted(host: str) -> None:
     netpolicy.check_url(f"https://{host}/x", field="base_url", allow_private=False)

@@ -36,7 +36,7 @@ from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from fiscalgate.core.errors import ConfigurationError, GatewayError
+from fiscalgate.core.errors import ConfigurationError, GatewayError, Resolution
 from fiscalgate.gateway.api.auth import CALLER_STATE
 from fiscalgate.gateway.api.models import IdempotencyRecord
 from fiscalgate.gateway.certification.claim import DEAD_AFTER
@@ -54,6 +54,14 @@ NOT_STORED = frozenset({401, 403, 409, 429})
 # The gateway's own headers carry meaning (`Fiscalgate-Already-Certified`): stored and replayed.
 REPLAYED_HEADER_PREFIX = b"fiscalgate-"
 SEALED = "sealed"  # response_body = {"sealed": <Fernet token of {"body": the answer's JSON}>}
+
+
+class NotYet(Conflict):
+    """The key's first request is still running, or just failed: the same request, sent again
+    later with the same key, gets the answer (a retry policy reads `resolution` / `retryable`)."""
+
+    resolution = Resolution.RETRY_LATER
+    retryable = True
 
 
 def seal_body(box: SecretBox, body: Any) -> dict[str, str]:
@@ -261,9 +269,7 @@ class IdempotencyMiddleware:
     ) -> None:
         error: GatewayError
         if row is None:  # released in between: let the caller try again
-            error = Conflict(
-                "a request with this Idempotency-Key just failed; retry", code="idempotency.retry"
-            )
+            error = NotYet("a request with this Idempotency-Key just failed; retry", code="idempotency.retry")
             await JSONResponse(error_body(error), status_code=409)(scope, receive, send)
         elif row.request_hash != digest:
             error = InvalidRequest(
@@ -273,7 +279,7 @@ class IdempotencyMiddleware:
             )
             await JSONResponse(error_body(error), status_code=422)(scope, receive, send)
         elif row.response_status is None:
-            error = Conflict(
+            error = NotYet(
                 f"the first request with Idempotency-Key {key!r} is still being processed; retry later",
                 code="idempotency.in_progress",
             )
