@@ -132,7 +132,7 @@ class FneClient:
                     raise not_sent(exc, operation) from exc
                 raise
         # Walked value by value only when its JSON text shows the key or a secret-named field.
-        raw = mask_if_needed(json_body(response), [self._api_key])
+        raw = mask_if_needed(json_body(response), [self._api_key], response.content)
         raw = raw if isinstance(raw, dict) else {"_body": raw}
         if response.status_code not in success:
             if response.status_code >= 500 and not platform_answer(response.status_code, raw):

@@ -27,7 +27,7 @@ def _body(content: bytes, secrets: list[str]) -> Any:
         return None
     try:
         data = json.loads(content)
-        return mask_if_needed(data, secrets)
+        return mask_if_needed(data, secrets, content)
     except ValueError:
         text = content[:_MAX_BODY].decode("utf-8", errors="replace")
         return {"_text": mask_mapping(text, secrets)}
