@@ -1,3 +1,5 @@
+import json
+
 import pytest
 
 from fiscalgate.core.errors import (
@@ -8,7 +10,7 @@ from fiscalgate.core.errors import (
     Resolution,
     raise_if_problems,
 )
-from fiscalgate.core.masking import mask_headers, mask_mapping, mask_secret
+from fiscalgate.core.masking import mask_headers, mask_mapping, mask_secret, may_hold_secrets
 
 
 def test_mask_secret_keeps_only_ends() -> None:
@@ -39,3 +41,19 @@ def test_invoice_error_lists_all_problems() -> None:
         raise_if_problems(problems)
     assert caught.value.to_dict()["problems"] == [p.to_dict() for p in problems]
     raise_if_problems([])  # nothing to say, nothing raised
+
+
+def test_the_masking_shortcut_reads_the_source_text_only_when_it_shows_every_string() -> None:
+    secret = "sk_live_0123456789"
+    clean = json.dumps({"items": [{"name": f"Article {i} é"} for i in range(50)]}, ensure_ascii=False)
+    assert not may_hold_secrets(json.loads(clean), [secret], clean.encode())
+    # The secret spelled with an escape: the source text does not show it, the parsed value does.
+    escaped = '{"echo": "sk_live_\\u0030123456789"}'
+    assert secret in json.loads(escaped)["echo"]
+    assert may_hold_secrets(json.loads(escaped), [secret], escaped.encode())
+    # UTF-16 source: not read as text, the parsed value is checked instead.
+    utf16 = json.dumps({"echo": secret}).encode("utf-16")
+    assert may_hold_secrets(json.loads(utf16), [secret], utf16)
+    # A key that is always masked, in any case, found in the source text.
+    keyed = '{"Nested": [{"API_KEY": "x"}]}'
+    assert may_hold_secrets(json.loads(keyed), [], keyed)

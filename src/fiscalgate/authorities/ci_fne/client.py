@@ -17,7 +17,7 @@ from fiscalgate.authorities.ci_fne import errors, regime
 from fiscalgate.authorities.ci_fne.schemas import RefundRequest, RefundResponse, SignRequest, SignResponse
 from fiscalgate.authorities.http import json_body, make_client, send
 from fiscalgate.core.errors import AuthorityServerError, AuthorityUnreachable, OutcomeUnknown
-from fiscalgate.core.masking import mask_mapping
+from fiscalgate.core.masking import mask_if_needed
 
 SIGN_PATH = "/external/invoices/sign"
 REFUND_PATH = "/external/invoices/{id}/refund"
@@ -131,7 +131,8 @@ class FneClient:
                 if evidence.never_written:
                     raise not_sent(exc, operation) from exc
                 raise
-        raw = mask_mapping(json_body(response), [self._api_key])
+        # Walked value by value only when its JSON text shows the key or a secret-named field.
+        raw = mask_if_needed(json_body(response), [self._api_key], response.content)
         raw = raw if isinstance(raw, dict) else {"_body": raw}
         if response.status_code not in success:
             if response.status_code >= 500 and not platform_answer(response.status_code, raw):

@@ -17,25 +17,9 @@ from typing import Any
 
 import httpx
 
-from fiscalgate.core.masking import SENSITIVE_KEYS, mask_headers, mask_mapping
+from fiscalgate.core.masking import mask_headers, mask_if_needed, mask_mapping
 
 _MAX_BODY = 64_000
-
-
-def _may_hold_secrets(data: Any, secrets: list[str]) -> bool:
-    """False only when masking `data` would change nothing: no secret in any of its strings, no
-    key that is always masked. Checked once on its JSON text (json's C encoder, escapes undone:
-    every string appears verbatim, between quotes) instead of walking every value (a 1,000-line
-    invoice holds ~70,000 strings). A secret the text would escape (a quote, a backslash, a
-    control character) is always walked for."""
-    text = json.dumps(data, ensure_ascii=False)
-    for secret in secrets:
-        if len(secret) < 4:
-            continue  # mask_text leaves those alone too
-        if '"' in secret or "\\" in secret or any(ord(c) < 0x20 for c in secret) or secret in text:
-            return True
-    lowered = text.lower()
-    return any(f'"{key}"' in lowered for key in SENSITIVE_KEYS)
 
 
 def _body(content: bytes, secrets: list[str]) -> Any:
@@ -43,7 +27,7 @@ def _body(content: bytes, secrets: list[str]) -> Any:
         return None
     try:
         data = json.loads(content)
-        return mask_mapping(data, secrets) if _may_hold_secrets(data, secrets) else data
+        return mask_if_needed(data, secrets, content)
     except ValueError:
         text = content[:_MAX_BODY].decode("utf-8", errors="replace")
         return {"_text": mask_mapping(text, secrets)}

@@ -214,7 +214,10 @@ def prepare(session: Session, gw: Gateway, tenant_id: str, row: InvoiceRow, reco
             raise ConfigurationError(
                 "the original invoice lost its certification", code="credit_note.original"
             )
-        original = Certification.model_validate(source.certification)
+        stored = source.certification
+        if "raw" not in stored and isinstance(source.raw_response, dict):
+            stored = {**stored, "raw": source.raw_response}  # stored once, beside it (record.py)
+        original = Certification.model_validate(stored)
         certified_in = source.environment or original.environment
         if certified_in != environment:
             # The original exists only where it was certified; e-MECeF and FNE drivers check this

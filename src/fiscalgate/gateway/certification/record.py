@@ -106,7 +106,9 @@ def record_outcome(
             total = cert.totals.get("total")
             values.update(
                 reference=cert.reference,
-                certification=cert.model_dump(mode="json"),
+                # The authority's answer is stored once, in `raw_response`; the certification's
+                # `raw` is read back from there (`invoices.queries.certification_out`).
+                certification=cert.model_dump(mode="json", exclude={"raw"}),
                 certified_at=cert.certified_at,
                 certified_total=total,
                 raw_response=cert.raw or None,

@@ -20,12 +20,17 @@ def _present(value: Any) -> Any:
     return None if value in ("", {}) else value
 
 
-def certification_out(stored: dict[str, Any] | None) -> CertificationOut | None:
+def certification_out(stored: dict[str, Any] | None, raw_response: Any = None) -> CertificationOut | None:
     """The stored certification (a `Certification` in JSON mode), in the answers' conventions.
-    The one place where an authority's empty fields become null (the raw answer's included)."""
+    The one place where an authority's empty fields become null (the raw answer's included).
+    A certification recorded from an authority's answer is stored without its `raw`, which is the
+    invoice's `raw_response` (the answer is stored once); older rows and references recorded by
+    hand keep theirs inside."""
     if stored is None:
         return None
     fields = {k: _present(v) for k, v in stored.items() if k in CertificationOut.model_fields}
+    if "raw" not in stored:
+        fields["raw"] = _present(raw_response) if isinstance(raw_response, dict) else None
     fields["notices"] = stored.get("notices") or []
     return CertificationOut.model_validate(fields)
 
@@ -44,7 +49,7 @@ def invoice_out(row: InvoiceRow) -> InvoiceOut:
         original_id=row.original_id,
         environment=_present(row.environment),
         reference=_present(row.reference),
-        certification=certification_out(row.certification),
+        certification=certification_out(row.certification, row.raw_response),
         certified_at=row.certified_at,
         error=_present(row.error),
         raw_response=_present(row.raw_response) if row.raw_response != [] else None,
