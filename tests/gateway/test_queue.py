@@ -139,7 +139,10 @@ def test_the_decision_reads_the_error_kind(error: Exception, status: str, expect
     # FNE cannot be asked: an unknown waits for a person; bounded attempts end loudly
     assert decide(outcome, "ci-fne", 1, policy) == ("person" if expected == "reconcile" else expected)
     last = decide(outcome, "bj-emecef", 3, policy)
-    assert last == {"retry": "gave_up", "reconcile": "person"}.get(expected, expected)
+    assert last == {"retry": "gave_up"}.get(expected, expected)
+    # an uncertain outcome keeps its own look-ups after the certify attempts, then goes to a person
+    final = decide(outcome, "bj-emecef", 3 + policy.max_reconciles, policy)
+    assert final == {"retry": "gave_up", "reconcile": "person"}.get(expected, expected)
 
 
 def test_backoff_grows_exponentially_with_full_jitter_and_a_cap() -> None:
