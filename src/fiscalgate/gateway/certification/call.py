@@ -11,7 +11,7 @@ import httpx
 from sqlalchemy import bindparam, update
 from sqlalchemy.orm import Session
 
-from fiscalgate.authorities.base import Connection, Environment
+from fiscalgate.authorities.base import AuthorityDriver, AuthoritySettings, Connection, Environment
 from fiscalgate.core.masking import mask_mapping
 from fiscalgate.gateway.audit.transport import RecordingTransport
 from fiscalgate.gateway.certification.claim import Attempt, Prepared
@@ -36,15 +36,17 @@ class Reconcile:
 Request = Certify | Reconcile
 
 
-def connect(gw: Gateway, tenant_id: str, prepared: Prepared) -> tuple[Connection, RecordingTransport]:
-    """The connection for one call (the tenant's in-process simulator, or the network) and the
-    recorder that keeps every request and response of it for the audit log."""
-    settings = prepared.settings
+def connect(
+    gw: Gateway, tenant_id: str, driver: AuthorityDriver, settings: AuthoritySettings
+) -> tuple[Connection, RecordingTransport]:
+    """The connection for one call (the tenant's in-process simulator, or the network, checked)
+    and the recorder that keeps every request and response of it for the audit log. Certification
+    and the read-only tools (gateway/tools) both connect through here."""
     inner: httpx.AsyncBaseTransport
     if settings.environment == Environment.MOCK and not settings.base_url:
-        inner, base_url = gw.simulator_connection(tenant_id, prepared.driver, settings)
+        inner, base_url = gw.simulator_connection(tenant_id, driver, settings)
     else:
-        inner, base_url = gw.network_transport(), prepared.driver.base_url(settings)
+        inner, base_url = gw.network_transport(), driver.base_url(settings)
     recorder = RecordingTransport(inner, settings.secrets())
     connection = Connection(
         base_url=base_url,

@@ -60,7 +60,7 @@ async def run_attempt(
             raise attempt.claim.error
         assert attempt.claim.prepared is not None
         prepared = attempt.claim.prepared
-        connection, recorder = connect(gw, attempt.tenant_id, prepared)
+        connection, recorder = connect(gw, attempt.tenant_id, prepared.driver, prepared.settings)
         outcome = await call_authority(
             prepared, connection, Checkpoints(gw.db, attempt, prepared), request
         )  # 3

@@ -246,17 +246,7 @@ class Limits:
             if isinstance(error, OutcomeUnknown):
                 # Sent, no answer: the request may be pending until the platform expires it
                 # (or a reconciliation confirms or cancels it and calls `release`).
-                session.execute(
-                    update(PendingSlotRow)
-                    .where(
-                        PendingSlotRow.tenant_id == tenant_id,
-                        PendingSlotRow.authority == authority,
-                        PendingSlotRow.environment == environment,
-                        PendingSlotRow.holder == holder,
-                    )
-                    .values(expires_at=now + cap.expiry)
-                    .execution_options(synchronize_session=False)
-                )
+                _keep_slot(session, tenant_id, authority, environment, holder, now + cap.expiry)
             else:
                 self.release(session, tenant_id, authority, environment, holder)
         if event is not None:
@@ -280,14 +270,7 @@ class Limits:
         self, session: Session, tenant_id: str, authority: str, environment: str, holder: str
     ) -> None:
         """Free `holder`'s pending slot (its request was finalised: confirmed, cancelled, refused)."""
-        session.execute(
-            delete(PendingSlotRow).where(
-                PendingSlotRow.tenant_id == tenant_id,
-                PendingSlotRow.authority == authority,
-                PendingSlotRow.environment == environment,
-                PendingSlotRow.holder == holder,
-            )
-        )
+        session.execute(delete(PendingSlotRow).where(*_slot_of(tenant_id, authority, environment, holder)))
 
     def abandon(
         self, session: Session, tenant_id: str, authority: str, environment: str, holder: str, probe: bool
@@ -318,17 +301,7 @@ class Limits:
         cap = self.caps.get(authority)
         if cap is None:
             return
-        session.execute(
-            update(PendingSlotRow)
-            .where(
-                PendingSlotRow.tenant_id == tenant_id,
-                PendingSlotRow.authority == authority,
-                PendingSlotRow.environment == environment,
-                PendingSlotRow.holder == holder,
-            )
-            .values(expires_at=self.clock.now() + cap.expiry)
-            .execution_options(synchronize_session=False)
-        )
+        _keep_slot(session, tenant_id, authority, environment, holder, self.clock.now() + cap.expiry)
 
     # --- reading ----------------------------------------------------------------------------------
     def breaker_state(
@@ -357,3 +330,25 @@ def open_breakers(session: Session, tenant_id: str | None = None) -> list[OpenBr
         OpenBreaker(r.tenant_id, r.authority, r.environment, r.phase, r.opened_at, r.failures)
         for r in session.scalars(query.order_by(BreakerRow.tenant_id, BreakerRow.authority))
     ]
+
+
+def _slot_of(tenant_id: str, authority: str, environment: str, holder: str) -> tuple[Any, ...]:
+    """The pending slot `holder` took for one tenant × authority × environment."""
+    return (
+        PendingSlotRow.tenant_id == tenant_id,
+        PendingSlotRow.authority == authority,
+        PendingSlotRow.environment == environment,
+        PendingSlotRow.holder == holder,
+    )
+
+
+def _keep_slot(
+    session: Session, tenant_id: str, authority: str, environment: str, holder: str, until: datetime
+) -> None:
+    """Keep `holder`'s slot until the platform expires the request it may have left pending."""
+    session.execute(
+        update(PendingSlotRow)
+        .where(*_slot_of(tenant_id, authority, environment, holder))
+        .values(expires_at=until)
+        .execution_options(synchronize_session=False)
+    )

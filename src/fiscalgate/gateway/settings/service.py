@@ -259,16 +259,17 @@ _TENANT_AND_SETTINGS = (
 
 
 def load_tenant_settings(
-    session: Session, gw: Gateway, tenant_id: str, authority: str
+    session: Session, gw: Gateway, tenant_id: str, authority: str, *, switched_off_too: bool = False
 ) -> tuple[AuthorityDriver, AuthoritySettings]:
     """`load_settings` for a tenant known by its id: the tenant and its settings row are read in
-    one statement (every certification attempt runs this)."""
+    one statement (every certification attempt runs this). `switched_off_too`: settings with
+    `active=false` are loaded as well (a read-only call may try them before they are switched on)."""
     found = session.execute(_TENANT_AND_SETTINGS, {"tenant_id": tenant_id, "authority": authority}).first()
     if found is None:
         raise NotFound(f"no tenant {tenant_id}", code="tenant.not_found")
     tenant, row = found
     _require_callable(tenant, authority)
-    return _settings_from(gw, authority, row)
+    return _settings_from(gw, authority, row, switched_off_too=switched_off_too)
 
 
 def mock_simulator_settings(
@@ -294,14 +295,14 @@ def _require_callable(tenant: Tenant, authority: str) -> None:
 
 
 def _settings_from(
-    gw: Gateway, authority: str, row: AuthorityConfig | None
+    gw: Gateway, authority: str, row: AuthorityConfig | None, *, switched_off_too: bool = False
 ) -> tuple[AuthorityDriver, AuthoritySettings]:
     if row is None:
         raise ConfigurationError(
             f"no {authority} settings for this tenant: PUT /v1/settings/{authority} first",
             code="settings.missing",
         )
-    if not row.active:
+    if not row.active and not switched_off_too:
         raise ConfigurationError(
             f"the {authority} settings are switched off (active=false)", code="settings.inactive"
         )

@@ -9,11 +9,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import httpx
 from sqlalchemy.orm import Session
 
 from fiscalgate.authorities import descriptor, descriptors
-from fiscalgate.authorities.base import AuthorityDriver, AuthoritySettings, Connection, Environment
+from fiscalgate.authorities.base import AuthorityDriver, AuthoritySettings, Connection
 from fiscalgate.authorities.capabilities import (
     CONNECTION_TEST,
     INFORMATION,
@@ -28,14 +27,13 @@ from fiscalgate.core.certification import Certification
 from fiscalgate.core.errors import ConfigurationError, GatewayError, Problem
 from fiscalgate.core.invoice import Invoice
 from fiscalgate.gateway.audit.service import record_calls
-from fiscalgate.gateway.audit.transport import RecordingTransport
 from fiscalgate.gateway.authorities import authority_code, available_authorities
+from fiscalgate.gateway.certification.call import connect
 from fiscalgate.gateway.certification.outcome import masked
 from fiscalgate.gateway.db import utcnow
 from fiscalgate.gateway.errors import ApiError, Conflict, InvoiceOperationError, NotFound
 from fiscalgate.gateway.invoices.queries import get_invoice
 from fiscalgate.gateway.runtime import Gateway
-from fiscalgate.gateway.settings import service as settings_service
 from fiscalgate.gateway.settings.service import load_tenant_settings
 from fiscalgate.gateway.tenants.service import Caller, get_tenant
 from fiscalgate.gateway.tools.schemas import (
@@ -128,25 +126,6 @@ def _offered(gw: Gateway, code: str, kind: str, what: str) -> None:
         )
 
 
-def _connect(
-    gw: Gateway, tenant_id: str, driver: AuthorityDriver, settings: AuthoritySettings
-) -> tuple[Connection, RecordingTransport]:
-    """As for a certification: the tenant's in-process simulator, or the network (checked)."""
-    inner: httpx.AsyncBaseTransport
-    if settings.environment == Environment.MOCK and not settings.base_url:
-        inner, base_url = gw.simulator_connection(tenant_id, driver, settings)
-    else:
-        inner, base_url = gw.network_transport(), driver.base_url(settings)
-    recorder = RecordingTransport(inner, settings.secrets())
-    connection = Connection(
-        base_url=base_url,
-        environment=settings.environment,
-        transport=recorder,
-        timeout=settings.timeout_seconds,
-    )
-    return connection, recorder
-
-
 Work = Callable[[AuthorityDriver, AuthoritySettings, Connection], Awaitable[T]]
 
 
@@ -156,15 +135,7 @@ def _saved_settings(
     """The saved settings, switched off or not: a read-only call may try settings before they
     are switched on (production credentials, say). Missing or invalid ones are refused as for a
     certification."""
-    try:
-        return load_tenant_settings(session, gw, tenant_id, authority)
-    except ConfigurationError as exc:
-        row = settings_service._row(session, tenant_id, authority)
-        if exc.code != "settings.inactive" or row is None:
-            raise
-    driver = gw.driver(authority)
-    plain, secrets = settings_service._plain_and_secrets(gw, row)
-    return driver, driver.parse_settings({**plain, **secrets})
+    return load_tenant_settings(session, gw, tenant_id, authority, switched_off_too=True)
 
 
 async def _call(
@@ -183,7 +154,7 @@ async def _call(
     if loaded is None:
         loaded = await gw.db.read(_saved_settings, gw, tenant_id, authority)
     driver, settings = loaded
-    connection, recorder = _connect(gw, tenant_id, driver, settings)
+    connection, recorder = connect(gw, tenant_id, driver, settings)
     started = utcnow()
 
     def store(session: Session) -> list[str]:
