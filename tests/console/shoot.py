@@ -61,6 +61,11 @@ def main() -> None:
         page.set_viewport_size({"width": 1280, "height": 1150})
         page.locator("#ci-fne").scroll_into_view_if_needed()
         shot("settings-refusal", full=False)
+        # the connection test of every authority that offers one, with its answer
+        page.goto(f"{base}/console/settings")
+        page.click("form[action$='/settings/bj-emecef/test'] button")
+        page.locator("#bj-emecef").scroll_into_view_if_needed()
+        shot("settings-connection-test", full=False)
         page.set_viewport_size({"width": 1280, "height": 800})
         page.goto(f"{base}/console/audit?kind=authority_call")
         page.locator("table a").first.click()
