@@ -1,6 +1,7 @@
 """FNE tells "not sent" from "maybe certified" by the transport's evidence, over real sockets on
 127.0.0.1: a refusing port, a server that drops the connection before reading the request, one
-that reads it and goes silent (or hangs up), and proxies answering 502 / 503 / 504."""
+that reads it and goes silent (or hangs up), and proxies answering 502 / 503 / 504; the write
+failure path itself is pinned with a transport that reports the trace events deterministically."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from typing import Any
 
+import httpx
 import pytest
 
 from fiscalgate.authorities.base import Connection, Environment
@@ -27,6 +29,10 @@ Handler = Callable[[socket.socket], None]
 def server(handle: Handler) -> Iterator[int]:
     """A one-connection-at-a-time TCP server on 127.0.0.1 running `handle` on each connection."""
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # A fixed, small receive buffer (inherited by accepted connections, and no autotuning): the
+    # kernel cannot absorb a large body for a server that does not read it, whenever the server
+    # thread gets to accept (loopback autotuning grows to tcp_rmem's max, 32 MiB here).
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
     listener.bind(("127.0.0.1", 0))
     listener.listen(8)
     listener.settimeout(0.2)
@@ -107,16 +113,58 @@ async def test_a_refusing_port_is_not_sent() -> None:
     assert caught.value.retryable and "nothing was sent" in caught.value.message
 
 
-async def test_a_server_that_drops_the_connection_before_reading_is_not_sent() -> None:
-    # The body is larger than what the kernel buffers between the two sockets, so the client's
-    # write cannot complete once the server has reset the connection without reading.
+async def test_a_server_that_drops_the_connection_before_reading_is_never_a_false_not_sent() -> None:
+    """The platform never had the request. When the write visibly fails (the reset came before
+    the body was handed over) that is proof: `not sent`, retryable. But asyncio's transport may
+    also report the write complete when the connection was lost while it waited to drain its
+    buffer; then the transport holds no proof and the call stays `unknown` (a person checks).
+    Which of the two happens depends on when the reset arrives; neither is ever a success, and
+    "not sent" is only said with the write's failure in hand (the next test pins that path)."""
     big = {**PAYLOAD, "commercialMessage": "x" * 16_000_000}
-    with server(reset) as port, pytest.raises(AuthorityUnreachable) as caught:
+    with server(reset) as port, pytest.raises((AuthorityUnreachable, OutcomeUnknown)) as caught:
         await client(port).sign_payload(big)
-    # Depending on when the reset arrives, the connection fails (connect) or the write does: both
-    # are proof that the platform never had the request.
-    assert caught.value.code in ("authority.unreachable.fne.not_written", "authority.unreachable")
-    assert caught.value.retryable
+    if isinstance(caught.value, AuthorityUnreachable):
+        assert caught.value.code in ("authority.unreachable.fne.not_written", "authority.unreachable")
+        assert caught.value.retryable
+    else:
+        assert not caught.value.retryable
+
+
+class TracedFailure(httpx.AsyncBaseTransport):
+    """Reports through httpcore's `trace` extension the events a real connection reports, then
+    fails as it did: `failed_at` names the step whose `.failed` event is sent."""
+
+    def __init__(self, failed_at: str) -> None:
+        self.failed_at = failed_at
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        trace = request.extensions["trace"]
+        for step in ("send_request_headers", "send_request_body", "receive_response_headers"):
+            await trace(f"http11.{step}.started", {})
+            if step == self.failed_at:
+                await trace(f"http11.{step}.failed", {})
+                raise httpx.ReadError("connection reset by peer", request=request)
+            await trace(f"http11.{step}.complete", {})
+        raise AssertionError("unreachable")
+
+
+@pytest.mark.parametrize(
+    ("failed_at", "expected"),
+    [("send_request_body", AuthorityUnreachable), ("receive_response_headers", OutcomeUnknown)],
+)
+async def test_not_sent_is_said_only_when_the_body_write_failed(
+    failed_at: str, expected: type[Exception]
+) -> None:
+    connection = Connection(
+        "http://fne.test/ws", Environment.SANDBOX, transport=TracedFailure(failed_at), timeout=5
+    )
+    with pytest.raises(expected) as caught:
+        await FneClient(connection, "test-key").sign_payload(PAYLOAD)
+    if expected is AuthorityUnreachable:
+        assert caught.value.code == "authority.unreachable.fne.not_written"
+        assert caught.value.retryable
+    else:
+        assert not caught.value.retryable
 
 
 def read_then_hang_up(conn: socket.socket) -> None:
