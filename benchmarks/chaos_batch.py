@@ -33,7 +33,6 @@ import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 from cryptography.fernet import Fernet
@@ -41,6 +40,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
+from support import mock_settings_at
 
 from fiscalgate.authorities import get_driver
 from fiscalgate.simkit.serve import free_port
@@ -223,17 +223,7 @@ def main() -> None:
         key = admin.post(f"/v1/admin/tenants/{tenant['id']}/api-keys", json={"label": "chaos"}).json()["key"]
         api = httpx.Client(base_url=gateway.url, headers={"Authorization": f"Bearer {key}"}, timeout=300)
         for code, (_, url) in sims.items():
-            driver = get_driver(code)
-            placeholder = driver.base_url(
-                driver.parse_settings({"environment": "mock", **driver.mock_credentials()})
-            )
-            settings = {
-                "environment": "mock",
-                **driver.mock_credentials(),
-                "base_url": url + urlsplit(placeholder).path.rstrip("/"),
-                "timeout_seconds": 1,
-            }
-            r = api.put(f"/v1/settings/{code}", json=settings)
+            r = api.put(f"/v1/settings/{code}", json=mock_settings_at(code, url))
             r.raise_for_status()
 
         items = [

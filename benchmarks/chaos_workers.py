@@ -33,19 +33,15 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 from chaos_batch import AUTHORITIES, invoice, wait_http
 from cryptography.fernet import Fernet
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from support import mock_settings_at, schema_of, scratch_schema
 
-from fiscalgate.authorities import get_driver
 from fiscalgate.simkit.serve import free_port
 
 ADMIN = "chaos-admin"
@@ -114,11 +110,6 @@ def receiver_main(port: int, down: float, log_path: Path) -> None:
 
 
 # --- the orchestration ------------------------------------------------------------------------------
-def schema_url(base: str, schema: str) -> str:
-    url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
-    return url.render_as_string(hide_password=False)
-
-
 class Workers:
     """N `fiscalgate worker` processes, one of which can be killed -9 and started again."""
 
@@ -210,11 +201,12 @@ def main() -> None:
 
     rng = random.Random(args.seed)
     workdir = Path(tempfile.mkdtemp(prefix="fg-chaos-workers-"))
-    schema = f"fg_chaos_{uuid.uuid4().hex[:10]}"
-    admin_engine = create_engine(make_url(args.database_url).set(drivername="postgresql+psycopg"))
-    with admin_engine.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = schema_url(args.database_url, schema)
+    with scratch_schema(args.database_url, "fg_chaos", keep=args.keep) as url:
+        chaos(args, rng, workdir, url)
+
+
+def chaos(args: argparse.Namespace, rng: random.Random, workdir: Path, url: str) -> None:
+    """The run, in the schema of `url`."""
     hook_secret = "whsec_" + secrets.token_urlsafe(24)
     env = {
         **os.environ,
@@ -310,17 +302,7 @@ def main() -> None:
         key = admin.post(f"/v1/admin/tenants/{tenant['id']}/api-keys", json={"label": "chaos"}).json()["key"]
         api = httpx.Client(base_url=gw_url, headers={"Authorization": f"Bearer {key}"}, timeout=120)
         for code, sim_url in sims.items():
-            driver = get_driver(code)
-            placeholder = driver.base_url(
-                driver.parse_settings({"environment": "mock", **driver.mock_credentials()})
-            )
-            settings = {
-                "environment": "mock",
-                **driver.mock_credentials(),
-                "base_url": sim_url + urlsplit(placeholder).path.rstrip("/"),
-                "timeout_seconds": 1,
-            }
-            api.put(f"/v1/settings/{code}", json=settings).raise_for_status()
+            api.put(f"/v1/settings/{code}", json=mock_settings_at(code, sim_url)).raise_for_status()
         api.post(
             "/v1/webhooks",
             json={
@@ -451,7 +433,7 @@ def main() -> None:
             )
         )
         if args.keep:
-            print(f"kept: schema {schema}, {workdir}")
+            print(f"kept: schema {schema_of(url)}, {workdir}")
     finally:
         if workers is not None:
             workers.stop()
@@ -463,10 +445,6 @@ def main() -> None:
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 proc.kill()
-        if not args.keep:
-            with admin_engine.begin() as conn:
-                conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        admin_engine.dispose()
 
 
 if __name__ == "__main__":

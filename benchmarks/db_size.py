@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import tempfile
 import time
@@ -37,14 +36,13 @@ from typing import Any
 import anyio
 import httpx
 from cryptography.fernet import Fernet
-from sqlalchemy import create_engine, insert, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import insert, text
+from support import machine, scratch_schema, utc_now
 
 from fiscalgate.authorities import get_driver
 from fiscalgate.gateway import create_app
 from fiscalgate.gateway.api.guard import GuardSettings
 from fiscalgate.gateway.audit.models import AuditEntry
-from fiscalgate.gateway.db import normalise_url
 from fiscalgate.gateway.invoices.models import InvoiceRow
 
 ADMIN = "bench-admin"
@@ -227,30 +225,9 @@ def main() -> None:
         lines += anyio.run(bench, f"sqlite:///{tmp}/size.db", "SQLite", levels, args.repeat, Path(tmp))
         pg = os.environ.get("FISCALGATE_TEST_POSTGRES_URL")
         if pg and not args.sqlite_only:
-            schema = f"fg_size_{uuid.uuid4().hex[:10]}"
-            engine = create_engine(normalise_url(pg))
-            with engine.begin() as conn:
-                conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-            url = make_url(pg).update_query_dict({"options": f"-csearch_path={schema}"})
-            try:
-                lines += anyio.run(
-                    bench,
-                    url.render_as_string(hide_password=False),
-                    "PostgreSQL",
-                    levels,
-                    args.repeat,
-                    Path(tmp),
-                )
-            finally:
-                with engine.begin() as conn:
-                    conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-                engine.dispose()
-    load = os.getloadavg()
-    print(
-        f"\nDatabase size, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC: {os.cpu_count()} CPU(s), "
-        f"Python {platform.python_version()}, load average {load[0]:.2f} {load[1]:.2f}; "
-        f"medians of {args.repeat}"
-    )
+            with scratch_schema(pg, "fg_size") as url:
+                lines += anyio.run(bench, url, "PostgreSQL", levels, args.repeat, Path(tmp))
+    print(f"\nDatabase size, {utc_now()}: {machine()}; medians of {args.repeat}")
     print("\n".join(lines))
 
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import socket
 import statistics
 import subprocess
@@ -31,16 +30,14 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import UTC, datetime
+from contextlib import ExitStack, contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import httpx
 from cryptography.fernet import Fernet
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from support import machine, scratch_schema, utc_now
 
 from fiscalgate.authorities import get_driver
 
@@ -231,13 +228,6 @@ def run(args: argparse.Namespace, tmp: Path, databases: list[tuple[str, str]]) -
     return figures
 
 
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -252,32 +242,18 @@ def main() -> None:
     parser.add_argument("--postgres", action="store_true", help="also on FISCALGATE_TEST_POSTGRES_URL")
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory() as tmp_name:
+    with tempfile.TemporaryDirectory() as tmp_name, ExitStack() as stack:
         tmp = Path(tmp_name)
         databases = [("SQLite", f"sqlite:///{tmp}/gateway.db")]
         pg = os.environ.get("FISCALGATE_TEST_POSTGRES_URL")
-        schema = f"fg_cpu_{uuid.uuid4().hex[:10]}"
-        engine = None
         if args.postgres:
             if not pg:
                 raise SystemExit("--postgres needs FISCALGATE_TEST_POSTGRES_URL")
-            engine = create_engine(pg)
-            with engine.begin() as conn:
-                conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-            url = make_url(pg).update_query_dict({"options": f"-csearch_path={schema}"})
-            databases.append(("PostgreSQL", url.render_as_string(hide_password=False)))
-        try:
-            figures = run(args, tmp, databases)
-        finally:
-            if engine is not None:
-                with engine.begin() as conn:
-                    conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-                engine.dispose()
+            databases.append(("PostgreSQL", stack.enter_context(scratch_schema(pg, "fg_cpu"))))
+        figures = run(args, tmp, databases)
 
-    load = os.getloadavg()
     print(
-        f"Server CPU per create + certify, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC: {os.cpu_count()} CPU(s), "
-        f"{cpu_model()}, Python {platform.python_version()}, load average {load[0]:.2f} {load[1]:.2f}; "
+        f"Server CPU per create + certify, {utc_now()}: {machine(model=True)}; "
         f"{args.n} invoices x {args.rounds} interleaved rounds, one at a time, "
         f"serve --processes {args.processes}.\n"
     )

@@ -18,7 +18,6 @@ concurrency is `serve --workers`, set to the largest level. `--processes N`: `se
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import tempfile
@@ -31,7 +30,8 @@ import anyio
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
-from gateway_cpu import ADMIN, FISCALGATE_BIN, cpu_model, gateway_env, server
+from gateway_cpu import ADMIN, FISCALGATE_BIN, gateway_env, server
+from support import machine
 
 from fiscalgate.authorities import get_driver
 
@@ -157,13 +157,11 @@ def main() -> None:
                     f"{statistics.median(lat) * 1000:.0f} | {p99 * 1000:.0f} | "
                     f"{len(r['failures'])}{' (' + r['failures'][0] + ')' if r['failures'] else ''} |"
                 )
-    load = os.getloadavg()
     mode = "through the queue (?wait=30)" if args.queue else "synchronous certify"
     print(
         f"Gateway under authority latency L = {args.latency * 1000:.0f} ms (SFEC simulator apart), {mode}, "
         f"serve --processes {args.processes}, {db_url.split(':')[0]}; "
-        f"{os.cpu_count()} CPU(s), {cpu_model()}, "
-        f"load average {load[0]:.2f}; {args.per_client} create+certify per client.\n"
+        f"{machine(model=True, python=False, loads=1)}; {args.per_client} create+certify per client.\n"
     )
     print("| C | certified | per s | bound C/L | share | p50 ms | p99 ms | failures |")
     print("|---:|---:|---:|---:|---:|---:|---:|---|")

@@ -22,25 +22,22 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import tempfile
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import anyio
 import httpx
 from cryptography.fernet import Fernet
-from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, event
+from support import machine, scratch_schema, utc_now
 
 from fiscalgate.authorities import get_driver
 from fiscalgate.gateway import create_app
 from fiscalgate.gateway.api.guard import GuardSettings
-from fiscalgate.gateway.db import normalise_url
 
 AUTHORITIES = ("ci-fne", "bj-emecef", "cg-sfec")
 ADMIN = "bench-admin"
@@ -211,16 +208,6 @@ def bench(url: str, label: str, n: int, concurrency: int, var: Path) -> list[Res
         app.state.gateway.db.dispose()
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def table(results: list[Result]) -> str:
     seq_sim = {r.database: r.simulator_cpu / r.n for r in results if r.mode == "sequential"}
     rows = [
@@ -255,28 +242,12 @@ def main() -> None:
         results += bench(f"sqlite:///{tmp}/bench.db", "SQLite", args.n, args.concurrency, Path(tmp))
         pg = os.environ.get("FISCALGATE_TEST_POSTGRES_URL")
         if pg:
-            schema = f"fg_bench_{uuid.uuid4().hex[:10]}"
-            engine = create_engine(normalise_url(pg))
-            with engine.begin() as conn:
-                conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-            url = make_url(pg).update_query_dict({"options": f"-csearch_path={schema}"})
-            try:
-                results += bench(
-                    url.render_as_string(hide_password=False),
-                    "PostgreSQL",
-                    args.n,
-                    args.concurrency,
-                    Path(tmp),
-                )
-            finally:
-                with engine.begin() as conn:
-                    conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-                engine.dispose()
+            with scratch_schema(pg, "fg_bench") as url:
+                results += bench(url, "PostgreSQL", args.n, args.concurrency, Path(tmp))
 
     header = (
-        f"Gateway throughput, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC: "
-        f"{os.cpu_count()} CPU(s), {cpu_model()}, "
-        f"Python {platform.python_version()}. In-process ASGI (httpx, no socket), simulators in-process; "
+        f"Gateway throughput, {utc_now()}: {machine(model=True, loads=0)}. "
+        "In-process ASGI (httpx, no socket), simulators in-process; "
         "per invoice: create (approved) + certify."
     )
     if not os.environ.get("FISCALGATE_TEST_POSTGRES_URL"):

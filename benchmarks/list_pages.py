@@ -32,12 +32,11 @@ from typing import Any
 import anyio
 import httpx
 from cryptography.fernet import Fernet
-from sqlalchemy import create_engine, func, insert, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, insert, select, text
+from support import machine, scratch_schema, utc_now
 
 from fiscalgate.gateway import create_app
 from fiscalgate.gateway.api.guard import GuardSettings
-from fiscalgate.gateway.db import normalise_url
 from fiscalgate.gateway.invoices.models import InvoiceRow
 
 ADMIN = "bench-admin"
@@ -174,26 +173,9 @@ def main() -> None:
         lines += anyio.run(bench, f"sqlite:///{tmp}/bench.db", "SQLite", args.n, args.repeat, Path(tmp))
         pg = os.environ.get("FISCALGATE_TEST_POSTGRES_URL")
         if pg:
-            schema = f"fg_bench_{uuid.uuid4().hex[:10]}"
-            engine = create_engine(normalise_url(pg))
-            with engine.begin() as conn:
-                conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-            url = make_url(pg).update_query_dict({"options": f"-csearch_path={schema}"})
-            try:
-                lines += anyio.run(
-                    bench,
-                    url.render_as_string(hide_password=False),
-                    "PostgreSQL",
-                    args.n,
-                    args.repeat,
-                    Path(tmp),
-                )
-            finally:
-                with engine.begin() as conn:
-                    conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-                engine.dispose()
-    when = f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
-    print(f"List pages, {when}, {os.cpu_count()} CPU(s); medians of {args.repeat}")
+            with scratch_schema(pg, "fg_bench") as url:
+                lines += anyio.run(bench, url, "PostgreSQL", args.n, args.repeat, Path(tmp))
+    print(f"List pages, {utc_now()}, {machine(python=False, loads=0)}; medians of {args.repeat}")
     print("\n".join(lines))
 
 

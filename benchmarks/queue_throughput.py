@@ -14,24 +14,21 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import subprocess
 import sys
 import time
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 
 import anyio
 import httpx
 from cryptography.fernet import Fernet
-from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from support import machine, schema_of, scratch_schema, utc_now
 
 from fiscalgate.authorities import get_driver
 from fiscalgate.gateway import create_app
-from fiscalgate.gateway.db import normalise_url
 from fiscalgate.gateway.invoices.models import InvoiceRow
 from fiscalgate.gateway.queue import enqueue_certification
 from fiscalgate.gateway.queue.models import JobRow, ProcessRow
@@ -40,11 +37,6 @@ from fiscalgate.simkit.serve import serve_in_thread
 
 ADMIN = "bench-admin"
 FISCALGATE_BIN = Path(sys.executable).with_name("fiscalgate")
-
-
-def schema_url(base: str, schema: str) -> str:
-    url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
-    return url.render_as_string(hide_password=False)
 
 
 def invoice(number: str) -> dict[str, object]:
@@ -111,11 +103,13 @@ def beating(session: Session) -> int:
 def run(
     base: str, workers: int, concurrency: int, per_slot: int, latency: float, profile: Path | None = None
 ) -> dict[str, float]:
-    schema = f"fg_bench_q_{uuid.uuid4().hex[:10]}"
-    admin_engine = create_engine(normalise_url(base))
-    with admin_engine.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = schema_url(base, schema)
+    with scratch_schema(base, "fg_bench_q") as url:
+        return _run(url, workers, concurrency, per_slot, latency, profile)
+
+
+def _run(
+    url: str, workers: int, concurrency: int, per_slot: int, latency: float, profile: Path | None
+) -> dict[str, float]:
     secret = Fernet.generate_key().decode()
     driver = get_driver("cg-sfec")
     sim = driver.mock_app(driver.parse_settings({"environment": "mock", **driver.mock_credentials()}))
@@ -124,7 +118,7 @@ def run(
     n = workers * concurrency * per_slot
     try:
         with serve_in_thread(sim) as sim_url:
-            var = Path(f"/tmp/{schema}")
+            var = Path(f"/tmp/{schema_of(url)}")
             gw, tenant_id, ids = anyio.run(prepare, url, secret, sim_url, n, var)
             # the simulator runs on 127.0.0.1: the workers must be allowed to call it
             env = {**os.environ, "FISCALGATE_SECRET_KEY": secret, "FISCALGATE_ALLOW_PRIVATE_URLS": "1"}
@@ -175,9 +169,6 @@ def run(
             p.terminate()
         for p in procs:
             p.wait(60)
-        with admin_engine.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        admin_engine.dispose()
     bound = workers * concurrency / latency
     throughput = n / elapsed
     return {
@@ -205,10 +196,7 @@ def main() -> None:
     base = os.environ.get("FISCALGATE_TEST_POSTGRES_URL") or os.environ.get("FISCALGATE_DATABASE_URL")
     if not base or not base.startswith("postgres"):
         raise SystemExit("set FISCALGATE_TEST_POSTGRES_URL to a PostgreSQL URL")
-    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    print(
-        f"Queue throughput, {stamp}: {os.cpu_count()} CPU(s), Python {platform.python_version()}, PostgreSQL;"
-    )
+    print(f"Queue throughput, {utc_now()}: {machine(loads=0)}, PostgreSQL;")
     print(f"SFEC simulator over a socket, {args.latency * 1000:.0f} ms injected per certification.\n")
     print("| workers | concurrency | invoices | certified | seconds | invoices/s | bound/s | ratio |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|")
